@@ -1,0 +1,639 @@
+"""Load, validate and resolve the JSON mapping config.
+
+Two steps, like a Singer catalog: :func:`load_mapping` checks the document's shape with no database at hand, and
+:func:`resolve_mapping` checks every VTiger name against the live install (columns and field labels) and replaces
+labels by real columns, so no query is ever built from an unchecked name. Both report every problem at once, each
+with the JSON path of the entry at fault.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any, Protocol
+
+from vtigercrm_sync.config.transforms import TRANSFORMS
+
+PRESETS = {"standard": "salesorder.json", "insurance_household": "insurance_household.json"}
+HANDLER_CONFIG = "handler.json"
+
+SOURCE_MODULES = {
+	"account": "Accounts",
+	"contact": "Contacts",
+	"salesorder": "SalesOrder",
+	"line": "SalesOrder",
+}
+"""Each part of a bundle and the VTiger module whose fields it carries."""
+
+STREAM_SOURCES = {
+	"Accounts": ("account",),
+	"Contacts": ("contact", "account"),
+	"SalesOrder": ("salesorder", "account", "contact", "line"),
+}
+"""What one record of each stream brings along: a contact comes with its account, an order with everything."""
+
+LINK_KINDS = ("field", "dynamic", "primary")
+FORBIDDEN_TARGET = re.compile(r"cvc|cvv|cvn|cid|card_?code|security_?code", re.IGNORECASE)
+"""A card's security code is never stored, so no mapping may name a target that would hold one."""
+
+_ENTITY_KEYS = {
+	"source",
+	"processor",
+	"doctype",
+	"role",
+	"match",
+	"fields",
+	"children",
+	"links",
+	"depends_on",
+	"skip_if_empty",
+	"repeat",
+	"enabled",
+	"options",
+	"description",
+}
+_FIELD_KEYS = {"from", "value", "join", "coalesce", "transforms", "required", "sensitive", "default"}
+_LINK_KEYS = {"kind", "entity", "field", "required"}
+_CHILD_KEYS = {"source", "fields"}
+_STREAM_KEYS = {"filter"}
+_FILTER_KEYS = {"from", "in"}
+_PROCESSORS = {"customer", "contact", "address", "sales_order", "item", "bank_card", "bank_account"}
+
+
+class Catalog(Protocol):
+	"""What resolution needs to know about a live VTiger install (see ``services.catalog``)."""
+
+	def columns(self, source: str) -> set[str]: ...
+
+	def labels(self, source: str) -> dict[str, str]: ...
+
+
+@dataclass(frozen=True)
+class Problem:
+	path: str
+	message: str
+
+	def __str__(self) -> str:
+		return f"{self.path}: {self.message}"
+
+
+class MappingError(ValueError):
+	"""Every problem found in a mapping, each with its JSON path."""
+
+	def __init__(self, problems: list[Problem]):
+		self.problems = problems
+		super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+	target: str
+	sources: tuple[str, ...] = ()
+	value: Any = None
+	join: str | None = None
+	coalesce: bool = False
+	transforms: tuple[tuple[str, Any], ...] = ()
+	required: bool = False
+	sensitive: bool = False
+	default: Any = None
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+	table: str
+	source: str
+	fields: tuple[FieldSpec, ...]
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+	kind: str
+	entity: str
+	fieldname: str | None = None
+	required: bool = False
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+	name: str
+	source: str
+	processor: str
+	doctype: str
+	role: str | None = None
+	match: tuple[str, ...] = ()
+	fields: tuple[FieldSpec, ...] = ()
+	children: tuple[ChildSpec, ...] = ()
+	links: tuple[LinkSpec, ...] = ()
+	depends_on: tuple[str, ...] = ()
+	skip_if_empty: tuple[str, ...] = ()
+	options: Mapping[str, Any] = field(default_factory=dict)
+	instance: int | None = None
+	"""Member number of a repeating group (dependent 1..N), or None."""
+
+	@property
+	def module(self) -> str:
+		return SOURCE_MODULES[self.source]
+
+	@property
+	def key(self) -> str:
+		return self.name if self.instance is None else f"{self.name}#{self.instance}"
+
+
+@dataclass(frozen=True)
+class FilterSpec:
+	column: str
+	values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MappingConfig:
+	preset: str
+	streams: Mapping[str, FilterSpec | None]
+	entities: tuple[EntitySpec, ...]
+	resolved: bool = False
+
+	def entity(self, key: str) -> EntitySpec:
+		return next(e for e in self.entities if e.key == key)
+
+	def entities_named(self, name: str) -> list[EntitySpec]:
+		return [e for e in self.entities if e.name == name]
+
+	def for_stream(self, module: str) -> list[EntitySpec]:
+		sources = STREAM_SOURCES[module]
+		return [e for e in self.entities if e.source in sources]
+
+	def selected_columns(self) -> dict[str, set[str]]:
+		"""Every VTiger column each source must bring, so the reader selects only what is mapped."""
+		selected: dict[str, set[str]] = {source: set() for source in SOURCE_MODULES}
+		for entity in self.entities:
+			groups = [(entity.source, entity.fields)] + [(c.source, c.fields) for c in entity.children]
+			for source, specs in groups:
+				for spec in specs:
+					for name in spec.sources:
+						part, column = split_source(name, source)
+						selected[part].add(column)
+		for module, flt in self.streams.items():
+			if flt:
+				selected[STREAM_SOURCES[module][0]].add(flt.column)
+		return selected
+
+
+@dataclass(frozen=True)
+class HandlerConfig:
+	doctypes: Mapping[str, Mapping[str, Any]]
+
+	def depends_on(self, doctype: str) -> tuple[str, ...]:
+		return tuple(self.doctypes.get(doctype, {}).get("depends_on", ()))
+
+
+# -- loading -------------------------------------------------------------------------------------------------
+
+
+def read_json(name_or_path: str | Path) -> Any:
+	"""A file shipped in ``config/mapping`` by name, or any path a user gives."""
+	path = Path(name_or_path)
+	if path.suffix == ".json" and path.exists():
+		return json.loads(path.read_text(encoding="utf-8"))
+	return json.loads(
+		resources.files("vtigercrm_sync.config.mapping").joinpath(str(name_or_path)).read_text("utf-8")
+	)
+
+
+def load_preset(preset: str) -> MappingConfig:
+	if preset not in PRESETS:
+		raise MappingError(
+			[Problem("preset", f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")]
+		)
+	return load_mapping(read_json(PRESETS[preset]), load_handler_config())
+
+
+def load_handler_config(data: Mapping[str, Any] | None = None) -> HandlerConfig:
+	data = read_json(HANDLER_CONFIG) if data is None else data
+	problems: list[Problem] = []
+	doctypes = data.get("doctypes") if isinstance(data, Mapping) else None
+	if not isinstance(doctypes, Mapping):
+		raise MappingError([Problem("$", "handler config needs a 'doctypes' object")])
+	_check_keys(data, {"doctypes", "description"}, "$", problems)
+	for doctype, spec in doctypes.items():
+		path = f"doctypes.{doctype}"
+		_check_keys(spec, {"handler", "depends_on", "description"}, path, problems)
+		for dep in spec.get("depends_on", ()):
+			if dep not in doctypes:
+				problems.append(Problem(f"{path}.depends_on", f"unknown doctype {dep!r}"))
+	graph = {d: set(s.get("depends_on", ())) & set(doctypes) for d, s in doctypes.items()}
+	for cycle in _find_cycles(graph):
+		problems.append(Problem("doctypes", f"depends_on has a cycle: {' -> '.join(cycle)}"))
+	if problems:
+		raise MappingError(problems)
+	return HandlerConfig(doctypes=doctypes)
+
+
+def load_mapping(data: Mapping[str, Any], handler_config: HandlerConfig | None = None) -> MappingConfig:
+	"""Check a mapping document's shape and build its entity specs (repeating groups expanded)."""
+	problems: list[Problem] = []
+	if not isinstance(data, Mapping):
+		raise MappingError([Problem("$", "a mapping must be a JSON object")])
+	_check_keys(data, {"preset", "description", "streams", "entities"}, "$", problems)
+	streams = _load_streams(data.get("streams"), problems)
+	raw_entities = data.get("entities")
+	if not isinstance(raw_entities, Mapping) or not raw_entities:
+		problems.append(Problem("entities", "must be a non-empty object of entity name -> entity"))
+		raise MappingError(problems)
+	entities: list[EntitySpec] = []
+	enabled_names = {
+		name for name, raw in raw_entities.items() if isinstance(raw, Mapping) and raw.get("enabled", True)
+	}
+	for name, raw in raw_entities.items():
+		path = f"entities.{name}"
+		if not isinstance(raw, Mapping):
+			problems.append(Problem(path, "must be an object"))
+			continue
+		if not raw.get("enabled", True):
+			continue
+		entities.extend(_load_entity(name, raw, path, enabled_names, problems))
+	mapping = MappingConfig(
+		preset=str(data.get("preset", "custom")), streams=streams, entities=tuple(entities)
+	)
+	_check_streams_cover(mapping, problems)
+	if not problems:
+		_check_cycles(mapping, handler_config, problems)
+	if problems:
+		raise MappingError(problems)
+	return mapping
+
+
+def _load_streams(raw: Any, problems: list[Problem]) -> dict[str, FilterSpec | None]:
+	if not isinstance(raw, Mapping) or not raw:
+		problems.append(
+			Problem("streams", f"must name the VTiger modules to read: {', '.join(STREAM_SOURCES)}")
+		)
+		return {}
+	streams: dict[str, FilterSpec | None] = {}
+	for module, spec in raw.items():
+		path = f"streams.{module}"
+		if module not in STREAM_SOURCES:
+			problems.append(Problem(path, f"unknown module; choose from {', '.join(STREAM_SOURCES)}"))
+			continue
+		spec = spec or {}
+		_check_keys(spec, _STREAM_KEYS, path, problems)
+		flt = spec.get("filter")
+		streams[module] = None
+		if flt is not None:
+			_check_keys(flt, _FILTER_KEYS, f"{path}.filter", problems)
+			if not isinstance(flt.get("from"), str) or not isinstance(flt.get("in"), list) or not flt["in"]:
+				problems.append(
+					Problem(f"{path}.filter", "needs 'from' (a field) and 'in' (a non-empty list)")
+				)
+			else:
+				streams[module] = FilterSpec(column=flt["from"], values=tuple(str(v) for v in flt["in"]))
+	return streams
+
+
+def _load_entity(
+	name: str, raw: Mapping[str, Any], path: str, enabled: set[str], problems: list[Problem]
+) -> list[EntitySpec]:
+	_check_keys(raw, _ENTITY_KEYS, path, problems)
+	source = raw.get("source")
+	if source not in SOURCE_MODULES:
+		problems.append(Problem(f"{path}.source", f"must be one of {', '.join(SOURCE_MODULES)}"))
+		return []
+	processor = raw.get("processor")
+	if processor not in _PROCESSORS:
+		problems.append(Problem(f"{path}.processor", f"must be one of {', '.join(sorted(_PROCESSORS))}"))
+	doctype = raw.get("doctype")
+	if not isinstance(doctype, str) or not doctype:
+		problems.append(Problem(f"{path}.doctype", "is required"))
+	links = tuple(
+		_load_link(link, f"{path}.links[{i}]", enabled, problems)
+		for i, link in enumerate(raw.get("links", ()))
+	)
+	for dep in raw.get("depends_on", ()):
+		if dep not in enabled:
+			problems.append(
+				Problem(f"{path}.depends_on", f"names entity {dep!r}, which does not exist or is disabled")
+			)
+
+	repeat = raw.get("repeat")
+	if repeat is not None and (
+		not isinstance(repeat, list) or not all(isinstance(r, Mapping) for r in repeat)
+	):
+		problems.append(Problem(f"{path}.repeat", "must be a list of objects (one per member)"))
+		return []
+	instances: list[tuple[int | None, Mapping[str, Any]]] = (
+		[(i + 1, member) for i, member in enumerate(repeat)] if repeat else [(None, {})]
+	)
+	specs = []
+	for instance, placeholders in instances:
+		ipath = path if instance is None else f"{path}.repeat[{instance - 1}]"
+		fields = _load_fields(raw.get("fields", {}), placeholders, f"{path}.fields", ipath, problems)
+		children = tuple(
+			ChildSpec(
+				table=table,
+				source=child.get("source", source),
+				fields=_load_fields(
+					child.get("fields", {}), placeholders, f"{path}.children.{table}.fields", ipath, problems
+				),
+			)
+			for table, child in (raw.get("children") or {}).items()
+			if _check_keys(child, _CHILD_KEYS, f"{path}.children.{table}", problems)
+		)
+		specs.append(
+			EntitySpec(
+				name=name,
+				source=source,
+				processor=processor or "",
+				doctype=doctype or "",
+				role=raw.get("role"),
+				match=tuple(raw.get("match", ())),
+				fields=fields,
+				children=children,
+				links=tuple(link for link in links if link),
+				depends_on=tuple(raw.get("depends_on", ())),
+				skip_if_empty=tuple(raw.get("skip_if_empty", ())),
+				options=dict(raw.get("options", {})),
+				instance=instance,
+			)
+		)
+	targets = {f.target for f in specs[0].fields} if specs else set()
+	for key in ("match", "skip_if_empty"):
+		for target in raw.get(key, ()):
+			if target not in targets:
+				problems.append(
+					Problem(f"{path}.{key}", f"names {target!r}, which is not one of this entity's fields")
+				)
+	return specs
+
+
+def _load_fields(
+	raw: Any, placeholders: Mapping[str, Any], path: str, instance_path: str, problems: list[Problem]
+) -> tuple[FieldSpec, ...]:
+	if not isinstance(raw, Mapping):
+		problems.append(Problem(path, "must be an object of target field -> field spec"))
+		return ()
+	specs = []
+	for target, spec in raw.items():
+		fpath = f"{path}.{target}"
+		if FORBIDDEN_TARGET.search(target):
+			problems.append(Problem(fpath, "a card security code (CVC) is never stored; remove this field"))
+			continue
+		if isinstance(spec, str):
+			spec = {"from": spec}
+		if not isinstance(spec, Mapping):
+			problems.append(Problem(fpath, "must be a column/label string or an object"))
+			continue
+		_check_keys(spec, _FIELD_KEYS, fpath, problems)
+		if ("from" in spec) == ("value" in spec):
+			problems.append(
+				Problem(fpath, "needs exactly one of 'from' (VTiger field) or 'value' (constant)")
+			)
+			continue
+		sources = spec.get("from", ())
+		sources = (sources,) if isinstance(sources, str) else tuple(sources)
+		try:
+			sources = tuple(_fill(s, placeholders) for s in sources)
+		except KeyError as missing:
+			problems.append(
+				Problem(instance_path, f"{fpath}.from uses placeholder {missing} that this member lacks")
+			)
+			continue
+		specs.append(
+			FieldSpec(
+				target=target,
+				sources=sources,
+				value=spec.get("value"),
+				join=spec.get("join"),
+				coalesce=bool(spec.get("coalesce")),
+				transforms=_load_transforms(spec.get("transforms", []), f"{fpath}.transforms", problems),
+				required=bool(spec.get("required")),
+				sensitive=bool(spec.get("sensitive")),
+				default=spec.get("default"),
+			)
+		)
+		if len(sources) > 1 and spec.get("join") is None and not spec.get("coalesce"):
+			problems.append(
+				Problem(fpath, "several 'from' fields need 'join' (a separator) or 'coalesce': true")
+			)
+	return tuple(specs)
+
+
+def _fill(source: str, placeholders: Mapping[str, Any]) -> str:
+	return source.format_map(placeholders) if "{" in source else source
+
+
+def _load_transforms(raw: Any, path: str, problems: list[Problem]) -> tuple[tuple[str, Any], ...]:
+	steps = []
+	for i, step in enumerate(raw if isinstance(raw, list) else [raw]):
+		if not isinstance(step, str | Mapping):
+			problems.append(Problem(f"{path}[{i}]", "a transform is a name or an object {name: argument}"))
+			continue
+		name, arg = (step, None) if isinstance(step, str) else next(iter(step.items()), (None, None))
+		if isinstance(step, Mapping) and len(step) != 1:
+			problems.append(Problem(f"{path}[{i}]", "an object transform has exactly one key, its name"))
+			continue
+		if name not in TRANSFORMS:
+			hint = _suggest(str(name), TRANSFORMS)
+			problems.append(Problem(f"{path}[{i}]", f"unknown transform {name!r}{hint}"))
+			continue
+		arg_type = TRANSFORMS[name][1]
+		if arg is not None and (arg_type is None or not isinstance(arg, arg_type)):
+			expected = f"a {arg_type.__name__} argument" if arg_type else "no argument"
+			problems.append(Problem(f"{path}[{i}]", f"transform {name!r} takes {expected}"))
+			continue
+		if (arg is None and arg_type is int) or (name == "map" and not arg):
+			problems.append(Problem(f"{path}[{i}]", f"transform {name!r} needs its argument"))
+			continue
+		steps.append((name, arg))
+	return tuple(steps)
+
+
+def _load_link(raw: Any, path: str, enabled: set[str], problems: list[Problem]) -> LinkSpec | None:
+	if not isinstance(raw, Mapping):
+		problems.append(Problem(path, "must be an object"))
+		return None
+	_check_keys(raw, _LINK_KEYS, path, problems)
+	kind, entity = raw.get("kind"), raw.get("entity")
+	if kind not in LINK_KINDS:
+		problems.append(Problem(f"{path}.kind", f"must be one of {', '.join(LINK_KINDS)}"))
+		return None
+	if entity not in enabled:
+		problems.append(
+			Problem(f"{path}.entity", f"links to {entity!r}, which does not exist or is disabled")
+		)
+		return None
+	if kind != "dynamic" and not raw.get("field"):
+		problems.append(Problem(f"{path}.field", f"a {kind!r} link needs the field it sets"))
+		return None
+	return LinkSpec(kind=kind, entity=entity, fieldname=raw.get("field"), required=bool(raw.get("required")))
+
+
+def _check_keys(raw: Any, allowed: set[str], path: str, problems: list[Problem]) -> bool:
+	if not isinstance(raw, Mapping):
+		problems.append(Problem(path, "must be an object"))
+		return False
+	for key in raw:
+		if key not in allowed:
+			problems.append(Problem(f"{path}.{key}", f"unknown key{_suggest(key, allowed)}"))
+	return True
+
+
+def _check_streams_cover(mapping: MappingConfig, problems: list[Problem]) -> None:
+	read = {source for module in mapping.streams for source in STREAM_SOURCES[module]}
+	for entity in mapping.entities:
+		if entity.source not in read:
+			problems.append(
+				Problem(
+					f"entities.{entity.name}.source", f"{entity.source!r} is read by no stream in 'streams'"
+				)
+			)
+
+
+def _check_cycles(
+	mapping: MappingConfig, handler_config: HandlerConfig | None, problems: list[Problem]
+) -> None:
+	graph = entity_graph(mapping, handler_config)
+	for cycle in _find_cycles(graph):
+		problems.append(Problem("entities", f"depends_on/links form a cycle: {' -> '.join(cycle)}"))
+
+
+def entity_graph(mapping: MappingConfig, handler_config: HandlerConfig | None = None) -> dict[str, set[str]]:
+	"""Entity name -> the entities that must be written before it.
+
+	Edges come from ``depends_on``, from ``field``/``dynamic`` links (the target must exist first) and from the
+	doctype order in handler.json. ``primary`` links point backwards on purpose and add no edge.
+	"""
+	names = {e.name for e in mapping.entities}
+	by_doctype: dict[str, set[str]] = {}
+	for e in mapping.entities:
+		by_doctype.setdefault(e.doctype, set()).add(e.name)
+	graph: dict[str, set[str]] = {name: set() for name in names}
+	for e in mapping.entities:
+		graph[e.name].update(e.depends_on)
+		graph[e.name].update(link.entity for link in e.links if link.kind != "primary")
+		if handler_config:
+			for doctype in handler_config.depends_on(e.doctype):
+				graph[e.name].update(by_doctype.get(doctype, set()) - {e.name})
+	return graph
+
+
+def _find_cycles(graph: Mapping[str, Iterable[str]]) -> list[list[str]]:
+	cycles, state = [], {}
+
+	def visit(node: str, trail: list[str]) -> None:
+		state[node] = "active"
+		for nxt in sorted(graph.get(node, ())):
+			if state.get(nxt) == "active":
+				cycles.append([*trail[trail.index(nxt) :], nxt])
+			elif nxt not in state:
+				visit(nxt, [*trail, nxt])
+		state[node] = "done"
+
+	for node in sorted(graph):
+		if node not in state:
+			visit(node, [node])
+	return cycles
+
+
+def topological_order(graph: Mapping[str, Iterable[str]]) -> list[str]:
+	"""Nodes with their prerequisites first; ties broken by name so the order is stable."""
+	remaining = {node: set(deps) & set(graph) for node, deps in graph.items()}
+	order: list[str] = []
+	while remaining:
+		ready = sorted(node for node, deps in remaining.items() if not deps)
+		if not ready:
+			raise MappingError([Problem("entities", f"cycle among {', '.join(sorted(remaining))}")])
+		for node in ready:
+			order.append(node)
+			del remaining[node]
+		for deps in remaining.values():
+			deps.difference_update(ready)
+	return order
+
+
+def write_order(mapping: MappingConfig, handler_config: HandlerConfig | None = None) -> list[str]:
+	"""Entity names in the order their documents must be written."""
+	return topological_order(entity_graph(mapping, handler_config))
+
+
+# -- resolution against a live install ---------------------------------------------------------------------
+
+
+def resolve_mapping(mapping: MappingConfig, catalog: Catalog) -> MappingConfig:
+	"""Replace labels by columns and check every column exists in this VTiger; report all misses at once."""
+	problems: list[Problem] = []
+	entities = []
+	for entity in mapping.entities:
+		path = f"entities.{entity.name}" + (
+			"" if entity.instance is None else f".repeat[{entity.instance - 1}]"
+		)
+		fields = _resolve_fields(entity.fields, entity.source, f"{path}.fields", catalog, problems)
+		children = tuple(
+			replace(
+				child,
+				fields=_resolve_fields(
+					child.fields, child.source, f"{path}.children.{child.table}.fields", catalog, problems
+				),
+			)
+			for child in entity.children
+		)
+		entities.append(replace(entity, fields=fields, children=children))
+	streams: dict[str, FilterSpec | None] = {}
+	for module, flt in mapping.streams.items():
+		streams[module] = flt and replace(
+			flt,
+			column=_resolve_name(
+				flt.column, STREAM_SOURCES[module][0], f"streams.{module}.filter.from", catalog, problems
+			),
+		)
+	if problems:
+		raise MappingError(problems)
+	return replace(mapping, entities=tuple(entities), streams=streams, resolved=True)
+
+
+def _resolve_fields(
+	specs: tuple[FieldSpec, ...], source: str, path: str, catalog: Catalog, problems: list[Problem]
+) -> tuple[FieldSpec, ...]:
+	return tuple(
+		replace(
+			spec,
+			sources=tuple(
+				_resolve_name(s, source, f"{path}.{spec.target}.from", catalog, problems)
+				for s in spec.sources
+			),
+		)
+		for spec in specs
+	)
+
+
+def split_source(name: str, default: str) -> tuple[str, str]:
+	"""``"account.accountname"`` reads another part of the bundle; a bare name reads the entity's own source."""
+	part, dot, column = name.partition(".")
+	return (part, column) if dot and part in SOURCE_MODULES else (default, name)
+
+
+def _resolve_name(
+	name: str, default_source: str, path: str, catalog: Catalog, problems: list[Problem]
+) -> str:
+	source, bare = split_source(name, default_source)
+	prefix = "" if source == default_source else f"{source}."
+	columns = catalog.columns(source)
+	if bare in columns:
+		return name
+	labels = catalog.labels(source)
+	by_label = {label.casefold(): column for label, column in labels.items()}
+	column = by_label.get(bare.casefold())
+	if column in columns:
+		return prefix + column
+	module = SOURCE_MODULES[source]
+	hint = _suggest(bare, [*columns, *labels], prefix="; closest fields: ")
+	problems.append(Problem(path, f"no VTiger {module} field has the column or label {name!r}{hint}"))
+	return name
+
+
+def _suggest(name: str, options: Iterable[str], prefix: str = "; did you mean ") -> str:
+	close = difflib.get_close_matches(name, list(options), n=3, cutoff=0.6)
+	return f"{prefix}{', '.join(repr(c) for c in close)}" if close else ""

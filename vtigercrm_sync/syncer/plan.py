@@ -1,0 +1,119 @@
+"""What the engine hands to the Frappe layer: document plans and per-record issues.
+
+A plan says *what* an ERPNext document should look like, never *how* to write it, so the engine stays free of
+Frappe and the handlers stay thin. Secrets ride in their own field, excluded from ``repr`` and from every message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+LinkKind = Literal["field", "dynamic", "primary"]
+
+
+@dataclass(frozen=True)
+class RecordRef:
+	"""A VTiger record: its module and crmid."""
+
+	module: str
+	crmid: int
+
+	def __str__(self) -> str:
+		return f"{self.module} {self.crmid}"
+
+
+@dataclass(frozen=True)
+class Link:
+	"""A reference from one planned document to another, resolved by the handler to a document name.
+
+	``field``: set ``fieldname`` on this document to the target's name. ``dynamic``: add a Dynamic Link row to the
+	target (Contact and Address to their Customer). ``primary``: after this document is written, set ``fieldname`` on
+	the *target* to this document (the Customer's primary contact and address), which keeps the graph acyclic.
+	"""
+
+	kind: LinkKind
+	entity: str
+	doctype: str
+	vtiger_id: str
+	fieldname: str | None = None
+
+
+@dataclass(frozen=True)
+class DocumentPlan:
+	entity: str
+	doctype: str
+	vtiger_id: str
+	source: RecordRef
+	values: dict[str, Any]
+	match: dict[str, Any] = field(default_factory=dict)
+	children: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+	links: tuple[Link, ...] = ()
+	meta: dict[str, Any] = field(default_factory=dict)
+	secrets: dict[str, str] = field(default_factory=dict, repr=False)
+	content_hash: str = ""
+
+	@property
+	def key(self) -> tuple[str, str]:
+		return (self.doctype, self.vtiger_id)
+
+
+@dataclass(frozen=True)
+class RecordIssue:
+	"""Why (part of) a record could not be mapped. Its text never carries a sensitive value."""
+
+	source: RecordRef
+	entity: str
+	field: str | None
+	reason: str
+	severity: Literal["error", "warning"] = "error"
+
+	@property
+	def message(self) -> str:
+		where = f"{self.source}, {self.entity}" + (f".{self.field}" if self.field else "")
+		return f"{where}: {self.reason}"
+
+
+@dataclass
+class BundleResult:
+	"""Everything one VTiger record produced: plans in write order, and its issues."""
+
+	source: RecordRef
+	plans: list[DocumentPlan] = field(default_factory=list)
+	issues: list[RecordIssue] = field(default_factory=list)
+	filtered: str | None = None
+
+	@property
+	def failed(self) -> bool:
+		return any(issue.severity == "error" for issue in self.issues)
+
+
+def _canonical(value: Any) -> Any:
+	if isinstance(value, Decimal):
+		return format(value.normalize(), "f") if value == value.to_integral() else str(value.normalize())
+	if isinstance(value, datetime | date):
+		return value.isoformat()
+	if isinstance(value, dict):
+		return {k: _canonical(v) for k, v in sorted(value.items())}
+	if isinstance(value, list | tuple):
+		return [_canonical(v) for v in value]
+	return value
+
+
+def content_hash(plan_body: dict[str, Any], secrets: dict[str, str], hash_key: bytes) -> str:
+	"""A keyed hash of everything the handler would write, so unchanged records are skipped.
+
+	Keyed (HMAC) so that a stored hash cannot be brute-forced back into an SSN or card number.
+	"""
+	payload = json.dumps(
+		{"body": _canonical(plan_body), "secrets": _canonical(secrets)},
+		sort_keys=True,
+		ensure_ascii=False,
+		separators=(",", ":"),
+	)
+	return hmac.new(hash_key, payload.encode("utf-8"), hashlib.sha256).hexdigest()

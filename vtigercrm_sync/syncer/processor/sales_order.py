@@ -1,0 +1,182 @@
+"""Sales Order and the Items its lines need.
+
+VTiger's totals follow its own arithmetic (shared/vtiger/README.md, section 3): line discounts, then either
+per-line ("individual") or order-level ("group") taxes, an overall discount, shipping & handling with its own tax,
+and a signed adjustment. The plan carries each line's net rate and, as ``Actual`` tax rows, every amount ERPNext
+must add on top of the discounted net total, so the handler can reproduce VTiger's grand total exactly once the
+connection maps each row to an ERPNext account.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from vtigercrm_sync.config.transforms import is_empty
+from vtigercrm_sync.syncer.processor.base import Draft, EntityProcessor, FieldError, SkipEntity
+from vtigercrm_sync.syncer.services.query import Bundle
+
+ZERO = Decimal(0)
+CENT = Decimal("0.01")
+TAX_COLUMNS = ("tax1", "tax2", "tax3")
+ITEM_MODULES = {"Products": 1, "Services": 0}
+"""VTiger module of a line's item -> ERPNext ``is_stock_item``."""
+
+
+def _dec(value: Any) -> Decimal:
+	if is_empty(value):
+		return ZERO
+	return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def _money(value: Decimal) -> Decimal:
+	return value.quantize(CENT)
+
+
+def line_net(line: Mapping[str, Any]) -> Decimal:
+	"""Quantity times list price less the line discount (an amount wins over a percent, as in VTiger)."""
+	gross = _dec(line.get("quantity")) * _dec(line.get("listprice"))
+	amount = _dec(line.get("discount_amount"))
+	discount = amount if amount > 0 else gross * _dec(line.get("discount_percent")) / 100
+	return gross - discount
+
+
+def shipping_tax(charges: str | None) -> Decimal:
+	"""Tax on shipping & handling from the charges JSON (``{"1":{"value":"10","taxes":{"1":"4.5"}}}``)."""
+	if is_empty(charges):
+		return ZERO
+	try:
+		parsed = json.loads(charges)
+	except ValueError:
+		raise FieldError("charges", "the shipping & handling charges are not valid JSON")
+	total = ZERO
+	for charge in parsed.values() if isinstance(parsed, dict) else ():
+		value = _dec(charge.get("value"))
+		for percent in (charge.get("taxes") or {}).values():
+			total += value * _dec(percent) / 100
+	return total
+
+
+def order_totals(order: Mapping[str, Any], lines: list[Mapping[str, Any]]) -> dict[str, Any]:
+	"""Recompute VTiger's totals from the lines and return the amounts ERPNext needs."""
+	nets = [line_net(line) for line in lines]
+	individual = (order.get("taxtype") or "").strip().lower() == "individual"
+	net_total = sum(nets, ZERO)
+	if individual:
+		taxes = {
+			col: sum((n * _dec(line.get(col)) / 100 for n, line in zip(nets, lines, strict=True)), ZERO)
+			for col in TAX_COLUMNS
+		}
+		subtotal = net_total + sum(taxes.values(), ZERO)
+	else:
+		subtotal = net_total
+	discount_amount = _dec(order.get("discount_amount"))
+	discount = (
+		discount_amount if discount_amount > 0 else subtotal * _dec(order.get("discount_percent")) / 100
+	)
+	if not individual:
+		first = lines[0] if lines else {}
+		taxes = {col: (net_total - discount) * _dec(first.get(col)) / 100 for col in TAX_COLUMNS}
+	shipping = _dec(order.get("s_h_amount"))
+	sh_tax = shipping_tax(order.get("charges"))
+	adjustment = _dec(order.get("adjustment"))
+	total = net_total + sum(taxes.values(), ZERO) - discount + shipping + sh_tax + adjustment
+	return {
+		"taxtype": "individual" if individual else "group",
+		"net_total": net_total,
+		"subtotal": subtotal,
+		"discount": discount,
+		"taxes": taxes,
+		"shipping": shipping,
+		"shipping_tax": sh_tax,
+		"adjustment": adjustment,
+		"total": total,
+	}
+
+
+class SalesOrderProcessor(EntityProcessor):
+	def adjust(self, draft: Draft, bundle: Bundle) -> None:
+		order = bundle.parts["salesorder"]
+		lines = bundle.lines
+		if not lines:
+			raise FieldError("items", "the order has no line items")
+		mapped = draft.children.get("items") or [{} for _ in lines]
+		draft.children["items"] = [
+			self._item_row(index, line, mapped[index - 1]) for index, line in enumerate(lines, 1)
+		]
+		totals = order_totals(order, lines)
+		draft.children["taxes"] = _tax_rows(totals)
+		if totals["discount"]:
+			draft.values["discount_amount"] = _money(totals["discount"])
+			draft.values["apply_discount_on"] = "Net Total"
+		if is_empty(draft.values.get("currency")) and order.get("currency_code"):
+			draft.values["currency"] = order["currency_code"]
+		stored_total = _dec(order.get("total"))
+		draft.meta.update(
+			vtiger_total=_money(stored_total),
+			computed_total=_money(totals["total"]),
+			taxtype=totals["taxtype"],
+			vtiger_status=order.get("sostatus") or "",
+			duedate=order.get("duedate"),
+			vtiger_conversion_rate=_dec(order.get("conversion_rate")) or Decimal(1),
+		)
+		if abs(stored_total - totals["total"]) > CENT:
+			draft.meta["total_mismatch"] = (
+				f"VTiger's stored total {_money(stored_total)} differs from its line arithmetic "
+				f"{_money(totals['total'])}"
+			)
+
+	def _item_row(self, index: int, line: Mapping[str, Any], mapped: dict[str, Any]) -> dict[str, Any]:
+		if line.get("item_type") is None:
+			raise FieldError(
+				f"items[{index}].item_code",
+				f"line {index} refers to VTiger product/service {line.get('productid')}, which does not exist",
+			)
+		if is_empty(mapped.get("item_code")):
+			raise FieldError(f"items[{index}].item_code", f"line {index} has no item code")
+		qty = _dec(line.get("quantity"))
+		price = _dec(line.get("listprice"))
+		net = line_net(line)
+		rate = net / qty if qty else price
+		row = dict(mapped)
+		row.update(
+			qty=qty,
+			price_list_rate=price,
+			rate=rate.quantize(Decimal("0.000001")),
+			discount_amount=(price - rate).quantize(Decimal("0.000001")),
+			discount_percentage=_dec(line.get("discount_percent"))
+			if not _dec(line.get("discount_amount"))
+			else ZERO,
+			vtiger_line=index,
+		)
+		return row
+
+
+def _tax_rows(totals: Mapping[str, Any]) -> list[dict[str, Any]]:
+	"""Everything added on top of the discounted net total, one ``Actual`` row each, keyed for account mapping."""
+	amounts = [(col, f"VTiger {col}", totals["taxes"][col]) for col in TAX_COLUMNS]
+	amounts += [
+		("shipping", "Shipping & Handling", totals["shipping"]),
+		("shipping_tax", "Tax on Shipping & Handling", totals["shipping_tax"]),
+		("adjustment", "Adjustment", totals["adjustment"]),
+	]
+	return [
+		{"vtiger_tax": key, "charge_type": "Actual", "description": label, "tax_amount": _money(amount)}
+		for key, label, amount in amounts
+		if _money(amount)
+	]
+
+
+class ItemProcessor(EntityProcessor):
+	"""One Item per product or service a line uses; the order reports lines whose item is missing."""
+
+	def adjust(self, draft: Draft, bundle: Bundle) -> None:
+		module = draft.row.get("item_type")
+		if module not in ITEM_MODULES or is_empty(draft.values.get("item_code")):
+			raise SkipEntity()
+		draft.values["is_stock_item"] = ITEM_MODULES[module]
+		if is_empty(draft.values.get("item_name")):
+			draft.values["item_name"] = draft.values["item_code"]
+		draft.meta["vtiger_module"] = module

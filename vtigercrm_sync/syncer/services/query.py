@@ -1,0 +1,366 @@
+"""Read VTiger: connection check, incremental change batches, and record bundles.
+
+Paging is keyset on ``(modifiedtime, crmid)`` because ``modifiedtime`` has one-second resolution: a page boundary
+inside one second neither loses nor repeats a row. Each run reads only below a *signpost* taken from the server
+clock when it starts (``modifiedtime < signpost``), so a record saved later in the same second as the last row we
+read gets a time the next run still sees. Every batch opens its own unit of work, so memory and the InnoDB read
+view stay per batch, however large the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, func, or_, select, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from vtigercrm_sync import models as m
+from vtigercrm_sync.config.config import STREAM_SOURCES, MappingConfig
+from vtigercrm_sync.database.engine import ConnectionSettings, get_engine
+from vtigercrm_sync.database.unit_of_work import SqlAlchemyUnitOfWork
+from vtigercrm_sync.syncer.plan import RecordRef
+from vtigercrm_sync.syncer.services.catalog import CF_TABLES, VTigerCatalog, load_catalog
+
+DEFAULT_BATCH_SIZE = 500
+WATERMARK_SEPARATOR = "#"
+
+REQUIRED_COLUMNS = {
+	"account": {"crmid", "modifiedtime"},
+	"contact": {"crmid", "modifiedtime", "accountid"},
+	"salesorder": {
+		"crmid",
+		"createdtime",
+		"modifiedtime",
+		"accountid",
+		"contactid",
+		"subtotal",
+		"pre_tax_total",
+		"total",
+		"taxtype",
+		"discount_percent",
+		"discount_amount",
+		"s_h_amount",
+		"adjustment",
+		"currency_code",
+		"conversion_rate",
+		"sostatus",
+		"duedate",
+		"charges",
+	},
+	"line": {
+		"id",
+		"productid",
+		"sequence_no",
+		"quantity",
+		"listprice",
+		"discount_percent",
+		"discount_amount",
+		"tax1",
+		"tax2",
+		"tax3",
+		"item_type",
+		"item_deleted",
+		"item_name",
+		"item_no",
+	},
+}
+"""Columns the processors use whatever the mapping says (keys, totals, currency, line arithmetic)."""
+
+
+class ConnectionFailed(Exception):
+	"""VTiger could not be reached; the message names where and why, never the password."""
+
+
+@dataclass(frozen=True, order=True)
+class Watermark:
+	"""The (modifiedtime, crmid) of the last record committed: where the next read resumes."""
+
+	modifiedtime: datetime
+	crmid: int
+
+	def __str__(self) -> str:
+		return f"{self.modifiedtime:%Y-%m-%d %H:%M:%S}{WATERMARK_SEPARATOR}{self.crmid}"
+
+	@classmethod
+	def parse(cls, value: str | None) -> Watermark | None:
+		if not value:
+			return None
+		stamp, _, crmid = value.partition(WATERMARK_SEPARATOR)
+		return cls(datetime.fromisoformat(stamp.strip()), int(crmid or 0))
+
+
+@dataclass
+class Bundle:
+	"""One VTiger record with everything needed to plan its documents.
+
+	``parts`` holds a row dict per source (``account``, ``contact``, ``salesorder``) or None when the reference is 0,
+	points at a deleted record or at nothing; ``lines`` holds an order's line rows in ``sequence_no`` order.
+	"""
+
+	source: RecordRef
+	modifiedtime: datetime
+	parts: dict[str, dict[str, Any] | None]
+	lines: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class ChangeBatch:
+	module: str
+	bundles: list[Bundle]
+	deleted: list[RecordRef]
+	last: Watermark
+	size: int
+
+
+def check_connection(settings: ConnectionSettings) -> str:
+	"""Return the server version, or raise :class:`ConnectionFailed` saying where and why."""
+	try:
+		with get_engine(settings).connect() as conn:
+			if conn.dialect.name == "sqlite":
+				return f"SQLite {conn.execute(text('select sqlite_version()')).scalar_one()}"
+			return str(conn.execute(text("SELECT VERSION()")).scalar_one())
+	except SQLAlchemyError as exc:
+		raise ConnectionFailed(
+			f"Cannot connect to VTiger at {settings.describe()}: {_reason(exc, settings)}"
+		) from None
+
+
+def _reason(exc: SQLAlchemyError, settings: ConnectionSettings) -> str:
+	original = getattr(exc, "orig", None) or exc
+	args = getattr(original, "args", ())
+	reason = str(args[1]) if len(args) > 1 else str(original)
+	return reason.replace(settings.password, "***") if settings.password else reason
+
+
+class VTigerReader:
+	"""Reads change batches and record bundles for one resolved mapping."""
+
+	def __init__(
+		self,
+		uow_factory: Callable[[], SqlAlchemyUnitOfWork],
+		catalog: VTigerCatalog,
+		mapping: MappingConfig,
+		batch_size: int = DEFAULT_BATCH_SIZE,
+	):
+		if not mapping.resolved:
+			raise ValueError("resolve the mapping against the catalog before reading")
+		if batch_size < 1:
+			raise ValueError("batch_size must be at least 1")
+		self._uow_factory = uow_factory
+		self.catalog = catalog
+		self.mapping = mapping
+		self.batch_size = batch_size
+		selected = mapping.selected_columns()
+		self._columns = {source: selected[source] | REQUIRED_COLUMNS[source] for source in REQUIRED_COLUMNS}
+
+	@classmethod
+	def connect(cls, settings: ConnectionSettings, mapping: MappingConfig, **kwargs: Any) -> VTigerReader:
+		"""Load the catalog, resolve the mapping against it and return a reader (raises MappingError)."""
+		from vtigercrm_sync.config.config import resolve_mapping
+
+		engine = get_engine(settings)
+		with SqlAlchemyUnitOfWork(engine) as uow:
+			catalog = load_catalog(uow.session)
+		return cls(lambda: SqlAlchemyUnitOfWork(engine), catalog, resolve_mapping(mapping, catalog), **kwargs)
+
+	def signpost(self) -> datetime:
+		"""The server's clock, truncated to the second: this run reads records modified strictly before it."""
+		with self._uow_factory() as uow:
+			now = uow.session.execute(select(func.now())).scalar_one()
+		if isinstance(now, str):
+			now = datetime.fromisoformat(now)
+		return now.replace(microsecond=0)
+
+	def count_changes(self, module: str, since: Watermark | None, until: datetime) -> int:
+		"""How many records a run will read (live and deleted), for progress and ETA."""
+		e = m.CrmEntity.__table__
+		with self._uow_factory() as uow:
+			return uow.session.execute(
+				select(func.count()).select_from(e).where(*self._window(module, since, until))
+			).scalar_one()
+
+	def iter_changes(self, module: str, since: Watermark | None, until: datetime) -> Iterator[ChangeBatch]:
+		"""Batches of changed records in (modifiedtime, crmid) order; no watermark reads everything."""
+		cursor = since
+		while True:
+			with self._uow_factory() as uow:
+				keys = self._read_keys(uow.session, module, cursor, until)
+				if not keys:
+					return
+				live = [row.crmid for row in keys if not row.deleted]
+				bundles = self._read_bundles(uow.session, module, live)
+			deleted = [RecordRef(module, row.crmid) for row in keys if row.deleted]
+			cursor = Watermark(keys[-1].modifiedtime, keys[-1].crmid)
+			yield ChangeBatch(module, bundles, deleted, cursor, len(keys))
+			if len(keys) < self.batch_size:
+				return
+
+	def read_records(self, module: str, crmids: Sequence[int]) -> list[Bundle]:
+		"""Bundles of chosen live records (a retry of failed records); missing or deleted ids are left out."""
+		bundles: list[Bundle] = []
+		for start in range(0, len(crmids), self.batch_size):
+			with self._uow_factory() as uow:
+				bundles.extend(
+					self._read_bundles(uow.session, module, list(crmids[start : start + self.batch_size]))
+				)
+		return bundles
+
+	# -- queries -----------------------------------------------------------------------------------------------
+
+	def _window(self, module: str, since: Watermark | None, until: datetime) -> list[Any]:
+		e = m.CrmEntity.__table__
+		conditions = [e.c.setype == module, e.c.modifiedtime < until]
+		if since is not None:
+			conditions.append(
+				or_(
+					e.c.modifiedtime > since.modifiedtime,
+					and_(e.c.modifiedtime == since.modifiedtime, e.c.crmid > since.crmid),
+				)
+			)
+		return conditions
+
+	def _read_keys(
+		self, session: Session, module: str, since: Watermark | None, until: datetime
+	) -> list[Any]:
+		e = m.CrmEntity.__table__
+		stmt = (
+			select(e.c.crmid, e.c.modifiedtime, e.c.deleted)
+			.where(*self._window(module, since, until))
+			.order_by(e.c.modifiedtime, e.c.crmid)
+			.limit(self.batch_size)
+		)
+		return list(session.execute(stmt).all())
+
+	def _read_bundles(self, session: Session, module: str, crmids: list[int]) -> list[Bundle]:
+		if not crmids:
+			return []
+		primary = STREAM_SOURCES[module][0]
+		rows = self._fetch(session, primary, crmids)
+		if module == "Accounts":
+			return [
+				Bundle(RecordRef(module, i), rows[i]["modifiedtime"], {"account": rows[i]})
+				for i in crmids
+				if i in rows
+			]
+		account_ids = {_ref(rows[i].get("accountid")) for i in rows} - {None}
+		accounts = self._fetch(session, "account", sorted(account_ids)) if account_ids else {}
+		if module == "Contacts":
+			return [
+				Bundle(
+					RecordRef(module, i),
+					rows[i]["modifiedtime"],
+					{"contact": rows[i], "account": accounts.get(_ref(rows[i].get("accountid")))},
+				)
+				for i in crmids
+				if i in rows
+			]
+		contact_ids = {_ref(rows[i].get("contactid")) for i in rows} - {None}
+		contacts = self._fetch(session, "contact", sorted(contact_ids)) if contact_ids else {}
+		lines = self._fetch_lines(session, crmids)
+		return [
+			Bundle(
+				RecordRef(module, i),
+				rows[i]["modifiedtime"],
+				{
+					"salesorder": rows[i],
+					"account": accounts.get(_ref(rows[i].get("accountid"))),
+					"contact": contacts.get(_ref(rows[i].get("contactid"))),
+				},
+				lines.get(i, []),
+			)
+			for i in crmids
+			if i in rows
+		]
+
+	def _fetch(self, session: Session, source: str, crmids: list[int]) -> dict[int, dict[str, Any]]:
+		"""Live records of one source by id, with only the columns the mapping and processors need."""
+		stmt = self._source_select(source).where(m.CrmEntity.__table__.c.crmid.in_(crmids))
+		return {row["crmid"]: dict(row) for row in session.execute(stmt).mappings()}
+
+	def _source_select(self, source: str) -> Select:
+		e = m.CrmEntity.__table__
+		wanted = self._columns[source]
+		tables = {
+			"account": (m.Account.__table__, m.AccountBillAddress.__table__, m.AccountShipAddress.__table__),
+			"contact": (
+				m.ContactDetails.__table__,
+				m.ContactAddress.__table__,
+				m.ContactSubDetails.__table__,
+			),
+			"salesorder": (
+				m.SalesOrder.__table__,
+				m.SalesOrderBillAddress.__table__,
+				m.SalesOrderShipAddress.__table__,
+			),
+		}[source]
+		main, *extensions = tables
+		main_key = next(iter(main.primary_key.columns))
+		cf_columns = {
+			c for c in wanted if self.catalog.columns_by_source[source].get(c) == CF_TABLES[source].name
+		}
+		cf = self.catalog.cf_table(source, cf_columns)
+		columns = [e.c.crmid]
+		seen = {"crmid"}
+		for table in (e, *tables):
+			for column in table.columns:
+				if column.name in wanted and column.name not in seen:
+					columns.append(column)
+					seen.add(column.name)
+		columns.extend(cf.c[name] for name in sorted(cf_columns))
+		joined = e.join(main, main_key == e.c.crmid)
+		for ext in extensions:
+			joined = joined.outerjoin(ext, next(iter(ext.primary_key.columns)) == main_key)
+		if cf_columns:
+			joined = joined.outerjoin(cf, next(iter(cf.primary_key.columns)) == main_key)
+		if source == "salesorder":
+			cur, charges = m.CurrencyInfo.__table__, m.InventoryChargesRel.__table__
+			joined = joined.outerjoin(cur, cur.c.id == main.c.currency_id).outerjoin(
+				charges, charges.c.recordid == main_key
+			)
+			columns += [cur.c.currency_code, charges.c.charges]
+		return select(*columns).select_from(joined).where(e.c.deleted == 0)
+
+	def _fetch_lines(self, session: Session, order_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+		i = m.InventoryProductRel.__table__
+		pe = m.CrmEntity.__table__.alias("pe")
+		p, sv = m.Product.__table__, m.Service.__table__
+		wanted = self._columns["line"]
+		columns = [c for c in i.columns if c.name in wanted]
+		columns += [
+			pe.c.setype.label("item_type"),
+			pe.c.deleted.label("item_deleted"),
+			func.coalesce(p.c.productname, sv.c.servicename).label("item_name"),
+			func.coalesce(p.c.product_no, sv.c.service_no).label("item_no"),
+			p.c.productcode.label("productcode"),
+			func.coalesce(p.c.usageunit, sv.c.service_usageunit).label("usageunit"),
+		]
+		stmt = (
+			select(*columns)
+			.select_from(
+				i.outerjoin(pe, pe.c.crmid == i.c.productid)
+				.outerjoin(p, p.c.productid == i.c.productid)
+				.outerjoin(sv, sv.c.serviceid == i.c.productid)
+			)
+			.where(i.c.id.in_(order_ids))
+			.order_by(i.c.id, i.c.sequence_no)
+		)
+		lines: dict[int, list[dict[str, Any]]] = {}
+		for row in session.execute(stmt).mappings():
+			line = dict(row)
+			if line["item_type"] not in ("Products", "Services"):
+				line.update(item_type=None, item_name=None, item_no=None)
+			lines.setdefault(line["id"], []).append(line)
+		return lines
+
+
+def _ref(value: Any) -> int | None:
+	"""VTiger's "no reference" is 0 (or '0' for reportsto); normalise it, and anything empty, to None."""
+	try:
+		ref = int(value)
+	except (TypeError, ValueError):
+		return None
+	return ref or None
