@@ -26,7 +26,7 @@ _TESTS_DIR = str(Path(__file__).resolve().parent)
 if _TESTS_DIR not in sys.path:
 	sys.path.insert(0, _TESTS_DIR)
 
-from vtiger_writer import VTigerWriter  # noqa: E402
+from vtiger_writer import VTigerWriter, split_sql
 
 DEFAULT_SERVER_URL = "mysql+pymysql://root@127.0.0.1:3306"
 DEFAULT_SCHEMA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "vtiger"
@@ -76,48 +76,6 @@ def read_settings() -> VTigerTestSettings:
 # ---------------------------------------------------------------------------------------------------------------
 # Loading a dump without the mysql CLI
 # ---------------------------------------------------------------------------------------------------------------
-
-# One regex pass finds everything that can hide a ';': quoted strings (backslash escapes and doubled quotes),
-# backtick identifiers and comments. Possessive quantifiers keep it linear on the 950 KB dump.
-_SQL_TOKEN = re.compile(
-	r"""
-	'(?:[^'\\]++|\\.|'')*+'
-	|"(?:[^"\\]++|\\.|"")*+"
-	|`(?:[^`]++|``)*+`
-	|/\*!.*?\*/
-	|/\*.*?\*/
-	|--(?:[ \t\r][^\n]*+)?(?=\n|$)
-	|\#[^\n]*+
-	|;
-	""",
-	re.S | re.X,
-)
-
-
-def split_sql(script: str) -> Iterator[str]:
-	"""Yield the statements of a SQL script (no DELIMITER support), comments removed.
-
-	mysqldump's executable comments (/*!40101 ... */) are kept: the server runs them, and user dumps rely on them.
-	"""
-	parts: list[str] = []
-	pos = 0
-	for match in _SQL_TOKEN.finditer(script):
-		parts.append(script[pos : match.start()])
-		pos = match.end()
-		token = match.group()
-		if token == ";":
-			statement = "".join(parts).strip()
-			parts = []
-			if statement:
-				yield statement
-		elif token.startswith(("--", "#")) or (token.startswith("/*") and not token.startswith("/*!")):
-			parts.append(" ")
-		else:
-			parts.append(token)
-	parts.append(script[pos:])
-	statement = "".join(parts).strip()
-	if statement:
-		yield statement
 
 
 def connect_server(settings: VTigerTestSettings, database: str | None = None) -> pymysql.Connection:
@@ -227,7 +185,9 @@ def vtiger(vtiger_engine: Engine) -> Iterator[VTigerWriter]:
 	"""
 	with vtiger_engine.connect() as conn:
 		start_crmid = conn.execute(text("SELECT COALESCE(MAX(crmid), 0) FROM vtiger_crmentity")).scalar_one()
-		start_currency = conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM vtiger_currency_info")).scalar_one()
+		start_currency = conn.execute(
+			text("SELECT COALESCE(MAX(id), 0) FROM vtiger_currency_info")
+		).scalar_one()
 	yield VTigerWriter(vtiger_engine)
 	cleanup_after(vtiger_engine, start_crmid, start_currency)
 

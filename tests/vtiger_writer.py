@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -108,6 +108,49 @@ _LINE_KEYS = {
 }
 _EIGHT_PLACES = Decimal("0.00000001")
 _CENTS = Decimal("0.01")
+
+
+# One regex pass finds everything that can hide a ';': quoted strings (backslash escapes and doubled quotes),
+# backtick identifiers and comments. Possessive quantifiers keep it linear on the 950 KB dump.
+_SQL_TOKEN = re.compile(
+	r"""
+	'(?:[^'\\]++|\\.|'')*+'
+	|"(?:[^"\\]++|\\.|"")*+"
+	|`(?:[^`]++|``)*+`
+	|/\*!.*?\*/
+	|/\*.*?\*/
+	|--(?:[ \t\r][^\n]*+)?(?=\n|$)
+	|\#[^\n]*+
+	|;
+	""",
+	re.S | re.X,
+)
+
+
+def split_sql(script: str) -> Iterator[str]:
+	"""Yield the statements of a SQL script (no DELIMITER support), comments removed.
+
+	mysqldump's executable comments (/*!40101 ... */) are kept: the server runs them, and user dumps rely on them.
+	"""
+	parts: list[str] = []
+	pos = 0
+	for match in _SQL_TOKEN.finditer(script):
+		parts.append(script[pos : match.start()])
+		pos = match.end()
+		token = match.group()
+		if token == ";":
+			statement = "".join(parts).strip()
+			parts = []
+			if statement:
+				yield statement
+		elif token.startswith(("--", "#")) or (token.startswith("/*") and not token.startswith("/*!")):
+			parts.append(" ")
+		else:
+			parts.append(token)
+	parts.append(script[pos:])
+	statement = "".join(parts).strip()
+	if statement:
+		yield statement
 
 
 def _ident(name: str) -> str:
@@ -310,14 +353,18 @@ class VTigerWriter:
 				conn.execute(text(f"ALTER TABLE {_ident(cftable)} ADD COLUMN {_ident(column)} {ddl}"))
 				self._column_cache.clear()
 			sequence = conn.execute(
-				text("SELECT IFNULL(MAX(sequence), 0) + 1 FROM vtiger_field WHERE tabid = :tabid AND block = :block"),
+				text(
+					"SELECT IFNULL(MAX(sequence), 0) + 1 FROM vtiger_field WHERE tabid = :tabid AND block = :block"
+				),
 				{"tabid": tabid, "block": block},
 			).scalar_one()
 			quickcreate = 3 if module in _INVENTORY_MODULES else 1
 			quickcreatesequence = 0
 			if quickcreate != 1:
 				quickcreatesequence = conn.execute(
-					text("SELECT IFNULL(MAX(quickcreatesequence), 0) + 1 FROM vtiger_field WHERE tabid = :tabid"),
+					text(
+						"SELECT IFNULL(MAX(quickcreatesequence), 0) + 1 FROM vtiger_field WHERE tabid = :tabid"
+					),
 					{"tabid": tabid},
 				).scalar_one()
 			self._insert(
@@ -351,7 +398,9 @@ class VTigerWriter:
 				},
 			)
 			self._insert(
-				conn, "vtiger_def_org_field", {"tabid": tabid, "fieldid": fieldid, "visible": 0, "readonly": 0}
+				conn,
+				"vtiger_def_org_field",
+				{"tabid": tabid, "fieldid": fieldid, "visible": 0, "readonly": 0},
 			)
 			conn.execute(
 				text(
@@ -387,8 +436,16 @@ class VTigerWriter:
 					"ENGINE=InnoDB DEFAULT CHARSET=utf8"
 				)
 			)
-		conn.execute(text(f"CREATE TABLE IF NOT EXISTS {_ident(seq)} (id INT NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8"))
-		conn.execute(text(f"INSERT INTO {_ident(seq)} (id) SELECT 0 FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM {_ident(seq)})"))
+		conn.execute(
+			text(
+				f"CREATE TABLE IF NOT EXISTS {_ident(seq)} (id INT NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8"
+			)
+		)
+		conn.execute(
+			text(
+				f"INSERT INTO {_ident(seq)} (id) SELECT 0 FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM {_ident(seq)})"
+			)
+		)
 		picklistid = None
 		if uitype != "16":
 			picklistid = conn.execute(
@@ -403,7 +460,11 @@ class VTigerWriter:
 				continue
 			if uitype == "16":
 				row_id = self._next_id(conn, seq)
-				self._insert(conn, table, {column + "id": row_id, column: value, "sortorderid": position, "presence": 1})
+				self._insert(
+					conn,
+					table,
+					{column + "id": row_id, column: value, "sortorderid": position, "presence": 1},
+				)
 				continue
 			valueid = self._next_id(conn, "vtiger_picklistvalues_seq")
 			row_id = self._next_id(conn, seq)
@@ -475,7 +536,9 @@ class VTigerWriter:
 			"purchase_cost": 0,
 			"tags": "",
 		}
-		return self._create_priced("Products", "vtiger_products", row, fields, taxes, cf, description, owner, at)
+		return self._create_priced(
+			"Products", "vtiger_products", row, fields, taxes, cf, description, owner, at
+		)
 
 	def create_service(
 		self,
@@ -506,7 +569,9 @@ class VTigerWriter:
 			"tags": "",
 			"purchase_cost": 0,
 		}
-		return self._create_priced("Services", "vtiger_service", row, fields, taxes, cf, description, owner, at)
+		return self._create_priced(
+			"Services", "vtiger_service", row, fields, taxes, cf, description, owner, at
+		)
 
 	def _create_priced(self, module, table, row, fields, taxes, cf, description, owner, at) -> int:
 		with self.engine.begin() as conn:
@@ -519,7 +584,12 @@ class VTigerWriter:
 			self._insert(
 				conn,
 				"vtiger_productcurrencyrel",
-				{"productid": crmid, "currencyid": row["currency_id"], "converted_price": price, "actual_price": price},
+				{
+					"productid": crmid,
+					"currencyid": row["currency_id"],
+					"converted_price": price,
+					"actual_price": price,
+				},
 			)
 			for taxid, percentage in (taxes or {}).items():
 				self._insert(
@@ -644,7 +714,9 @@ class VTigerWriter:
 					if key in target:
 						target[key] = fields.pop(key)
 			details = self._merge(conn, "vtiger_contactdetails", details, fields)
-			crmid, details["contact_no"], at = self._new_entity(conn, "Contacts", details, description, owner, at)
+			crmid, details["contact_no"], at = self._new_entity(
+				conn, "Contacts", details, description, owner, at
+			)
 			self._insert(conn, "vtiger_contactdetails", {"contactid": crmid, **details})
 			address = {"contactaddressid": crmid}
 			address.update(_address("mailing", mailing, _CONTACT_ADDRESS_KEYS, lambda k: f"mailing{k}"))
@@ -723,13 +795,19 @@ class VTigerWriter:
 			line_rows = self._line_rows(conn, lines, row["taxtype"])
 			sh_tax = _dec(sh_amount) * _dec(sh_tax_percent) / 100
 			row.update(self._totals(line_rows, row, sh_tax, round_totals))
-			crmid, row["salesorder_no"], at = self._new_entity(conn, "SalesOrder", row, description, owner, at)
+			crmid, row["salesorder_no"], at = self._new_entity(
+				conn, "SalesOrder", row, description, owner, at
+			)
 			self._insert(conn, "vtiger_salesorder", {"salesorderid": crmid, **row})
 			self._insert(
-				conn, "vtiger_sobillads", {"sobilladdressid": crmid, **_address("bill", bill, _ACCOUNT_ADDRESS_KEYS)}
+				conn,
+				"vtiger_sobillads",
+				{"sobilladdressid": crmid, **_address("bill", bill, _ACCOUNT_ADDRESS_KEYS)},
 			)
 			self._insert(
-				conn, "vtiger_soshipads", {"soshipaddressid": crmid, **_address("ship", ship, _ACCOUNT_ADDRESS_KEYS)}
+				conn,
+				"vtiger_soshipads",
+				{"soshipaddressid": crmid, **_address("ship", ship, _ACCOUNT_ADDRESS_KEYS)},
 			)
 			self._insert_cf(conn, "SalesOrder", crmid, cf)
 			if recurring:
@@ -749,7 +827,9 @@ class VTigerWriter:
 			# A fresh install leaves vtiger_currency_info_seq empty although USD has id 1: start after the max.
 			if conn.execute(text("SELECT COUNT(*) FROM vtiger_currency_info_seq")).scalar_one() == 0:
 				conn.execute(
-					text("INSERT INTO vtiger_currency_info_seq (id) SELECT COALESCE(MAX(id), 0) FROM vtiger_currency_info")
+					text(
+						"INSERT INTO vtiger_currency_info_seq (id) SELECT COALESCE(MAX(id), 0) FROM vtiger_currency_info"
+					)
 				)
 			currency_id = self._next_id(conn, "vtiger_currency_info_seq")
 			self._insert(
@@ -797,7 +877,12 @@ class VTigerWriter:
 			self._touch(conn, module, crmid, at)
 
 	def set_lines(
-		self, salesorder_id: int, lines: Sequence[Mapping[str, Any]], *, at: datetime, round_totals: bool = True
+		self,
+		salesorder_id: int,
+		lines: Sequence[Mapping[str, Any]],
+		*,
+		at: datetime,
+		round_totals: bool = True,
 	) -> None:
 		"""Replace an order's lines as a UI save does (delete + insert, new lineitem_ids) and recompute totals.
 
@@ -818,12 +903,15 @@ class VTigerWriter:
 				.one()
 			)
 			charges = conn.execute(
-				text("SELECT charges FROM vtiger_inventorychargesrel WHERE recordid = :id"), {"id": salesorder_id}
+				text("SELECT charges FROM vtiger_inventorychargesrel WHERE recordid = :id"),
+				{"id": salesorder_id},
 			).scalar()
 			sh_tax = Decimal(0)
 			for charge in json.loads(charges or "{}").values():
 				if charge.get("value") is not None:
-					sh_tax += _dec(charge["value"]) * sum(_dec(p) for p in charge.get("taxes", {}).values()) / 100
+					sh_tax += (
+						_dec(charge["value"]) * sum(_dec(p) for p in charge.get("taxes", {}).values()) / 100
+					)
 			line_rows = self._line_rows(conn, lines, header["taxtype"])
 			totals = self._totals(line_rows, dict(header), sh_tax, round_totals)
 			conn.execute(text("DELETE FROM vtiger_inventoryproductrel WHERE id = :id"), {"id": salesorder_id})
@@ -852,21 +940,34 @@ class VTigerWriter:
 				),
 				{"at": at, "user": self.user_id, "id": crmid},
 			)
-			self._insert(conn, "vtiger_relatedlists_rb", self._rb_row(crmid, "vtiger_crmentity", "deleted", "crmid", ""))
+			self._insert(
+				conn,
+				"vtiger_relatedlists_rb",
+				self._rb_row(crmid, "vtiger_crmentity", "deleted", "crmid", ""),
+			)
 			for table, column, idcol in UNLINKED_ON_DELETE.get(module, ()):
 				ids = conn.execute(
-					text(f"SELECT {_ident(idcol)} FROM {_ident(table)} WHERE {_ident(column)} = :id ORDER BY 1"),
+					text(
+						f"SELECT {_ident(idcol)} FROM {_ident(table)} WHERE {_ident(column)} = :id ORDER BY 1"
+					),
 					{"id": crmid},
 				).scalars()
 				ids = [str(i) for i in ids]
 				if ids:
-					self._insert(conn, "vtiger_relatedlists_rb", self._rb_row(crmid, table, column, idcol, ",".join(ids)))
+					self._insert(
+						conn,
+						"vtiger_relatedlists_rb",
+						self._rb_row(crmid, table, column, idcol, ",".join(ids)),
+					)
 					conn.execute(
 						text(f"UPDATE {_ident(table)} SET {_ident(column)} = 0 WHERE {_ident(column)} = :id"),
 						{"id": crmid},
 					)
 			if module == "Contacts":
-				conn.execute(text("UPDATE vtiger_customerdetails SET portal = '0' WHERE customerid = :id"), {"id": crmid})
+				conn.execute(
+					text("UPDATE vtiger_customerdetails SET portal = '0' WHERE customerid = :id"),
+					{"id": crmid},
+				)
 			if remove_lines:
 				conn.execute(text("DELETE FROM vtiger_inventoryproductrel WHERE id = :id"), {"id": crmid})
 			conn.execute(text("DELETE FROM vtiger_emailslookup WHERE crmid = :id"), {"id": crmid})
@@ -887,7 +988,10 @@ class VTigerWriter:
 	def set_modifiedtime(self, crmid: int, at: datetime) -> None:
 		"""Raw modifiedtime change, for tie and ordering tests; nothing else is written."""
 		with self.engine.begin() as conn:
-			conn.execute(text("UPDATE vtiger_crmentity SET modifiedtime = :at WHERE crmid = :id"), {"at": at, "id": crmid})
+			conn.execute(
+				text("UPDATE vtiger_crmentity SET modifiedtime = :at WHERE crmid = :id"),
+				{"at": at, "id": crmid},
+			)
 
 	# -----------------------------------------------------------------------------------------------------------
 	# Internals
@@ -927,7 +1031,9 @@ class VTigerWriter:
 		prefix, cur_id = found
 		following = str(int(cur_id) + 1).zfill(len(cur_id))
 		conn.execute(
-			text("UPDATE vtiger_modentity_num SET cur_id = :new WHERE semodule = :m AND active = 1 AND cur_id = :cur"),
+			text(
+				"UPDATE vtiger_modentity_num SET cur_id = :new WHERE semodule = :m AND active = 1 AND cur_id = :cur"
+			),
 			{"new": following, "m": module, "cur": cur_id},
 		)
 		return f"{prefix}{cur_id}"
@@ -961,7 +1067,9 @@ class VTigerWriter:
 
 	def _finish_entity(self, conn, module, crmid, at) -> None:
 		"""The rows every save adds after the module rows: starred flag, lookups, ModTracker."""
-		self._insert(conn, "vtiger_crmentity_user_field", {"recordid": crmid, "userid": self.user_id, "starred": "0"})
+		self._insert(
+			conn, "vtiger_crmentity_user_field", {"recordid": crmid, "userid": self.user_id, "starred": "0"}
+		)
 		self._refresh_lookups(conn, module, crmid)
 		# Sales orders created through the webservice are logged as 'updated' (0), everything else as created (2).
 		self._track(conn, module, crmid, at, 0 if module == "SalesOrder" else 2)
@@ -969,10 +1077,16 @@ class VTigerWriter:
 	def _touch(self, conn, module, crmid, at) -> None:
 		"""What any later save does to vtiger_crmentity: modifiedtime, modifiedby, label; then lookups, ModTracker."""
 		base = self._entity(conn, module)
-		current = conn.execute(
-			text(f"SELECT * FROM {_ident(base['tablename'])} WHERE {_ident(base['entityidfield'])} = :id"),
-			{"id": crmid},
-		).mappings().one()
+		current = (
+			conn.execute(
+				text(
+					f"SELECT * FROM {_ident(base['tablename'])} WHERE {_ident(base['entityidfield'])} = :id"
+				),
+				{"id": crmid},
+			)
+			.mappings()
+			.one()
+		)
 		conn.execute(
 			text(
 				"UPDATE vtiger_crmentity SET modifiedtime = :at, modifiedby = :user, label = :label WHERE crmid = :id"
@@ -1071,7 +1185,9 @@ class VTigerWriter:
 
 	def _line_rows(self, conn, lines, taxtype) -> list[dict]:
 		"""vtiger_inventoryproductrel rows (without id/sequence_no), tax columns as the table has them."""
-		tax_columns = [c for c in self._columns(conn, "vtiger_inventoryproductrel") if _TAX_COLUMN.fullmatch(c)]
+		tax_columns = [
+			c for c in self._columns(conn, "vtiger_inventoryproductrel") if _TAX_COLUMN.fullmatch(c)
+		]
 		group = taxtype != "individual"
 		group_taxes: dict[str, Any] = {}
 		if group:
@@ -1090,20 +1206,24 @@ class VTigerWriter:
 				"quantity": line["quantity"],
 				"listprice": line["listprice"],
 				"discount_percent": line.get("discount_percent", 0),
-				"discount_amount": line.get("discount_amount", 0),
+				"discount_amount": line.get("discount_amount"),
 				"comment": line.get("comment", ""),
 				"description": line.get("description", ""),
 				"incrementondel": 0,
 			}
 			for column in tax_columns:
 				row[column] = group_taxes[column] if group else line.get(column, 0)
-			row.update({"image": "", "purchase_cost": line.get("purchase_cost", 0), "margin": line.get("margin", 0)})
+			row.update(
+				{"image": "", "purchase_cost": line.get("purchase_cost", 0), "margin": line.get("margin", 0)}
+			)
 			rows.append(row)
 		return rows
 
 	def _insert_lines(self, conn, crmid, line_rows) -> None:
 		for sequence_no, line in enumerate(line_rows, start=1):
-			self._insert(conn, "vtiger_inventoryproductrel", {"id": crmid, "sequence_no": sequence_no, **line})
+			self._insert(
+				conn, "vtiger_inventoryproductrel", {"id": crmid, "sequence_no": sequence_no, **line}
+			)
 
 	def _totals(self, line_rows, header, sh_tax, round_totals) -> dict[str, Decimal]:
 		totals = compute_totals(
@@ -1180,7 +1300,9 @@ class VTigerWriter:
 		if key not in self._meta_cache:
 			tabid = conn.execute(text("SELECT tabid FROM vtiger_tab WHERE name = :m"), {"m": module}).scalar()
 			if tabid is None:
-				raise LookupError(f"module {module} is not in vtiger_tab (was schema.sql loaded with its data?)")
+				raise LookupError(
+					f"module {module} is not in vtiger_tab (was schema.sql loaded with its data?)"
+				)
 			self._meta_cache[key] = tabid
 		return self._meta_cache[key]
 
@@ -1189,7 +1311,9 @@ class VTigerWriter:
 		if key not in self._meta_cache:
 			found = (
 				conn.execute(
-					text("SELECT tablename, fieldname, entityidfield FROM vtiger_entityname WHERE modulename = :m"),
+					text(
+						"SELECT tablename, fieldname, entityidfield FROM vtiger_entityname WHERE modulename = :m"
+					),
 					{"m": module},
 				)
 				.mappings()
@@ -1209,7 +1333,9 @@ class VTigerWriter:
 		return " ".join(str(values.get(name.strip()) or "") for name in names).strip()
 
 	def _setype(self, conn, crmid) -> str:
-		module = conn.execute(text("SELECT setype FROM vtiger_crmentity WHERE crmid = :id"), {"id": crmid}).scalar()
+		module = conn.execute(
+			text("SELECT setype FROM vtiger_crmentity WHERE crmid = :id"), {"id": crmid}
+		).scalar()
 		if module is None:
 			raise LookupError(f"no vtiger_crmentity row {crmid}")
 		return module

@@ -83,6 +83,8 @@ def parse_expiry(value: object) -> tuple[int, int]:
 
 
 class BankCardProcessor(EntityProcessor):
+	consumed_fields = frozenset({CARD_NUMBER, "expiry"})
+
 	def adjust(self, draft: Draft, bundle: Bundle) -> None:
 		raw = draft.secrets.pop(CARD_NUMBER, None)
 		number = re.sub(r"\D", "", raw or "")

@@ -104,6 +104,9 @@ class FieldEvaluator:
 class EntityProcessor:
 	"""Plans one mapping entity. Subclasses override :meth:`adjust` for their business object."""
 
+	consumed_fields: frozenset[str] = frozenset()
+	"""Mapped targets that :meth:`adjust` turns into other fields, so they need not exist on the doctype."""
+
 	def __init__(self, spec: EntitySpec, context: PlanContext):
 		self.spec = spec
 		self.context = context

@@ -15,6 +15,8 @@ PHONE_FIELDS = {"phone": "is_primary_phone", "mobile_no": "is_primary_mobile_no"
 
 
 class ContactProcessor(EntityProcessor):
+	consumed_fields = frozenset({*EMAIL_FIELDS, *PHONE_FIELDS})
+
 	def adjust(self, draft: Draft, bundle: Bundle) -> None:
 		values = draft.values
 		first, last = values.get("first_name"), values.get("last_name")

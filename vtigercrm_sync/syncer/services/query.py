@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, text
+from sqlalchemy import Engine, Select, and_, func, or_, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from vtigercrm_sync import models as m
-from vtigercrm_sync.config.config import STREAM_SOURCES, MappingConfig
+from vtigercrm_sync.config.config import STREAM_SOURCES, MappingConfig, resolve_mapping
 from vtigercrm_sync.database.engine import ConnectionSettings, get_engine
 from vtigercrm_sync.database.unit_of_work import SqlAlchemyUnitOfWork
 from vtigercrm_sync.syncer.plan import RecordRef
@@ -160,9 +160,10 @@ class VTigerReader:
 	@classmethod
 	def connect(cls, settings: ConnectionSettings, mapping: MappingConfig, **kwargs: Any) -> VTigerReader:
 		"""Load the catalog, resolve the mapping against it and return a reader (raises MappingError)."""
-		from vtigercrm_sync.config.config import resolve_mapping
+		return cls.from_engine(get_engine(settings), mapping, **kwargs)
 
-		engine = get_engine(settings)
+	@classmethod
+	def from_engine(cls, engine: Engine, mapping: MappingConfig, **kwargs: Any) -> VTigerReader:
 		with SqlAlchemyUnitOfWork(engine) as uow:
 			catalog = load_catalog(uow.session)
 		return cls(lambda: SqlAlchemyUnitOfWork(engine), catalog, resolve_mapping(mapping, catalog), **kwargs)

@@ -1,0 +1,3 @@
+from vtigercrm_sync.cli import main
+
+raise SystemExit(main())

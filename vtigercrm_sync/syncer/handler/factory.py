@@ -1,0 +1,38 @@
+"""Build the handler for each mapping entity, in write order.
+
+``handler_order`` is pure (tested without Frappe); ``build_handlers`` imports the Frappe handlers lazily so the
+engine and the pytest suite can import this module with no Frappe installed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from vtigercrm_sync.config.config import HandlerConfig, MappingConfig, MappingError, Problem, write_order
+
+if TYPE_CHECKING:
+	from vtigercrm_sync.syncer.handler.base import DocumentHandler
+
+
+def handler_order(mapping: MappingConfig, handler_config: HandlerConfig) -> list[str]:
+	"""Entity names in the order their documents are written; every doctype must have a handler."""
+	missing = sorted({e.doctype for e in mapping.entities} - set(handler_config.doctypes))
+	if missing:
+		raise MappingError([Problem("doctypes", f"handler.json has no handler for {', '.join(missing)}")])
+	return write_order(mapping, handler_config)
+
+
+def build_handlers(
+	mapping: MappingConfig, handler_config: HandlerConfig, settings: Any
+) -> dict[str, DocumentHandler]:
+	"""entity name -> handler instance, ordered as :func:`handler_order`."""
+	from vtigercrm_sync.syncer.handler.document import HANDLERS
+
+	handlers = {}
+	for name in handler_order(mapping, handler_config):
+		doctype = mapping.entities_named(name)[0].doctype
+		kind = handler_config.doctypes[doctype].get("handler", "document")
+		if kind not in HANDLERS:
+			raise MappingError([Problem(f"doctypes.{doctype}.handler", f"unknown handler {kind!r}")])
+		handlers[name] = HANDLERS[kind](doctype, settings)
+	return handlers

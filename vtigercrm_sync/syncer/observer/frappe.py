@@ -1,0 +1,163 @@
+"""Report a sync run to Frappe: a Sync Log with a line per record that did not simply succeed, throttled
+progress to the connection's document room, and the connection's status.
+
+The log is flushed in the same transaction as each batch, so a worker killed mid-run leaves a log that matches
+what was committed. Messages carry figures only; per-record texts were scrubbed of secrets by the caller.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import frappe
+from frappe import _
+from frappe.utils import now_datetime, strip_html
+
+from vtigercrm_sync.constants import LOG_DOCTYPE, REFRESH_EVENT, SETTING_DOCTYPE
+from vtigercrm_sync.syncer.observer.base import Counts, ProgressThrottle, final_status, progress_text
+
+MESSAGE_LENGTH = 1000
+
+
+class FrappeObserver:
+	def __init__(self, connection: str, log_name: str, watermarks: dict[str, str | None]):
+		self.connection = connection
+		self.log = frappe.get_doc(LOG_DOCTYPE, log_name)
+		self.counts = Counts()
+		self.watermarks = dict(watermarks)
+		self.total = 0
+		self.done = 0
+		self.throttle = ProgressThrottle(started=time.monotonic())
+		self._pending_lines: list[dict] = []
+
+	@classmethod
+	def start(
+		cls,
+		connection: str,
+		trigger: str,
+		user: str | None,
+		full: bool,
+		watermarks: dict[str, str | None],
+		retry_of: str | None = None,
+	) -> FrappeObserver:
+		log = frappe.get_doc(
+			{
+				"doctype": LOG_DOCTYPE,
+				"connection": connection,
+				"trigger": trigger,
+				"user": user or frappe.session.user,
+				"full_resync": int(bool(full)),
+				"status": "Running",
+				"started_at": now_datetime(),
+				"watermark_before": json.dumps(watermarks, sort_keys=True),
+				"retry_of": retry_of,
+			}
+		).insert(ignore_permissions=True)
+		frappe.db.set_value(SETTING_DOCTYPE, connection, {"status": "Running", "last_log": log.name})
+		frappe.db.commit()
+		observer = cls(connection, log.name, watermarks)
+		observer.refresh()
+		return observer
+
+	def set_total(self, total: int) -> None:
+		self.total = total
+		self.progress(force=True)
+
+	def line(
+		self,
+		action: str,
+		module: str,
+		vtiger_id: str | int,
+		message: str | None = None,
+		entity: str | None = None,
+		target_doctype: str | None = None,
+		target_name: str | None = None,
+	) -> None:
+		"""Count an outcome; keep a log line unless it is a plain success."""
+		self.counts.add(action)
+		if action in ("Created", "Updated") and not message:
+			return
+		if action == "Skipped" and not message:
+			return
+		self._pending_lines.append(
+			{
+				"vtiger_module": module,
+				"vtiger_id": str(vtiger_id),
+				"entity": entity,
+				"target_doctype": target_doctype,
+				"target_name": target_name,
+				"action": action,
+				"message": strip_html(message or "")[:MESSAGE_LENGTH],
+			}
+		)
+
+	def record_read(self, n: int = 1) -> None:
+		self.counts.records_read += n
+		self.done += n
+		self.progress()
+
+	def batch_committed(self, module: str, watermark: str) -> None:
+		"""Called inside the batch's transaction, just before it commits."""
+		self.watermarks[module] = watermark
+		self.flush()
+
+	def flush(self) -> None:
+		for row in self._pending_lines:
+			self.log.append("lines", row).db_insert()
+		self._pending_lines.clear()
+		self.log.db_set(
+			{**self.counts.as_dict(), "watermark_after": json.dumps(self.watermarks, sort_keys=True)},
+			update_modified=False,
+		)
+
+	def finish(self, error: str | None = None, timed_out: bool = False) -> str:
+		"""Close the log and the connection's state; returns the run's status."""
+		status = final_status(self.counts, error, timed_out)
+		self.flush()
+		ended = now_datetime()
+		self.log.db_set(
+			{
+				"status": status,
+				"ended_at": ended,
+				"duration": (ended - self.log.started_at).total_seconds(),
+				"error_summary": error,
+			}
+		)
+		frappe.db.set_value(
+			SETTING_DOCTYPE,
+			self.connection,
+			{
+				"status": status,
+				"last_run_at": ended,
+				"last_log": self.log.name,
+				"last_counts": json.dumps(self.counts.as_dict()),
+				"last_error": error,
+			},
+		)
+		frappe.db.commit()
+		self.progress(force=True)
+		self.refresh()
+		return status
+
+	def progress(self, force: bool = False) -> None:
+		now = time.monotonic()
+		if not (force or self.throttle.should_emit(now, self.done, self.total)):
+			return
+		percent = 100 if not self.total else min(100, self.done * 100 / self.total)
+		eta = self.throttle.eta_seconds(now, self.done, self.total)
+		frappe.publish_progress(
+			percent,
+			title=_("Syncing from VTiger"),
+			doctype=SETTING_DOCTYPE,
+			docname=self.connection,
+			description=progress_text(self.done, self.total, self.counts, eta),
+		)
+
+	def refresh(self) -> None:
+		frappe.publish_realtime(
+			REFRESH_EVENT,
+			{"name": self.connection, "log": self.log.name},
+			doctype=SETTING_DOCTYPE,
+			docname=self.connection,
+		)
