@@ -97,11 +97,12 @@ def connect_server(settings: VTigerTestSettings, database: str | None = None) ->
 	try:
 		return pymysql.connect(**kwargs)
 	except pymysql.err.OperationalError as exc:
-		pytest.fail(
+		# Stop the run (exit code 1) rather than erroring every database test with the same message.
+		pytest.exit(
 			f"Cannot connect to MariaDB/MySQL at {settings.where} as {kwargs['user']!r}: {exc}. "
 			"The VTiger tests need a running server: start it, or set VTIGER_TEST_DB_URL to an SQLAlchemy "
 			"server URL such as mysql+pymysql://user:password@host:3306",
-			pytrace=False,
+			returncode=1,
 		)
 
 
@@ -109,10 +110,10 @@ def load_database(settings: VTigerTestSettings, database: str, extra_scripts: It
 	"""Drop and re-create `database`, load schema.sql (plus `extra_scripts`) into it; return its URL."""
 	schema_path = settings.schema_path
 	if not schema_path.is_file():
-		pytest.fail(
+		pytest.exit(
 			f"VTiger schema dump not found: {schema_path}. Set VTIGER_SCHEMA_DIR to the directory holding "
 			"schema.sql (a dump of VTiger's tables and metadata rows, e.g. shared/vtiger beside the checkout).",
-			pytrace=False,
+			returncode=1,
 		)
 	if not re.fullmatch(r"[A-Za-z0-9_]+", database):
 		pytest.fail(f"VTIGER_TEST_DB must be a plain database name, got {database!r}", pytrace=False)

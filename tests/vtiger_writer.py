@@ -1206,7 +1206,7 @@ class VTigerWriter:
 				"quantity": line["quantity"],
 				"listprice": line["listprice"],
 				"discount_percent": line.get("discount_percent", 0),
-				"discount_amount": line.get("discount_amount"),
+				"discount_amount": line.get("discount_amount", 0),
 				"comment": line.get("comment", ""),
 				"description": line.get("description", ""),
 				"incrementondel": 0,
