@@ -38,8 +38,9 @@ STREAM_SOURCES = {
 """What one record of each stream brings along: a contact comes with its account, an order with everything."""
 
 LINK_KINDS = ("field", "dynamic", "primary")
-FORBIDDEN_TARGET = re.compile(r"cvc|cvv|cvn|cid|card_?code|security_?code", re.IGNORECASE)
-"""A card's security code is never stored, so no mapping may name a target that would hold one."""
+FORBIDDEN_TARGET = re.compile(r"cvc|cvv|cvn|(?<![a-z])cid(?![a-z])|card_?code|security_?code", re.IGNORECASE)
+"""A card's security code is never stored, so no mapping may name a target that would hold one. ``cid`` counts only
+as a word of its own (``card_cid``), not inside words such as ``accident_date`` or ``incident``."""
 
 _ENTITY_KEYS = {
 	"source",
@@ -58,7 +59,7 @@ _ENTITY_KEYS = {
 	"description",
 }
 _FIELD_KEYS = {"from", "value", "join", "coalesce", "transforms", "required", "sensitive", "default"}
-_LINK_KEYS = {"kind", "entity", "field", "required"}
+_LINK_KEYS = {"kind", "entity", "field", "required", "key"}
 _CHILD_KEYS = {"source", "fields"}
 _STREAM_KEYS = {"filter"}
 _FILTER_KEYS = {"from", "in"}
@@ -112,10 +113,15 @@ class ChildSpec:
 
 @dataclass(frozen=True)
 class LinkSpec:
+	"""A link to another entity's document. ``key`` names the column of this entity's own row that holds the
+	target record's crmid (a contact's ``accountid``), so the link follows the row's own reference whatever
+	record the bundle was read for."""
+
 	kind: str
 	entity: str
 	fieldname: str | None = None
 	required: bool = False
+	key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -171,6 +177,7 @@ class MappingConfig:
 		"""Every VTiger column each source must bring, so the reader selects only what is mapped."""
 		selected: dict[str, set[str]] = {source: set() for source in SOURCE_MODULES}
 		for entity in self.entities:
+			selected[entity.source].update(link.key for link in entity.links if link.key)
 			groups = [(entity.source, entity.fields)] + [(c.source, c.fields) for c in entity.children]
 			for source, specs in groups:
 				for spec in specs:
@@ -260,6 +267,7 @@ def load_mapping(data: Mapping[str, Any], handler_config: HandlerConfig | None =
 		preset=str(data.get("preset", "custom")), streams=streams, entities=tuple(entities)
 	)
 	_check_streams_cover(mapping, problems)
+	_check_link_keys(mapping, problems)
 	if not problems:
 		_check_cycles(mapping, handler_config, problems)
 	if problems:
@@ -468,7 +476,13 @@ def _load_link(raw: Any, path: str, enabled: set[str], problems: list[Problem]) 
 	if kind != "dynamic" and not raw.get("field"):
 		problems.append(Problem(f"{path}.field", f"a {kind!r} link needs the field it sets"))
 		return None
-	return LinkSpec(kind=kind, entity=entity, fieldname=raw.get("field"), required=bool(raw.get("required")))
+	return LinkSpec(
+		kind=kind,
+		entity=entity,
+		fieldname=raw.get("field"),
+		required=bool(raw.get("required")),
+		key=raw.get("key"),
+	)
 
 
 def _check_keys(raw: Any, allowed: set[str], path: str, problems: list[Problem]) -> bool:
@@ -490,6 +504,21 @@ def _check_streams_cover(mapping: MappingConfig, problems: list[Problem]) -> Non
 					f"entities.{entity.name}.source", f"{entity.source!r} is read by no stream in 'streams'"
 				)
 			)
+
+
+def _check_link_keys(mapping: MappingConfig, problems: list[Problem]) -> None:
+	"""A link to an entity read from another part of the record must say which column holds its crmid."""
+	sources = {e.name: e.source for e in mapping.entities}
+	for entity in mapping.entities:
+		for i, link in enumerate(entity.links):
+			if sources.get(link.entity) != entity.source and not link.key and entity.source != "line":
+				problems.append(
+					Problem(
+						f"entities.{entity.name}.links[{i}].key",
+						f"{link.entity!r} is read from {sources.get(link.entity)!r}, not {entity.source!r}: name the "
+						"column of this record that holds its id (e.g. accountid)",
+					)
+				)
 
 
 def _check_cycles(
@@ -580,7 +609,15 @@ def resolve_mapping(mapping: MappingConfig, catalog: Catalog) -> MappingConfig:
 			)
 			for child in entity.children
 		)
-		entities.append(replace(entity, fields=fields, children=children))
+		links = tuple(
+			replace(
+				link, key=_resolve_name(link.key, entity.source, f"{path}.links[{i}].key", catalog, problems)
+			)
+			if link.key
+			else link
+			for i, link in enumerate(entity.links)
+		)
+		entities.append(replace(entity, fields=fields, children=children, links=links))
 	streams: dict[str, FilterSpec | None] = {}
 	for module, flt in mapping.streams.items():
 		streams[module] = flt and replace(

@@ -93,27 +93,23 @@ class BundleResult:
 		return any(issue.severity == "error" for issue in self.issues)
 
 
-def _canonical(value: Any) -> Any:
-	if isinstance(value, Decimal):
-		return format(value.normalize(), "f") if value == value.to_integral() else str(value.normalize())
-	if isinstance(value, datetime | date):
-		return value.isoformat()
-	if isinstance(value, dict):
-		return {k: _canonical(v) for k, v in sorted(value.items())}
-	if isinstance(value, list | tuple):
-		return [_canonical(v) for v in value]
-	return value
+def _json_value(value: Any) -> str:
+	"""Decimals and dates as text; VTiger returns the same text for an unchanged value, so hashes are stable."""
+	if isinstance(value, Decimal | datetime | date):
+		return str(value)
+	raise TypeError(f"cannot hash a {type(value).__name__}")
 
 
 def content_hash(plan_body: dict[str, Any], secrets: dict[str, str], hash_key: bytes) -> str:
 	"""A keyed hash of everything the handler would write, so unchanged records are skipped.
 
-	Keyed (HMAC) so that a stored hash cannot be brute-forced back into an SSN or card number.
+	Keyed (HMAC) so that a stored hash cannot be brute-forced back into an SSN or card number. Keys keep the
+	mapping's order, which is stable; a changed mapping changes the hashes, and so rewrites documents once.
 	"""
 	payload = json.dumps(
-		{"body": _canonical(plan_body), "secrets": _canonical(secrets)},
-		sort_keys=True,
+		{"body": plan_body, "secrets": secrets},
 		ensure_ascii=False,
 		separators=(",", ":"),
+		default=_json_value,
 	)
 	return hmac.new(hash_key, payload.encode("utf-8"), hashlib.sha256).hexdigest()

@@ -8,8 +8,9 @@ field; a sensitive value is never quoted.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from vtigercrm_sync.config.config import ChildSpec, EntitySpec, FieldSpec, split_source
@@ -46,15 +47,21 @@ class Draft:
 	meta: dict[str, Any] = field(default_factory=dict)
 	match: dict[str, Any] = field(default_factory=dict)
 	"""Values that find an existing ERPNext document, taken before :meth:`EntityProcessor.adjust` moves fields."""
+	plan: Any = None
+	"""The finished plan, kept so a cached draft seen again in another record is not planned twice."""
+	link_issue: RecordIssue | None = None
 
 	@property
 	def vtiger_id(self) -> str:
-		suffix = ""
-		if self.spec.role:
-			suffix = f":{self.spec.role}"
-		if self.spec.instance is not None:
-			suffix += f"-{self.spec.instance}"
-		return f"{self.crmid}{suffix}"
+		return vtiger_id_for(self.spec, self.crmid)
+
+
+def vtiger_id_for(spec: EntitySpec, crmid: int) -> str:
+	"""``crmid``, ``crmid:role`` or ``crmid:role-N``: one id per ERPNext document a VTiger record becomes."""
+	suffix = f":{spec.role}" if spec.role else ""
+	if spec.instance is not None:
+		suffix += f"-{spec.instance}"
+	return f"{crmid}{suffix}"
 
 
 def _describe(value: Any, spec: FieldSpec) -> str:
@@ -65,39 +72,62 @@ def _describe(value: Any, spec: FieldSpec) -> str:
 
 
 class FieldEvaluator:
-	"""One compiled field spec: reads its VTiger value(s) from a bundle and applies the transforms."""
+	"""One compiled field spec: reads its VTiger value(s) from a bundle and applies the transforms.
+
+	Runs for every field of every record, so the common case (one column of the entity's own row) takes a
+	short path.
+	"""
 
 	def __init__(self, spec: FieldSpec, source: str):
 		self.spec = spec
 		self.reads = [split_source(name, source) for name in spec.sources]
 		self.steps = [(TRANSFORMS[name][0], arg, name) for name, arg in spec.transforms]
+		self._own_column = (
+			self.reads[0][1]
+			if len(self.reads) == 1 and self.reads[0][0] == source and not spec.coalesce and spec.join is None
+			else None
+		)
 
 	def evaluate(self, row: Mapping[str, Any], parts: Mapping[str, Any], own_source: str) -> Any:
 		spec = self.spec
-		if not self.reads:
+		if self._own_column is not None:
+			value = row.get(self._own_column)
+		elif not self.reads:
 			return spec.value
+		else:
+			value = self._combine(row, parts, own_source)
+		if value is None or (value.__class__ is str and not value.strip()):
+			value = None
+		elif self.steps:
+			value = self._transform(value)
+		if value is None:
+			value = spec.default
+			if spec.required and is_empty(value):
+				raise FieldError(spec.target, "is required but VTiger has no value")
+		return value
+
+	def _combine(self, row: Mapping[str, Any], parts: Mapping[str, Any], own_source: str) -> Any:
+		spec = self.spec
 		raw = [
 			(row if part == own_source else (parts.get(part) or {})).get(column)
 			for part, column in self.reads
 		]
 		if spec.coalesce:
-			value = next((v for v in raw if not is_empty(v)), None)
-		elif spec.join is not None:
-			value = spec.join.join(str(v).strip() for v in raw if not is_empty(v)) or None
-		else:
-			value = raw[0]
-		if not is_empty(value):
-			for func, arg, name in self.steps:
-				try:
-					value = func(value, arg)
-				except TransformError as exc:
-					raise FieldError(spec.target, f"{name}: value{_describe(value, spec)} {exc}") from None
-				if is_empty(value):
-					break
-		if is_empty(value):
-			value = spec.default
-		if spec.required and is_empty(value):
-			raise FieldError(spec.target, "is required but VTiger has no value")
+			return next((v for v in raw if not is_empty(v)), None)
+		if spec.join is not None:
+			return spec.join.join(str(v).strip() for v in raw if not is_empty(v)) or None
+		return raw[0]
+
+	def _transform(self, value: Any) -> Any:
+		for func, arg, name in self.steps:
+			try:
+				value = func(value, arg)
+			except TransformError as exc:
+				raise FieldError(
+					self.spec.target, f"{name}: value{_describe(value, self.spec)} {exc}"
+				) from None
+			if is_empty(value):
+				return None
 		return value
 
 
@@ -106,6 +136,11 @@ class EntityProcessor:
 
 	consumed_fields: frozenset[str] = frozenset()
 	"""Mapped targets that :meth:`adjust` turns into other fields, so they need not exist on the doctype."""
+	row_columns: frozenset[str] = frozenset()
+	"""Columns of its row that :meth:`adjust` reads besides the mapped ones (they join the cache key)."""
+	cacheable = True
+	"""A draft depends only on the columns it reads, so an account shared by many orders is planned once.
+	Processors that read the whole bundle (the order itself) turn this off."""
 
 	def __init__(self, spec: EntitySpec, context: PlanContext):
 		self.spec = spec
@@ -114,6 +149,24 @@ class EntityProcessor:
 		self.children = [
 			(child, [FieldEvaluator(f, child.source) for f in child.fields]) for child in spec.children
 		]
+		reads = {(part, column) for evaluator in self.fields for part, column in evaluator.reads}
+		reads |= {(spec.source, link.key) for link in spec.links if link.key}
+		reads |= {(spec.source, column) for column in self.row_columns}
+		reads.add((spec.source, "productid" if spec.source == "line" else "crmid"))
+		self._reads = sorted(reads)
+
+	def cache_key(self, row: Mapping[str, Any], bundle: Bundle) -> tuple | None:
+		"""Everything a draft of this row is computed from; None when the draft may depend on more."""
+		if not self.cacheable or self.children:
+			return None
+		source = self.spec.source
+		return (
+			self.spec.key,
+			*(
+				(row if part == source else bundle.parts.get(part) or {}).get(col)
+				for part, col in self._reads
+			),
+		)
 
 	def rows(self, bundle: Bundle) -> list[Mapping[str, Any]]:
 		if self.spec.source == "line":
@@ -124,23 +177,35 @@ class EntityProcessor:
 	def crmid(self, row: Mapping[str, Any]) -> int:
 		return int(row["productid"] if self.spec.source == "line" else row["crmid"])
 
-	def draft(self, bundle: Bundle, issues: list[RecordIssue]) -> list[Draft]:
+	def draft(
+		self, bundle: Bundle, issues: list[RecordIssue], cache: DraftCache | None = None
+	) -> list[Draft]:
 		drafts = []
 		for row in self.rows(bundle):
-			try:
-				draft = self._evaluate(row, bundle)
-				if draft is None:
-					continue
-				self.adjust(draft, bundle)
-			except FieldError as exc:
-				issues.append(self.issue(bundle, exc.target, exc.reason))
-				continue
-			except SkipEntity as skip:
-				if skip.reason:
-					issues.append(self.issue(bundle, skip.field, skip.reason, severity="warning"))
-				continue
-			drafts.append(draft)
+			key = self.cache_key(row, bundle) if cache is not None else None
+			if key is not None and key in cache:
+				draft, row_issues = cache.get(key)
+				issues.extend(replace(issue, source=bundle.source) for issue in row_issues)
+			else:
+				draft, row_issues = self._draft_row(row, bundle)
+				issues.extend(row_issues)
+				if key is not None:
+					cache.put(key, (draft, row_issues))
+			if draft is not None:
+				drafts.append(draft)
 		return drafts
+
+	def _draft_row(self, row: Mapping[str, Any], bundle: Bundle) -> tuple[Draft | None, list[RecordIssue]]:
+		try:
+			draft = self._evaluate(row, bundle)
+			if draft is not None:
+				self.adjust(draft, bundle)
+			return draft, []
+		except FieldError as exc:
+			return None, [self.issue(bundle, exc.target, exc.reason)]
+		except SkipEntity as skip:
+			warning = [self.issue(bundle, skip.field, skip.reason, severity="warning")] if skip.reason else []
+			return None, warning
 
 	def _evaluate(self, row: Mapping[str, Any], bundle: Bundle) -> Draft | None:
 		values: dict[str, Any] = {}
@@ -185,6 +250,26 @@ class EntityProcessor:
 	) -> RecordIssue:
 		entity = self.spec.key
 		return RecordIssue(bundle.source, entity, fieldname, reason, severity)  # type: ignore[arg-type]
+
+
+class DraftCache:
+	"""A bounded least-recently-used map of cache key -> (draft, issues), so memory stays flat on big runs."""
+
+	def __init__(self, size: int = 20000):
+		self.size = size
+		self._items: OrderedDict[tuple, tuple[Draft | None, list[RecordIssue]]] = OrderedDict()
+
+	def __contains__(self, key: tuple) -> bool:
+		return key in self._items
+
+	def get(self, key: tuple) -> tuple[Draft | None, list[RecordIssue]]:
+		self._items.move_to_end(key)
+		return self._items[key]
+
+	def put(self, key: tuple, value: tuple[Draft | None, list[RecordIssue]]) -> None:
+		self._items[key] = value
+		if len(self._items) > self.size:
+			self._items.popitem(last=False)
 
 
 class SkipEntity(Exception):

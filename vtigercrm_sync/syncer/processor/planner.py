@@ -7,17 +7,31 @@ required link whose target could not be planned fails the record with a reason i
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
-from vtigercrm_sync.config.config import STREAM_SOURCES, EntitySpec, HandlerConfig, MappingConfig, write_order
+from vtigercrm_sync.config.config import (
+	STREAM_SOURCES,
+	EntitySpec,
+	HandlerConfig,
+	LinkSpec,
+	MappingConfig,
+	write_order,
+)
 from vtigercrm_sync.syncer.plan import BundleResult, DocumentPlan, Link, RecordIssue, content_hash
 from vtigercrm_sync.syncer.processor.address import AddressProcessor
 from vtigercrm_sync.syncer.processor.bank_card import BankAccountProcessor, BankCardProcessor
-from vtigercrm_sync.syncer.processor.base import Draft, EntityProcessor, PlanContext
+from vtigercrm_sync.syncer.processor.base import (
+	Draft,
+	DraftCache,
+	EntityProcessor,
+	PlanContext,
+	vtiger_id_for,
+)
 from vtigercrm_sync.syncer.processor.contact import ContactProcessor
 from vtigercrm_sync.syncer.processor.customer import CustomerProcessor
 from vtigercrm_sync.syncer.processor.sales_order import ItemProcessor, SalesOrderProcessor
-from vtigercrm_sync.syncer.services.query import Bundle
+from vtigercrm_sync.syncer.services.query import Bundle, reference
 
 PROCESSORS: dict[str, type[EntityProcessor]] = {
 	"customer": CustomerProcessor,
@@ -60,6 +74,8 @@ class BundlePlanner:
 	):
 		self.mapping = mapping
 		self.context = context
+		self._doctypes = {spec.name: spec.doctype for spec in mapping.entities}
+		self._cache = DraftCache()
 		order = write_order(mapping, handler_config)
 		specs = sorted(mapping.entities, key=lambda spec: (order.index(spec.name), spec.instance or 0))
 		self._processors = {
@@ -76,16 +92,27 @@ class BundlePlanner:
 			return result
 		drafts: dict[str, list[Draft]] = {}
 		for processor in self._processors[module]:
-			made = processor.draft(bundle, result.issues)
+			made = processor.draft(bundle, result.issues, self._cache)
 			drafts.setdefault(processor.spec.name, []).extend(made)
 		for processor in self._processors[module]:
 			for draft in [d for d in drafts[processor.spec.name] if d.spec is processor.spec]:
-				links = self._links(draft, drafts, bundle, result.issues)
-				if links is None:
+				if draft.plan is None and draft.link_issue is None:
+					self._finish(draft, drafts, bundle)
+				if draft.link_issue is not None:
+					result.issues.append(replace(draft.link_issue, source=bundle.source))
 					drafts[processor.spec.name].remove(draft)
 					continue
-				result.plans.append(self._to_plan(draft, links, bundle))
+				result.plans.append(draft.plan)
 		return result
+
+	def _finish(self, draft: Draft, drafts: dict[str, list[Draft]], bundle: Bundle) -> None:
+		"""Resolve links and build the plan once; a cached draft keeps both for the next record it serves."""
+		issues: list[RecordIssue] = []
+		links = self._links(draft, drafts, bundle, issues)
+		if links is None:
+			draft.link_issue = issues[0]
+		else:
+			draft.plan = self._to_plan(draft, links, bundle)
 
 	def plan_all(self, bundles: Iterable[Bundle]) -> list[BundleResult]:
 		return [self.plan(bundle) for bundle in bundles]
@@ -105,24 +132,46 @@ class BundlePlanner:
 	) -> tuple[Link, ...] | None:
 		links = []
 		for spec in draft.spec.links:
-			targets = drafts.get(spec.entity, [])
-			if draft.spec.instance is not None and any(t.spec.instance is not None for t in targets):
-				targets = [t for t in targets if t.spec.instance == draft.spec.instance]
-			if not targets:
+			target = self._target(draft, spec, drafts, bundle)
+			if target is None:
 				if spec.required:
 					issues.append(
 						RecordIssue(
 							bundle.source,
 							draft.spec.key,
 							spec.fieldname,
-							f"needs {spec.entity!r}, which could not be planned for this record",
+							f"needs {spec.entity!r}, which VTiger does not have (or has deleted) for this record",
 						)
 					)
 					return None
 				continue
-			target = targets[0]
-			links.append(Link(spec.kind, spec.entity, target.spec.doctype, target.vtiger_id, spec.fieldname))
+			links.append(Link(spec.kind, spec.entity, self._doctypes[spec.entity], target, spec.fieldname))
 		return tuple(links)
+
+	def _target(
+		self, draft: Draft, spec: LinkSpec, drafts: dict[str, list[Draft]], bundle: Bundle
+	) -> str | None:
+		"""The VTiger id of the linked document: planned in this bundle, or (keyed links) synced on its own.
+
+		A keyed reference the reader could not load (0, deleted, missing) leaves the bundle's part empty and
+		means "no link"; a live reference to another record than the bundle's (a contact of another account
+		than the order's) links to that record's document, which its own stream syncs.
+		"""
+		targets = drafts.get(spec.entity, [])
+		if draft.spec.instance is not None and any(t.spec.instance is not None for t in targets):
+			targets = [t for t in targets if t.spec.instance == draft.spec.instance]
+		if not spec.key:
+			return targets[0].vtiger_id if targets else None
+		crmid = reference(draft.row.get(spec.key))
+		if crmid is None:
+			return None
+		planned = [t for t in targets if t.crmid == crmid]
+		if planned:
+			return planned[0].vtiger_id
+		target_spec = self.mapping.entities_named(spec.entity)[0]
+		if bundle.parts.get(target_spec.source) is None:
+			return None
+		return vtiger_id_for(target_spec, crmid)
 
 	def _to_plan(self, draft: Draft, links: tuple[Link, ...], bundle: Bundle) -> DocumentPlan:
 		spec: EntitySpec = draft.spec

@@ -26,9 +26,11 @@ ITEM_MODULES = {"Products": 1, "Services": 0}
 
 
 def _dec(value: Any) -> Decimal:
+	if value.__class__ is Decimal:
+		return value
 	if is_empty(value):
 		return ZERO
-	return value if isinstance(value, Decimal) else Decimal(str(value))
+	return Decimal(str(value))
 
 
 def _money(value: Decimal) -> Decimal:
@@ -59,9 +61,11 @@ def shipping_tax(charges: str | None) -> Decimal:
 	return total
 
 
-def order_totals(order: Mapping[str, Any], lines: list[Mapping[str, Any]]) -> dict[str, Any]:
+def order_totals(
+	order: Mapping[str, Any], lines: list[Mapping[str, Any]], nets: list[Decimal] | None = None
+) -> dict[str, Any]:
 	"""Recompute VTiger's totals from the lines and return the amounts ERPNext needs."""
-	nets = [line_net(line) for line in lines]
+	nets = nets if nets is not None else [line_net(line) for line in lines]
 	individual = (order.get("taxtype") or "").strip().lower() == "individual"
 	net_total = sum(nets, ZERO)
 	if individual:
@@ -97,16 +101,20 @@ def order_totals(order: Mapping[str, Any], lines: list[Mapping[str, Any]]) -> di
 
 
 class SalesOrderProcessor(EntityProcessor):
+	cacheable = False
+
 	def adjust(self, draft: Draft, bundle: Bundle) -> None:
 		order = bundle.parts["salesorder"]
 		lines = bundle.lines
 		if not lines:
 			raise FieldError("items", "the order has no line items")
 		mapped = draft.children.get("items") or [{} for _ in lines]
+		nets = [line_net(line) for line in lines]
 		draft.children["items"] = [
-			self._item_row(index, line, mapped[index - 1]) for index, line in enumerate(lines, 1)
+			self._item_row(index, line, mapped[index - 1], net)
+			for index, (line, net) in enumerate(zip(lines, nets, strict=True), 1)
 		]
-		totals = order_totals(order, lines)
+		totals = order_totals(order, lines, nets)
 		draft.children["taxes"] = _tax_rows(totals)
 		if totals["discount"]:
 			draft.values["discount_amount"] = _money(totals["discount"])
@@ -128,7 +136,9 @@ class SalesOrderProcessor(EntityProcessor):
 				f"{_money(totals['total'])}"
 			)
 
-	def _item_row(self, index: int, line: Mapping[str, Any], mapped: dict[str, Any]) -> dict[str, Any]:
+	def _item_row(
+		self, index: int, line: Mapping[str, Any], mapped: dict[str, Any], net: Decimal
+	) -> dict[str, Any]:
 		if line.get("item_type") is None:
 			raise FieldError(
 				f"items[{index}].item_code",
@@ -138,7 +148,6 @@ class SalesOrderProcessor(EntityProcessor):
 			raise FieldError(f"items[{index}].item_code", f"line {index} has no item code")
 		qty = _dec(line.get("quantity"))
 		price = _dec(line.get("listprice"))
-		net = line_net(line)
 		rate = net / qty if qty else price
 		row = dict(mapped)
 		row.update(
@@ -171,6 +180,8 @@ def _tax_rows(totals: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 class ItemProcessor(EntityProcessor):
 	"""One Item per product or service a line uses; the order reports lines whose item is missing."""
+
+	row_columns = frozenset({"item_type"})
 
 	def adjust(self, draft: Draft, bundle: Bundle) -> None:
 		module = draft.row.get("item_type")

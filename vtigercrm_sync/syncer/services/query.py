@@ -27,6 +27,15 @@ from vtigercrm_sync.syncer.services.catalog import CF_TABLES, VTigerCatalog, loa
 
 DEFAULT_BATCH_SIZE = 500
 WATERMARK_SEPARATOR = "#"
+MISSING_ITEM = {
+	"item_type": None,
+	"item_deleted": None,
+	"item_name": None,
+	"item_no": None,
+	"productcode": None,
+	"usageunit": None,
+}
+"""Item fields of a line whose product or service no longer exists (purged, or never was)."""
 
 REQUIRED_COLUMNS = {
 	"account": {"crmid", "modifiedtime"},
@@ -247,19 +256,19 @@ class VTigerReader:
 				for i in crmids
 				if i in rows
 			]
-		account_ids = {_ref(rows[i].get("accountid")) for i in rows} - {None}
+		account_ids = {reference(rows[i].get("accountid")) for i in rows} - {None}
 		accounts = self._fetch(session, "account", sorted(account_ids)) if account_ids else {}
 		if module == "Contacts":
 			return [
 				Bundle(
 					RecordRef(module, i),
 					rows[i]["modifiedtime"],
-					{"contact": rows[i], "account": accounts.get(_ref(rows[i].get("accountid")))},
+					{"contact": rows[i], "account": accounts.get(reference(rows[i].get("accountid")))},
 				)
 				for i in crmids
 				if i in rows
 			]
-		contact_ids = {_ref(rows[i].get("contactid")) for i in rows} - {None}
+		contact_ids = {reference(rows[i].get("contactid")) for i in rows} - {None}
 		contacts = self._fetch(session, "contact", sorted(contact_ids)) if contact_ids else {}
 		lines = self._fetch_lines(session, crmids)
 		return [
@@ -268,8 +277,8 @@ class VTigerReader:
 				rows[i]["modifiedtime"],
 				{
 					"salesorder": rows[i],
-					"account": accounts.get(_ref(rows[i].get("accountid"))),
-					"contact": contacts.get(_ref(rows[i].get("contactid"))),
+					"account": accounts.get(reference(rows[i].get("accountid"))),
+					"contact": contacts.get(reference(rows[i].get("contactid"))),
 				},
 				lines.get(i, []),
 			)
@@ -280,7 +289,7 @@ class VTigerReader:
 	def _fetch(self, session: Session, source: str, crmids: list[int]) -> dict[int, dict[str, Any]]:
 		"""Live records of one source by id, with only the columns the mapping and processors need."""
 		stmt = self._source_select(source).where(m.CrmEntity.__table__.c.crmid.in_(crmids))
-		return {row["crmid"]: dict(row) for row in session.execute(stmt).mappings()}
+		return {row["crmid"]: row for row in _dicts(session.execute(stmt))}
 
 	def _source_select(self, source: str) -> Select:
 		e = m.CrmEntity.__table__
@@ -326,39 +335,55 @@ class VTigerReader:
 		return select(*columns).select_from(joined).where(e.c.deleted == 0)
 
 	def _fetch_lines(self, session: Session, order_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+		"""Lines in ``sequence_no`` order, each with its product's or service's fields (read once per item)."""
 		i = m.InventoryProductRel.__table__
-		pe = m.CrmEntity.__table__.alias("pe")
-		p, sv = m.Product.__table__, m.Service.__table__
 		wanted = self._columns["line"]
-		columns = [c for c in i.columns if c.name in wanted]
-		columns += [
-			pe.c.setype.label("item_type"),
-			pe.c.deleted.label("item_deleted"),
-			func.coalesce(p.c.productname, sv.c.servicename).label("item_name"),
-			func.coalesce(p.c.product_no, sv.c.service_no).label("item_no"),
-			p.c.productcode.label("productcode"),
-			func.coalesce(p.c.usageunit, sv.c.service_usageunit).label("usageunit"),
-		]
 		stmt = (
-			select(*columns)
-			.select_from(
-				i.outerjoin(pe, pe.c.crmid == i.c.productid)
-				.outerjoin(p, p.c.productid == i.c.productid)
-				.outerjoin(sv, sv.c.serviceid == i.c.productid)
-			)
+			select(*(c for c in i.columns if c.name in wanted))
 			.where(i.c.id.in_(order_ids))
 			.order_by(i.c.id, i.c.sequence_no)
 		)
 		lines: dict[int, list[dict[str, Any]]] = {}
-		for row in session.execute(stmt).mappings():
-			line = dict(row)
-			if line["item_type"] not in ("Products", "Services"):
-				line.update(item_type=None, item_name=None, item_no=None)
+		for line in _dicts(session.execute(stmt)):
 			lines.setdefault(line["id"], []).append(line)
+		items = self._fetch_items(session, {line["productid"] for rows in lines.values() for line in rows})
+		for rows in lines.values():
+			for line in rows:
+				line.update(items.get(line["productid"], MISSING_ITEM))
 		return lines
 
+	def _fetch_items(self, session: Session, item_ids: set[int]) -> dict[int, dict[str, Any]]:
+		"""Product or service fields by crmid; a deleted item is still returned, as lines keep pointing at it."""
+		if not item_ids:
+			return {}
+		e = m.CrmEntity.__table__
+		p, sv = m.Product.__table__, m.Service.__table__
+		stmt = (
+			select(
+				e.c.crmid,
+				e.c.setype.label("item_type"),
+				e.c.deleted.label("item_deleted"),
+				func.coalesce(p.c.productname, sv.c.servicename).label("item_name"),
+				func.coalesce(p.c.product_no, sv.c.service_no).label("item_no"),
+				p.c.productcode.label("productcode"),
+				func.coalesce(p.c.usageunit, sv.c.service_usageunit).label("usageunit"),
+			)
+			.select_from(
+				e.outerjoin(p, p.c.productid == e.c.crmid).outerjoin(sv, sv.c.serviceid == e.c.crmid)
+			)
+			.where(e.c.crmid.in_(sorted(item_ids)), e.c.setype.in_(("Products", "Services")))
+		)
+		return {row.pop("crmid"): row for row in _dicts(session.execute(stmt))}
 
-def _ref(value: Any) -> int | None:
+
+def _dicts(result: Any) -> Iterator[dict[str, Any]]:
+	"""Plain dicts from a result, built with one zip per row (cheaper than RowMapping on large batches)."""
+	keys = list(result.keys())
+	for row in result:
+		yield dict(zip(keys, row, strict=True))
+
+
+def reference(value: Any) -> int | None:
 	"""VTiger's "no reference" is 0 (or '0' for reportsto); normalise it, and anything empty, to None."""
 	try:
 		ref = int(value)
