@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from conftest import connect_server, load_database, read_settings
+from vtiger_schema import connect_server, load_database, read_settings
 
 from vtigercrm_sync.config.config import load_handler_config, load_preset
 from vtigercrm_sync.database.engine import ConnectionSettings
