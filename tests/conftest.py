@@ -8,25 +8,21 @@ Settings (environment):
 
 from __future__ import annotations
 
-import os
-import re
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pymysql
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine import URL, Engine
 
 # The writer module sits beside this file; make it importable however pytest was told to import tests.
 _TESTS_DIR = str(Path(__file__).resolve().parent)
 if _TESTS_DIR not in sys.path:
 	sys.path.insert(0, _TESTS_DIR)
 
-from vtiger_schema import VTigerSetupError, VTigerTestSettings, connect_server, load_database, read_settings
+from vtiger_schema import VTigerSetupError, VTigerTestSettings, load_database, read_settings
 from vtiger_writer import VTigerWriter
 
 _LOAD_SECONDS = pytest.StashKey[dict]()

@@ -1,0 +1,103 @@
+"""Run outcome rules: counts, final status, progress throttling and progress text. No Frappe, no database."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from vtigercrm_sync.syncer.observer.base import (
+	FAILED,
+	PARTIAL,
+	SUCCESS,
+	TIMED_OUT,
+	Counts,
+	ProgressThrottle,
+	final_status,
+	progress_text,
+)
+
+
+def counts(**values: int) -> Counts:
+	result = Counts()
+	for action, n in values.items():
+		result.add(action.capitalize(), n)
+	return result
+
+
+def test_counts_add_actions():
+	result = Counts(records_read=9)
+	for action in ("Created", "Created", "Updated", "Skipped", "Failed", "Deleted", "Disabled", "Filtered"):
+		result.add(action)
+	result.add("Warning")
+	result.add("records_read", 5)
+	assert result.as_dict() == {
+		"records_read": 9,
+		"created": 2,
+		"updated": 1,
+		"skipped": 1,
+		"failed": 1,
+		"deleted": 2,
+		"filtered": 1,
+	}
+	assert result.written == 5
+
+
+@pytest.mark.parametrize(
+	("values", "status"),
+	[
+		({}, SUCCESS),
+		({"created": 3, "skipped": 2}, SUCCESS),
+		({"filtered": 4}, SUCCESS),
+		({"created": 3, "failed": 1}, PARTIAL),
+		({"skipped": 3, "failed": 1}, PARTIAL),
+		({"deleted": 1, "failed": 2}, PARTIAL),
+		({"failed": 2}, FAILED),
+		({"failed": 2, "filtered": 5}, FAILED),
+	],
+)
+def test_final_status_from_counts(values, status):
+	assert final_status(counts(**values)) == status
+
+
+def test_an_error_or_a_timeout_decides_the_status():
+	done = counts(created=10)
+	assert final_status(done, error="VTiger unreachable") == FAILED
+	assert final_status(done, timed_out=True) == TIMED_OUT
+	assert final_status(counts(failed=1), error="boom", timed_out=True) == TIMED_OUT
+
+
+def test_throttle_lets_through_first_last_and_one_per_interval():
+	throttle = ProgressThrottle(interval=0.5, started=100.0)
+	total = 1000
+	emitted = [done for done in range(1, total + 1) if throttle.should_emit(100.0 + done * 0.01, done, total)]
+	# 10 seconds of work at one event per half second, plus the first and the last.
+	assert emitted[0] == 1
+	assert emitted[-1] == total
+	assert 20 <= len(emitted) <= 22
+	gaps = [b - a for a, b in zip(emitted, emitted[1:-1], strict=False)]
+	assert all(gap >= 50 for gap in gaps)
+
+
+def test_throttle_always_emits_the_end_even_within_the_interval():
+	throttle = ProgressThrottle(interval=60)
+	assert throttle.should_emit(0.0, 1, 3)
+	assert not throttle.should_emit(1.0, 2, 3)
+	assert throttle.should_emit(1.1, 3, 3)
+
+
+def test_eta():
+	throttle = ProgressThrottle(started=100.0)
+	assert throttle.eta_seconds(110.0, 25, 100) == pytest.approx(30.0)
+	assert throttle.eta_seconds(100.0, 0, 100) is None
+	assert throttle.eta_seconds(110.0, 100, 100) is None
+
+
+def test_progress_text_has_figures_only():
+	text = progress_text(1234, 5000, counts(created=1000, updated=200, skipped=30, failed=4), eta=125.0)
+	assert text == "1,234 / 5,000 · 1000 created, 200 updated, 30 skipped, 4 failed · ETA 2m 05s"
+	without_eta = progress_text(1, 2, Counts(), None)
+	assert "ETA" not in without_eta
+	# Nothing but numbers and the fixed words: no names, ids or personal data can slip in.
+	words = set(re.findall(r"[^\W\d_]+", text))
+	assert words <= {"created", "updated", "skipped", "failed", "ETA", "m", "s"}
