@@ -1,0 +1,197 @@
+"""End-to-end syncs of the standard preset into a real ERPNext site."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import frappe
+from frappe.utils import flt
+from sqlalchemy import text
+
+from vtigercrm_sync.constants import SETTING_DOCTYPE
+from vtigercrm_sync.tests.utils import VTigerSyncTestCase
+
+
+class TestStandardSync(VTigerSyncTestCase):
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		w = cls.writer
+		cls.clock = datetime(2025, 2, 1, 9, 0, 0)
+		cls.product = w.create_product(f"Widget {cls.run_id}", code="W-1", unit_price=100, at=cls.tick())
+		cls.service = w.create_service(f"Setup {cls.run_id}", unit_price=50, at=cls.tick())
+		cls.account = w.create_account(
+			f"Łódź Trading {cls.run_id}",
+			bill={"street": "ul. Piotrkowska 1", "city": "Łódź", "code": "90-001", "country": "Poland"},
+			ship={"street": "Hafenweg 2", "city": "Hamburg", "code": "20457", "country": "Deutschland"},
+			at=cls.tick(),
+		)
+		cls.contact = w.create_contact(
+			"Müller",
+			firstname="Jürgen",
+			account_id=cls.account,
+			email=f"jurgen.{cls.run_id}@example.org",
+			mailing={"street": "1 Elm St", "city": "Москва", "zip": "125009", "country": "Russia"},
+			at=cls.tick(),
+		)
+		cls.order = w.create_sales_order(
+			f"Order {cls.run_id}",
+			account_id=cls.account,
+			contact_id=cls.contact,
+			lines=[
+				{
+					"productid": cls.product,
+					"quantity": 2,
+					"listprice": 100,
+					"tax1": 4.5,
+					"comment": "line one",
+				},
+				{"productid": cls.service, "quantity": 1.5, "listprice": 50, "discount_percent": 10},
+			],
+			sh_amount=10,
+			sh_tax_percent=4.5,
+			adjustment=-1.25,
+			bill={"street": "1 Main St", "city": "Łódź", "code": "90-001", "country": "Poland"},
+			ship={"street": "Hafenweg 2", "city": "Hamburg", "code": "20457", "country": "Deutschland"},
+			duedate="2025-03-15",
+			at=cls.tick(),
+		)
+		cls.first = cls.sync()
+
+	@classmethod
+	def tick(cls):
+		cls.clock += timedelta(seconds=1)
+		return cls.clock
+
+	def test_first_run_creates_every_document_once_and_linked(self):
+		log = self.first
+		self.assertEqual(log.status, "Success", log.error_summary)
+		self.assertEqual(log.failed, 0)
+		customer = self.find("Customer", self.account)
+		self.assertTrue(customer)
+		self.assertEqual(
+			frappe.db.get_value("Customer", customer, "customer_name"), self.name("Łódź Trading")
+		)
+		billing = self.find("Address", f"{self.account}:billing")
+		shipping = self.find("Address", f"{self.account}:shipping")
+		self.assertIn(("Customer", customer), self.links_of("Address", billing))
+		self.assertIn(("Customer", customer), self.links_of("Address", shipping))
+		self.assertEqual(frappe.db.get_value("Address", shipping, "country"), "Germany")
+		self.assertEqual(frappe.db.get_value("Customer", customer, "customer_primary_address"), billing)
+
+		contact = self.find("Contact", self.contact)
+		self.assertIn(("Customer", customer), self.links_of("Contact", contact))
+		self.assertEqual(
+			frappe.db.get_value("Contact", contact, "email_id"), f"jurgen.{self.run_id}@example.org"
+		)
+		mailing = self.find("Address", f"{self.contact}:mailing")
+		self.assertEqual(frappe.db.get_value("Address", mailing, "city"), "Москва")
+		self.assertEqual(self.links_of("Address", mailing), {("Contact", contact), ("Customer", customer)})
+		for doctype in ("Customer", "Contact"):
+			self.assertEqual(
+				frappe.db.count(
+					doctype, {"vtiger_id": str(self.account if doctype == "Customer" else self.contact)}
+				),
+				1,
+			)
+
+	def test_sales_order_links_items_and_totals(self):
+		so = frappe.get_doc("Sales Order", self.find("Sales Order", self.order))
+		self.assertEqual(so.docstatus, 0)
+		self.assertEqual(so.customer, self.find("Customer", self.account))
+		self.assertEqual(so.contact_person, self.find("Contact", self.contact))
+		self.assertEqual(so.customer_address, self.find("Address", f"{self.order}:billing"))
+		self.assertEqual(so.shipping_address_name, self.find("Address", f"{self.order}:shipping"))
+		self.assertEqual(so.company, self.company)
+		self.assertEqual(str(so.delivery_date), "2025-03-15")
+		self.assertEqual(
+			[row.item_code for row in so.items],
+			[
+				frappe.db.get_value("Item", self.find("Item", self.product)),
+				frappe.db.get_value("Item", self.find("Item", self.service)),
+			],
+		)
+		self.assertEqual(frappe.db.get_value("Item", self.find("Item", self.product), "is_stock_item"), 1)
+		self.assertEqual(frappe.db.get_value("Item", self.find("Item", self.service), "is_stock_item"), 0)
+		self.assertAlmostEqual(flt(so.items[1].rate), 45.0, places=4)
+		self.assertAlmostEqual(flt(so.items[1].price_list_rate), 50.0, places=4)
+		# VTiger: 267.5 net + 9 tax + 10 S&H + 0.45 S&H tax - 1.25 adjustment = 285.70
+		stored = self.vtiger_value(
+			"SELECT total FROM vtiger_salesorder WHERE salesorderid = :id", id=self.order
+		)
+		self.assertAlmostEqual(flt(stored), 285.70, delta=0.001)
+		self.assertAlmostEqual(flt(so.grand_total), flt(stored), delta=0.01)
+
+	def test_second_run_only_skips(self):
+		log = self.sync()
+		self.assertEqual(log.status, "Success", log.error_summary)
+		self.assertEqual((log.created, log.updated, log.failed), (0, 0, 0))
+		self.assertGreater(log.skipped, 0)
+
+	def test_full_resync_rewrites_nothing_unchanged(self):
+		log = self.sync(full=True)
+		self.assertEqual((log.created, log.updated, log.failed), (0, 0, 0))
+		self.assertGreaterEqual(log.records_read, 3)
+
+	def test_edit_in_vtiger_updates_exactly_that_document(self):
+		account = self.writer.create_account(self.name("Edit Me"), at=self.tick())
+		self.sync()
+		customer = self.find("Customer", account)
+		self.writer.update(account, at=self.tick(), accountname=self.name("Edited"))
+		log = self.sync()
+		self.assertEqual(log.updated, 1, [(r.action, r.message) for r in log.lines])
+		self.assertEqual(log.created, 0)
+		self.assertEqual(frappe.db.get_value("Customer", customer, "customer_name"), self.name("Edited"))
+		self.assertEqual(self.find("Customer", account), customer)
+
+	def test_existing_customer_is_adopted_not_duplicated(self):
+		name = self.name("Already In ERPNext")
+		existing = frappe.get_doc(
+			{"doctype": "Customer", "customer_name": name, "customer_type": "Company"}
+		).insert(ignore_permissions=True)
+		account = self.writer.create_account(name, at=self.tick())
+		self.sync()
+		self.assertEqual(self.find("Customer", account), existing.name)
+		self.assertEqual(frappe.db.count("Customer", {"customer_name": name}), 1)
+
+	def test_deleted_in_vtiger_follows_policy(self):
+		account = self.writer.create_account(self.name("To Delete"), at=self.tick())
+		self.sync()
+		customer = self.find("Customer", account)
+		self.writer.delete(account, at=self.tick())
+		log = self.sync()
+		self.assertEqual(frappe.db.get_value("Customer", customer, "disabled"), 1)
+		self.assertGreaterEqual(log.deleted, 1)
+
+	def test_bad_records_fail_alone_with_reasons(self):
+		good = self.writer.create_account(self.name("Good One"), at=self.tick())
+		no_name = self.writer.create_contact("", firstname="", account_id=good, at=self.tick())
+		ghost = self.writer.create_sales_order(
+			self.name("Ghost"),
+			account_id=good,
+			lines=[{"productid": self.product, "quantity": 1, "listprice": 10}],
+			at=self.tick(),
+		)
+		with self.engine.begin() as conn:
+			conn.execute(
+				text("UPDATE vtiger_inventoryproductrel SET productid = 999999999 WHERE id = :id"),
+				{"id": ghost},
+			)
+		log = self.sync()
+		self.assertEqual(log.status, "Partial Success")
+		self.assertTrue(self.find("Customer", good))
+		failed = {line.vtiger_id: line.message for line in log.lines if line.action == "Failed"}
+		self.assertIn("first_name", failed[str(no_name)])
+		self.assertIn("999999999", failed[str(ghost)])
+		self.assertIsNone(self.find("Contact", no_name))
+		self.assertIsNone(self.find("Sales Order", ghost))
+
+	def test_unreachable_vtiger_fails_and_keeps_watermark(self):
+		name = self.make_connection(title=f"Unreachable {self.run_id}", port=1, connect_timeout=2)
+		before = frappe.db.get_value(SETTING_DOCTYPE, name, ["watermark_accounts", "watermark_sales_orders"])
+		log = self.sync(connection=name)
+		self.assertEqual(log.status, "Failed")
+		self.assertIn("127.0.0.1:1", log.error_summary)
+		after = frappe.db.get_value(SETTING_DOCTYPE, name, ["watermark_accounts", "watermark_sales_orders"])
+		self.assertEqual(before, after)
+		self.assertEqual(frappe.db.get_value(SETTING_DOCTYPE, name, "status"), "Failed")

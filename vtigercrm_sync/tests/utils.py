@@ -1,0 +1,127 @@
+"""Shared set-up of the Frappe suite: a real VTiger database beside the test site, and a connection to it.
+
+The VTiger database is loaded from ``schema.sql`` with the pytest suite's loader and filled with the same
+VTiger-faithful writer (both live in the checkout's ``tests/``; settings come from the same environment
+variables). Its crmid counter starts at a random height per class, so documents synced by an earlier run of the
+suite never collide with this run's VTiger ids.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import uuid
+from pathlib import Path
+
+import frappe
+from frappe.tests.utils import FrappeTestCase
+from sqlalchemy import create_engine, text
+
+from vtigercrm_sync.constants import LOG_DOCTYPE, SETTING_DOCTYPE
+from vtigercrm_sync.database.engine import dispose_engines
+
+CHECKOUT_TESTS = Path(__file__).resolve().parents[2] / "tests"
+if str(CHECKOUT_TESTS) not in sys.path:
+	sys.path.insert(0, str(CHECKOUT_TESTS))
+
+from vtiger_schema import load_database, read_settings
+from vtiger_writer import VTigerWriter
+
+DATABASE = "vtigercrm_sync_frappe_test"
+_loaded_url = None
+
+
+def vtiger_database_url():
+	"""Load the VTiger schema once per process and return the database URL."""
+	global _loaded_url
+	if _loaded_url is None:
+		_loaded_url = load_database(read_settings(), DATABASE)
+	return _loaded_url
+
+
+class VTigerSyncTestCase(FrappeTestCase):
+	"""A connection to a fresh VTiger database, a writer for it, and helpers to run and inspect syncs."""
+
+	preset = "standard"
+
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		cls.url = vtiger_database_url()
+		cls.engine = create_engine(cls.url)
+		with cls.engine.begin() as conn:
+			start = random.randint(10, 90) * 1_000_000 + random.randint(0, 999_999)
+			conn.execute(text("UPDATE vtiger_crmentity_seq SET id = GREATEST(id, :start)"), {"start": start})
+			conn.execute(
+				text("UPDATE vtiger_modentity_num SET cur_id = :start WHERE active = 1"), {"start": start}
+			)
+		cls.writer = VTigerWriter(cls.engine)
+		cls.run_id = uuid.uuid4().hex[:6]
+		cls.company = (
+			frappe.db.get_single_value("Global Defaults", "default_company")
+			or frappe.get_all("Company", pluck="name", limit=1)[0]
+		)
+		cls.tax_account = frappe.db.get_value(
+			"Account", {"company": cls.company, "account_type": "Tax", "is_group": 0}, "name"
+		)
+		cls.connection = cls.make_connection()
+
+	@classmethod
+	def tearDownClass(cls):
+		cls.engine.dispose()
+		dispose_engines()
+		super().tearDownClass()
+
+	@classmethod
+	def make_connection(cls, **overrides):
+		settings = cls.url
+		doc = frappe.get_doc(
+			{
+				"doctype": SETTING_DOCTYPE,
+				"title": f"VTiger {cls.__name__} {cls.run_id}",
+				"enabled": 1,
+				"host": settings.host,
+				"port": settings.port or 3306,
+				"database_name": settings.database,
+				"db_user": settings.username,
+				"db_password": settings.password or "",
+				"mapping_preset": cls.preset,
+				"company": cls.company,
+				"default_country": "United States",
+				"delivery_days": 7,
+				"deleted_record_action": "Disable",
+				"tax_accounts": [
+					{"vtiger_tax": key, "account_head": cls.tax_account}
+					for key in ("tax1", "tax2", "tax3", "shipping", "shipping_tax", "adjustment")
+				],
+				**overrides,
+			}
+		)
+		doc.flags.ignore_permissions = True
+		doc.insert()
+		frappe.db.commit()
+		return doc.name
+
+	@classmethod
+	def name(cls, text_: str) -> str:
+		"""A name unique to this run, so customers of earlier runs are never adopted by accident."""
+		return f"{text_} {cls.run_id}"
+
+	def vtiger_value(self, sql: str, **params):
+		with self.engine.connect() as conn:
+			return conn.execute(text(sql), params).scalar()
+
+	@classmethod
+	def sync(cls, full: bool = False, connection: str | None = None):
+		"""Run a sync inline, as the job does, and return its log."""
+		from vtigercrm_sync.syncer.handler.sync import run_sync
+
+		run_sync(connection or cls.connection, trigger="CLI", full=full, user="Administrator")
+		log_name = frappe.db.get_value(SETTING_DOCTYPE, connection or cls.connection, "last_log")
+		return frappe.get_doc(LOG_DOCTYPE, log_name)
+
+	def find(self, doctype: str, vtiger_id) -> str | None:
+		return frappe.db.get_value(doctype, {"vtiger_id": str(vtiger_id)}, "name")
+
+	def links_of(self, doctype: str, name: str) -> set[tuple[str, str]]:
+		return {(row.link_doctype, row.link_name) for row in frappe.get_doc(doctype, name).links}
