@@ -54,10 +54,16 @@ def plan_record(
 
 
 def plans_by_key(result: BundleResult) -> dict[str, DocumentPlan]:
-	"""Plans of one record by entity key (``dependent#2``); fails if a key repeats."""
-	keys = [plan.entity for plan in result.plans]
+	"""Plans of one record by entity key (``dependent#2``); ``item`` is the first Item (there is one per line).
+
+	Fails if any other entity was planned twice.
+	"""
+	keys = [plan.entity for plan in result.plans if plan.doctype != "Item"]
 	assert len(keys) == len(set(keys)), f"an entity was planned twice: {keys}"
-	return {plan.entity: plan for plan in result.plans}
+	plans: dict[str, DocumentPlan] = {}
+	for plan in result.plans:
+		plans.setdefault(plan.entity, plan)
+	return plans
 
 
 def issue_texts(result: BundleResult) -> list[str]:

@@ -429,3 +429,14 @@ def test_factory_imports_without_frappe():
 	done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
 	assert done.returncode == 0, done.stderr
 	assert done.stdout.strip() == "True"
+
+
+def test_links_to_another_part_of_the_record_need_a_key():
+	doc = standard_doc()
+	del doc["entities"]["contact"]["links"][0]["key"]
+	doc["entities"]["sales_order"]["links"][0]["key"] = None
+	found = problems_of(doc)
+	assert "name the column of this record that holds its id" in found["entities.contact.links[0].key"]
+	assert "'customer' is read from 'account', not 'salesorder'" in found["entities.sales_order.links[0].key"]
+	# The key column is selected for the entity's own source.
+	assert "contactid" in load_preset("standard").selected_columns()["salesorder"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -75,7 +76,8 @@ def test_throttle_lets_through_first_last_and_one_per_interval():
 	assert emitted[0] == 1
 	assert emitted[-1] == total
 	assert 20 <= len(emitted) <= 22
-	gaps = [b - a for a, b in zip(emitted, emitted[1:-1], strict=False)]
+	# Half a second is 50 steps; only the final event may come sooner.
+	gaps = [b - a for a, b in itertools.pairwise(emitted[:-1])]
 	assert all(gap >= 50 for gap in gaps)
 
 

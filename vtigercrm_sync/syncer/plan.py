@@ -49,7 +49,6 @@ class DocumentPlan:
 	entity: str
 	doctype: str
 	vtiger_id: str
-	source: RecordRef
 	values: dict[str, Any]
 	match: dict[str, Any] = field(default_factory=dict)
 	children: dict[str, list[dict[str, Any]]] = field(default_factory=dict)

@@ -91,11 +91,15 @@ class BundlePlanner:
 			result.filtered = reason
 			return result
 		drafts: dict[str, list[Draft]] = {}
+		planned: set[tuple[str, str]] = set()
 		for processor in self._processors[module]:
 			made = processor.draft(bundle, result.issues, self._cache)
 			drafts.setdefault(processor.spec.name, []).extend(made)
 		for processor in self._processors[module]:
 			for draft in [d for d in drafts[processor.spec.name] if d.spec is processor.spec]:
+				if (draft.spec.doctype, draft.vtiger_id) in planned:
+					continue  # the same product on two lines: one Item
+				planned.add((draft.spec.doctype, draft.vtiger_id))
 				if draft.plan is None and draft.link_issue is None:
 					self._finish(draft, drafts, bundle)
 				if draft.link_issue is not None:
@@ -155,7 +159,9 @@ class BundlePlanner:
 
 		A keyed reference the reader could not load (0, deleted, missing) leaves the bundle's part empty and
 		means "no link"; a live reference to another record than the bundle's (a contact of another account
-		than the order's) links to that record's document, which its own stream syncs.
+		than the order's) links to that record's document, which its own stream syncs. Only the stream's own row
+		loaded the parts: an empty part says nothing about another row's reference (the account of an order's
+		contact), and a cached draft must not keep a link decision that depended on the bundle it was first met in.
 		"""
 		targets = drafts.get(spec.entity, [])
 		if draft.spec.instance is not None and any(t.spec.instance is not None for t in targets):
@@ -169,7 +175,8 @@ class BundlePlanner:
 		if planned:
 			return planned[0].vtiger_id
 		target_spec = self.mapping.entities_named(spec.entity)[0]
-		if bundle.parts.get(target_spec.source) is None:
+		loaded_by_this_row = draft.spec.source == STREAM_SOURCES[bundle.source.module][0]
+		if loaded_by_this_row and bundle.parts.get(target_spec.source) is None:
 			return None
 		return vtiger_id_for(target_spec, crmid)
 
@@ -185,7 +192,6 @@ class BundlePlanner:
 			entity=spec.key,
 			doctype=spec.doctype,
 			vtiger_id=draft.vtiger_id,
-			source=bundle.source,
 			values=draft.values,
 			match=draft.match,
 			children=draft.children,
