@@ -45,7 +45,7 @@ def insurance_columns() -> list[str]:
 	return sorted(names)
 
 
-def fill(n: int, seed: int = 7) -> None:
+def fill(n: int, seed: int = 7, first_crmid: int = 100) -> None:
 	"""Bulk-insert n sales orders the way VTiger stores them (crmentity, module, address, cf and line rows)."""
 	settings = read_settings()
 	load_database(settings, DATABASE)
@@ -55,7 +55,7 @@ def fill(n: int, seed: int = 7) -> None:
 	columns = insurance_columns()
 	for column in columns:
 		cur.execute(f"ALTER TABLE vtiger_salesordercf ADD COLUMN `{column}` VARCHAR(100) DEFAULT ''")
-	crmid = 100
+	crmid = first_crmid
 	clock = START
 	entity_rows: list[tuple] = []
 
@@ -68,9 +68,11 @@ def fill(n: int, seed: int = 7) -> None:
 
 	products, services = [], []
 	for i in range(50):
-		products.append((entity("Products", f"Product {i}"), f"PRO{i}", f"Product {i}", f"P-{i}"))
+		products.append(
+			(entity("Products", f"Product {i}"), f"PRO{first_crmid}-{i}", f"Product {i}", f"P-{i}")
+		)
 	for i in range(20):
-		services.append((entity("Services", f"Service {i}"), f"SER{i}", f"Service {i}"))
+		services.append((entity("Services", f"Service {i}"), f"SER{first_crmid}-{i}", f"Service {i}"))
 	accounts, contacts = [], []
 	for i in range(max(1, n // 5)):
 		accounts.append(entity("Accounts", f"Account {i}"))

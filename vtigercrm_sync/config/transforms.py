@@ -105,15 +105,23 @@ def to_bool(value: Any, _arg: Any = None) -> int:
 	return 1 if _text(value).strip().lower() in {"1", "yes", "y", "true", "on", "si", "sí"} else 0
 
 
-def value_map(value: Any, table: dict[str, Any]) -> Any:
-	"""Translate picklist values; keys compare case-insensitively, ``"*"`` is the fallback."""
-	lowered = {str(k).lower(): v for k, v in table.items()}
+def compile_map(table: dict[str, Any]) -> dict[str, Any]:
+	"""A value map with lower-cased keys, built once per mapping."""
+	return {str(k).strip().lower(): v for k, v in table.items()}
+
+
+def lookup_map(value: Any, lowered: dict[str, Any]) -> Any:
 	key = _text(value).strip().lower()
 	if key in lowered:
 		return lowered[key]
-	if "*" in table:
-		return table["*"]
+	if "*" in lowered:
+		return lowered["*"]
 	raise TransformError("has no entry in the value map")
+
+
+def value_map(value: Any, table: dict[str, Any]) -> Any:
+	"""Translate picklist values; keys compare case-insensitively, ``"*"`` is the fallback."""
+	return lookup_map(value, compile_map(table))
 
 
 TRANSFORMS: dict[str, tuple[Callable[[Any, Any], Any], type | None]] = {

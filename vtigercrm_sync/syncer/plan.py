@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -92,23 +91,13 @@ class BundleResult:
 		return any(issue.severity == "error" for issue in self.issues)
 
 
-def _json_value(value: Any) -> str:
-	"""Decimals and dates as text; VTiger returns the same text for an unchanged value, so hashes are stable."""
-	if isinstance(value, Decimal | datetime | date):
-		return str(value)
-	raise TypeError(f"cannot hash a {type(value).__name__}")
-
-
 def content_hash(plan_body: dict[str, Any], secrets: dict[str, str], hash_key: bytes) -> str:
 	"""A keyed hash of everything the handler would write, so unchanged records are skipped.
 
-	Keyed (HMAC) so that a stored hash cannot be brute-forced back into an SSN or card number. Keys keep the
-	mapping's order, which is stable; a changed mapping changes the hashes, and so rewrites documents once.
+	Keyed (HMAC) so that a stored hash cannot be brute-forced back into an SSN or card number. The payload is the
+	``repr`` of plain values (str, int, Decimal, date, lists and dicts in the mapping's stable order): exact,
+	deterministic and cheap for every document of every run. A changed mapping changes the hashes, and so
+	rewrites each document once.
 	"""
-	payload = json.dumps(
-		{"body": plan_body, "secrets": secrets},
-		ensure_ascii=False,
-		separators=(",", ":"),
-		default=_json_value,
-	)
+	payload = repr((plan_body, sorted(secrets.items())))
 	return hmac.new(hash_key, payload.encode("utf-8"), hashlib.sha256).hexdigest()

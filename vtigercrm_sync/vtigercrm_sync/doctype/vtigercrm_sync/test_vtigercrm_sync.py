@@ -1,0 +1,122 @@
+"""The VTigerCRM Sync form: permissions, one run at a time, mapping validation, connection test, schedule."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import frappe
+from frappe.utils.background_jobs import get_queue, is_job_enqueued
+
+from vtigercrm_sync.constants import SETTING_DOCTYPE, job_id
+from vtigercrm_sync.tasks import is_due
+from vtigercrm_sync.tests.utils import VTigerSyncTestCase
+from vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync.vtigercrm_sync import (
+	form_start_sync,
+	form_test_connection,
+)
+
+
+class TestVTigerCRMSync(VTigerSyncTestCase):
+	def tearDown(self):
+		frappe.set_user("Administrator")
+
+	def test_guest_and_plain_user_cannot_start_a_sync(self):
+		frappe.set_user("Guest")
+		self.assertRaises(frappe.PermissionError, form_start_sync, self.connection)
+		email = f"plain-{self.run_id}@example.org"
+		if not frappe.db.exists("User", email):
+			frappe.get_doc(
+				{"doctype": "User", "email": email, "first_name": "Plain", "send_welcome_email": 0}
+			).insert(ignore_permissions=True)
+		frappe.set_user(email)
+		self.assertRaises(frappe.PermissionError, form_start_sync, self.connection)
+		frappe.set_user("Administrator")
+		self.assertIsNone(frappe.db.get_value(SETTING_DOCTYPE, self.connection, "last_log"))
+
+	def test_second_press_while_running_starts_nothing(self):
+		queue = get_queue("long")
+		site_job_id = job_id(self.connection)
+		job = frappe.enqueue(
+			"frappe.ping", queue="long", job_id=site_job_id, deduplicate=True, enqueue_after_commit=False
+		)
+		try:
+			self.assertTrue(is_job_enqueued(site_job_id))
+			before = frappe.db.count("VTigerCRM Sync Log", {"connection": self.connection})
+			answer = form_start_sync(self.connection)
+			self.assertEqual(answer["status"], "already_running")
+			self.assertEqual(frappe.db.count("VTigerCRM Sync Log", {"connection": self.connection}), before)
+		finally:
+			if job:
+				job.delete()
+			queue.connection.delete(f"rq:job:{job.id}" if job else "")
+
+	def test_sync_now_runs_the_job_for_an_admin(self):
+		answer = form_start_sync(self.connection)
+		self.assertEqual(answer["status"], "queued")
+		status = frappe.db.get_value(SETTING_DOCTYPE, self.connection, "status")
+		self.assertIn(status, ("Success", "Partial Success"))
+
+	def test_test_connection_reports_version_or_reason(self):
+		self.assertIn("MariaDB", form_test_connection(self.connection))
+		broken = self.make_connection(title=f"Broken {self.run_id}", port=1, connect_timeout=2)
+		with self.assertRaises(frappe.ValidationError) as raised:
+			form_test_connection(broken)
+		self.assertIn("127.0.0.1:1", str(raised.exception))
+
+	def test_custom_mapping_errors_name_the_entry(self):
+		doc = frappe.get_doc(SETTING_DOCTYPE, self.connection)
+		doc.mapping_preset = "custom"
+		doc.custom_mapping = json.dumps(
+			{
+				"preset": "mine",
+				"streams": {"Accounts": {}},
+				"entities": {
+					"customer": {
+						"source": "account",
+						"processor": "customer",
+						"doctype": "Customer",
+						"fields": {
+							"customer_name": {"from": "acountname"},
+							"card_cvv": {"from": "accountname"},
+						},
+					}
+				},
+			}
+		)
+		with self.assertRaises(frappe.ValidationError) as raised:
+			doc.save()
+		message = str(raised.exception)
+		self.assertIn("entities.customer.fields.customer_name.from", message)
+		self.assertIn("accountname", message)
+		self.assertIn("entities.customer.fields.card_cvv", message)
+
+	def test_mapping_fields_must_exist_on_the_doctype(self):
+		doc = frappe.get_doc(SETTING_DOCTYPE, self.connection)
+		doc.mapping_preset = "custom"
+		doc.custom_mapping = json.dumps(
+			{
+				"streams": {"Accounts": {}},
+				"entities": {
+					"customer": {
+						"source": "account",
+						"processor": "customer",
+						"doctype": "Customer",
+						"fields": {"customer_name": "accountname", "no_such_field": "website"},
+					}
+				},
+			}
+		)
+		with self.assertRaises(frappe.ValidationError) as raised:
+			doc.save()
+		self.assertIn("no_such_field", str(raised.exception))
+
+	def test_schedule_is_due(self):
+		now = datetime(2026, 1, 1, 12, 0)
+		self.assertFalse(is_due("Off", None, None, now))
+		self.assertTrue(is_due("Hourly", None, None, now))
+		self.assertFalse(is_due("Hourly", None, now - timedelta(minutes=30), now))
+		self.assertTrue(is_due("Hourly", None, now - timedelta(minutes=61), now))
+		self.assertFalse(is_due("Daily", None, now - timedelta(hours=23), now))
+		self.assertTrue(is_due("Cron", "*/15 * * * *", now - timedelta(minutes=16), now))
+		self.assertFalse(is_due("Cron", "0 3 * * *", now - timedelta(hours=2), now))
