@@ -54,7 +54,9 @@ class FrappeObserver:
 				"retry_of": retry_of,
 			}
 		).insert(ignore_permissions=True)
-		frappe.db.set_value(SETTING_DOCTYPE, connection, {"status": "Running", "last_log": log.name})
+		frappe.get_doc(SETTING_DOCTYPE, connection).db_set(
+			{"status": "Running", "last_log": log.name}, notify=True
+		)
 		frappe.db.commit()
 		observer = cls(connection, log.name, watermarks)
 		observer.refresh()
@@ -124,9 +126,7 @@ class FrappeObserver:
 				"error_summary": error,
 			}
 		)
-		frappe.db.set_value(
-			SETTING_DOCTYPE,
-			self.connection,
+		frappe.get_doc(SETTING_DOCTYPE, self.connection).db_set(
 			{
 				"status": status,
 				"last_run_at": ended,
@@ -134,6 +134,7 @@ class FrappeObserver:
 				"last_counts": json.dumps(self.counts.as_dict()),
 				"last_error": error,
 			},
+			notify=True,
 		)
 		frappe.db.commit()
 		self.progress(force=True)

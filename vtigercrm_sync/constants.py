@@ -1,0 +1,143 @@
+"""Names the app uses in more than one place: doctypes, role, custom fields, statuses, job ids.
+
+Plain Python (no Frappe import), so the engine, the Frappe layer and the tests spell every name one way.
+"""
+
+from __future__ import annotations
+
+MODULE_NAME = "VTigerCRM Sync"
+SETTING_DOCTYPE = "VTigerCRM Sync"
+TAX_ACCOUNT_DOCTYPE = "VTigerCRM Sync Tax Account"
+LOG_DOCTYPE = "VTigerCRM Sync Log"
+LOG_LINE_DOCTYPE = "VTigerCRM Sync Log Line"
+BANK_CARD_DOCTYPE = "Bank Card"
+MANAGER_ROLE = "VTigerCRM Sync Manager"
+SYNC_ROLES = ("System Manager", MANAGER_ROLE)
+
+VTIGER_ID_FIELD = "vtiger_id"
+VTIGER_HASH_FIELD = "vtiger_hash"
+TARGET_DOCTYPES = ("Customer", "Contact", "Address", "Sales Order", "Bank Account", "Item")
+
+STATUS_NEVER_RUN = "Never Run"
+STATUS_QUEUED = "Queued"
+STATUS_RUNNING = "Running"
+STATUS_SUCCESS = "Success"
+STATUS_PARTIAL = "Partial Success"
+STATUS_FAILED = "Failed"
+STATUS_TIMED_OUT = "Timed Out"
+
+TRIGGER_BUTTON = "Button"
+TRIGGER_SCHEDULE = "Schedule"
+TRIGGER_CLI = "CLI"
+TRIGGER_RETRY = "Retry"
+
+STREAM_FIELDS = {"Accounts": "sync_accounts", "Contacts": "sync_contacts", "SalesOrder": "sync_sales_orders"}
+WATERMARK_FIELDS = {
+	"Accounts": "watermark_accounts",
+	"Contacts": "watermark_contacts",
+	"SalesOrder": "watermark_sales_orders",
+}
+
+JOB_TIMEOUT = 4 * 3600
+REFRESH_EVENT = "vtigercrm_sync_refresh"
+
+
+def job_id(connection: str) -> str:
+	"""One job id per connection, so two presses of Sync Now never start two runs."""
+	return f"vtigercrm_sync::{connection}"
+
+
+def retry_job_id(log: str) -> str:
+	return f"vtigercrm_sync_log::{log}"
+
+
+def _field(fieldname: str, label: str, fieldtype: str = "Data", **extra) -> dict:
+	return {"fieldname": fieldname, "label": label, "fieldtype": fieldtype, **extra}
+
+
+def _sync_fields(insert_after: str) -> list[dict]:
+	return [
+		_field(
+			VTIGER_ID_FIELD,
+			"VTiger ID",
+			unique=1,
+			search_index=1,
+			read_only=1,
+			no_copy=1,
+			insert_after=insert_after,
+			description="The VTiger record (crmid, and role) this document is synced from",
+		),
+		_field(
+			VTIGER_HASH_FIELD, "VTiger Hash", hidden=1, read_only=1, no_copy=1, insert_after=VTIGER_ID_FIELD
+		),
+	]
+
+
+def _after(fields: list[dict], first_after: str) -> list[dict]:
+	"""Chain insert_after so the fields keep their order in the form."""
+	previous = first_after
+	for spec in fields:
+		spec.setdefault("insert_after", previous)
+		previous = spec["fieldname"]
+	return fields
+
+
+POLICY_FIELDS = _after(
+	[
+		_field("vtiger_policy_tab", "VTiger Policy", "Tab Break"),
+		_field("vtiger_policy_status", "Policy Status"),
+		_field("vtiger_sales_date", "Sales Date", "Date"),
+		_field("vtiger_sales_person", "Sales Person (VTiger)"),
+		_field("vtiger_digitizer", "Digitizer"),
+		_field("vtiger_digitizer_date", "Digitizer Date", "Date"),
+		_field("vtiger_ffm_app_id", "FFM App ID"),
+		_field("vtiger_column_break_policy", "", "Column Break"),
+		_field("vtiger_subscriber_id", "FFM Subscriber ID"),
+		_field("vtiger_plan_hios_id", "Plan HIOS ID"),
+		_field("vtiger_plan_name", "Plan Name"),
+		_field("vtiger_benefit_id", "Benefit ID"),
+		_field("vtiger_broker", "Broker"),
+		_field("vtiger_paid_through_date", "Paid Through", "Date"),
+		_field("vtiger_autopay", "Autopay", "Check"),
+		_field("vtiger_paid", "Paid", "Check"),
+	],
+	"party_account_currency",
+)
+"""The insurance preset's policy fields, on a tab of their own before Connections."""
+
+CUSTOM_FIELDS: dict[str, list[dict]] = {
+	"Customer": [
+		*_sync_fields("customer_name"),
+		_field("vtiger_number", "VTiger No", read_only=1, no_copy=1, insert_after=VTIGER_HASH_FIELD),
+	],
+	"Contact": [
+		*_sync_fields("last_name"),
+		*_after(
+			[
+				_field("vtiger_number", "VTiger No", read_only=1, no_copy=1),
+				_field("vtiger_birth_date", "Birth Date", "Date"),
+				_field("vtiger_relationship", "Relationship"),
+				_field("vtiger_member_id", "Member ID"),
+				_field("vtiger_document", "Document"),
+				_field("vtiger_ssn", "SSN", "Password", no_copy=1),
+				_field("vtiger_ssn_last4", "SSN (last 4)", read_only=1, no_copy=1, length=4),
+			],
+			VTIGER_HASH_FIELD,
+		),
+	],
+	"Address": _sync_fields("address_title"),
+	"Sales Order": [
+		*_sync_fields("po_no"),
+		_field("vtiger_number", "VTiger No", read_only=1, no_copy=1, insert_after=VTIGER_HASH_FIELD),
+		*POLICY_FIELDS,
+	],
+	"Sales Order Item": [
+		_field("vtiger_line", "VTiger Line", "Int", read_only=1, no_copy=1, insert_after="item_code")
+	],
+	"Sales Taxes and Charges": [
+		_field("vtiger_tax", "VTiger Tax Row", read_only=1, insert_after="description")
+	],
+	"Bank Account": _sync_fields("account_name"),
+	"Item": _sync_fields("item_name"),
+}
+"""Custom fields the app adds on install and re-applies on migrate (``create_custom_fields(..., update=True)``)."""

@@ -1,0 +1,198 @@
+# Copyright (c) 2026, vtigercrm_sync developers
+# For license information, please see license.txt
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import frappe
+from croniter import croniter
+from frappe import _
+from frappe.model.document import Document
+from frappe.utils.background_jobs import is_job_enqueued
+
+from vtigercrm_sync.config.config import (
+	MappingConfig,
+	MappingError,
+	load_handler_config,
+	load_mapping,
+	load_preset,
+)
+from vtigercrm_sync.constants import (
+	JOB_TIMEOUT,
+	STATUS_QUEUED,
+	STREAM_FIELDS,
+	SYNC_ROLES,
+	TRIGGER_BUTTON,
+	WATERMARK_FIELDS,
+	job_id,
+)
+from vtigercrm_sync.database.engine import ConnectionSettings
+from vtigercrm_sync.syncer.services.query import ConnectionFailed, check_connection
+
+
+class VTigerCRMSync(Document):
+	# begin: auto-generated types
+	# This code is auto-generated. Do not modify anything in this block.
+
+	from typing import TYPE_CHECKING
+
+	if TYPE_CHECKING:
+		from frappe.types import DF
+
+		from vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync_tax_account.vtigercrm_sync_tax_account import (
+			VTigerCRMSyncTaxAccount,
+		)
+
+		batch_size: DF.Int
+		company: DF.Link
+		connect_timeout: DF.Int
+		cron_expression: DF.Data | None
+		custom_mapping: DF.Code | None
+		customer_group: DF.Link | None
+		database_name: DF.Data
+		db_password: DF.Password | None
+		db_user: DF.Data
+		default_country: DF.Link | None
+		default_currency: DF.Link | None
+		deleted_record_action: DF.Literal["Ignore", "Disable", "Delete Drafts"]
+		delivery_date_rule: DF.Literal["Due date, else order date + days", "Order date + days"]
+		delivery_days: DF.Int
+		enabled: DF.Check
+		host: DF.Data
+		item_group: DF.Link | None
+		last_counts: DF.SmallText | None
+		last_error: DF.SmallText | None
+		last_log: DF.Link | None
+		last_run_at: DF.Datetime | None
+		mapping_preset: DF.Literal["standard", "insurance_household", "custom"]
+		port: DF.Int
+		schedule: DF.Literal["Off", "Hourly", "Daily", "Cron"]
+		selling_price_list: DF.Link | None
+		status: DF.Literal[
+			"Never Run", "Queued", "Running", "Success", "Partial Success", "Failed", "Timed Out"
+		]
+		store_full_card_number: DF.Check
+		submit_statuses: DF.SmallText | None
+		sync_accounts: DF.Check
+		sync_contacts: DF.Check
+		sync_sales_orders: DF.Check
+		tax_accounts: DF.Table[VTigerCRMSyncTaxAccount]
+		territory: DF.Link | None
+		title: DF.Data
+		watermark_accounts: DF.Data | None
+		watermark_contacts: DF.Data | None
+		watermark_sales_orders: DF.Data | None
+
+	# end: auto-generated types
+	def validate(self):
+		self.validate_schedule()
+		self.validate_streams()
+		self.validate_mapping()
+
+	def validate_schedule(self):
+		if self.schedule == "Cron" and not croniter.is_valid(self.cron_expression or ""):
+			frappe.throw(
+				_("{0} is not a valid cron expression").format(frappe.bold(self.cron_expression or ""))
+			)
+
+	def validate_streams(self):
+		if not any(self.get(field) for field in STREAM_FIELDS.values()):
+			frappe.throw(_("Choose at least one of Accounts, Contacts and Sales Orders to sync"))
+
+	def validate_mapping(self):
+		"""Shape, target DocType fields, and (when VTiger answers) its real columns: every problem at once."""
+		from vtigercrm_sync.syncer.handler.sync import validate_connection_mapping
+
+		if self.mapping_preset == "custom":
+			try:
+				json.loads(self.custom_mapping or "")
+			except ValueError as exc:
+				frappe.throw(_("Custom mapping is not valid JSON: {0}").format(str(exc)))
+		problems = validate_connection_mapping(self)
+		if problems:
+			frappe.throw(
+				"<br>".join(frappe.utils.escape_html(problem) for problem in problems),
+				title=_("The mapping has {0} problem(s)").format(len(problems)),
+			)
+
+	def connection_settings(self) -> ConnectionSettings:
+		return ConnectionSettings(
+			host=self.host,
+			port=self.port or 3306,
+			database=self.database_name,
+			user=self.db_user,
+			password=self.get_password("db_password", raise_exception=False) or "",
+			connect_timeout=self.connect_timeout or 10,
+		)
+
+	def mapping_config(self) -> MappingConfig:
+		"""The preset or custom mapping, limited to the streams chosen on the form (raises MappingError)."""
+		if self.mapping_preset == "custom":
+			mapping = load_mapping(json.loads(self.custom_mapping or "{}"), load_handler_config())
+		else:
+			mapping = load_preset(self.mapping_preset)
+		streams = {m: flt for m, flt in mapping.streams.items() if self.get(STREAM_FIELDS[m])}
+		entities = tuple(
+			replace(e, options={**e.options, "store_full_number": bool(self.store_full_card_number)})
+			if e.processor == "bank_card"
+			else e
+			for e in mapping.entities
+		)
+		if not streams:
+			raise MappingError([])
+		return replace(mapping, streams=streams, entities=entities)
+
+	def watermark(self, module: str) -> str | None:
+		return self.get(WATERMARK_FIELDS[module]) or None
+
+	def set_watermark(self, module: str, value: str | None) -> None:
+		self.db_set(WATERMARK_FIELDS[module], value, update_modified=False)
+
+	def start_sync(self, trigger: str = TRIGGER_BUTTON, full: bool = False, user: str | None = None) -> dict:
+		"""Queue a run unless one is queued or running for this connection."""
+		if is_job_enqueued(job_id(self.name)):
+			return {
+				"status": "already_running",
+				"message": _("A sync of {0} is already queued or running").format(frappe.bold(self.name)),
+			}
+		self.db_set("status", STATUS_QUEUED, notify=True)
+		frappe.enqueue(
+			"vtigercrm_sync.syncer.handler.sync.run_sync",
+			queue="long",
+			timeout=JOB_TIMEOUT,
+			job_id=job_id(self.name),
+			deduplicate=True,
+			enqueue_after_commit=not frappe.flags.in_test,
+			now=frappe.flags.in_test,
+			connection=self.name,
+			trigger=trigger,
+			full=bool(full),
+			user=user or frappe.session.user,
+		)
+		return {"status": "queued", "message": _("Sync of {0} queued").format(frappe.bold(self.name))}
+
+
+def check_sync_permission(doc: Document) -> None:
+	"""Starting a sync writes many documents: only System Managers and VTigerCRM Sync Managers may."""
+	if frappe.session.user == "Guest" or not set(SYNC_ROLES) & set(frappe.get_roles()):
+		raise frappe.PermissionError(_("Only a System Manager or a VTigerCRM Sync Manager can start a sync"))
+	doc.check_permission("write")
+
+
+@frappe.whitelist()
+def form_start_sync(name: str, full: bool | int = 0) -> dict:
+	doc = frappe.get_doc("VTigerCRM Sync", name)
+	check_sync_permission(doc)
+	return doc.start_sync(TRIGGER_BUTTON, full=bool(int(full)))
+
+
+@frappe.whitelist()
+def form_test_connection(name: str) -> str:
+	doc = frappe.get_doc("VTigerCRM Sync", name)
+	doc.check_permission("read")
+	try:
+		return check_connection(doc.connection_settings())
+	except ConnectionFailed as exc:
+		frappe.throw(str(exc), title=_("Connection failed"))
