@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import sys
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import frappe
@@ -29,6 +30,9 @@ from vtiger_writer import VTigerWriter
 
 DATABASE = "vtigercrm_sync_frappe_test"
 _loaded_url = None
+_clock = [datetime(2025, 1, 1, 8, 0, 0)]
+"""VTiger's clock for every class of the suite: it only moves forward, as a real server's does, so a record
+written by a later test is never older than what an earlier sync already read."""
 
 
 def vtiger_database_url():
@@ -64,7 +68,12 @@ class VTigerSyncTestCase(FrappeTestCase):
 		cls.tax_account = frappe.db.get_value(
 			"Account", {"company": cls.company, "account_type": "Tax", "is_group": 0}, "name"
 		)
+		cls.prepare_vtiger()
 		cls.connection = cls.make_connection()
+
+	@classmethod
+	def prepare_vtiger(cls):
+		"""Shape the VTiger database (custom fields, say) before the connection validates its mapping."""
 
 	@classmethod
 	def tearDownClass(cls):
@@ -103,6 +112,11 @@ class VTigerSyncTestCase(FrappeTestCase):
 		return doc.name
 
 	@classmethod
+	def tick(cls) -> datetime:
+		_clock[0] += timedelta(seconds=1)
+		return _clock[0]
+
+	@classmethod
 	def name(cls, text_: str) -> str:
 		"""A name unique to this run, so customers of earlier runs are never adopted by accident."""
 		return f"{text_} {cls.run_id}"
@@ -120,8 +134,10 @@ class VTigerSyncTestCase(FrappeTestCase):
 		log_name = frappe.db.get_value(SETTING_DOCTYPE, connection or cls.connection, "last_log")
 		return frappe.get_doc(LOG_DOCTYPE, log_name)
 
-	def find(self, doctype: str, vtiger_id) -> str | None:
-		return frappe.db.get_value(doctype, {"vtiger_id": str(vtiger_id)}, "name")
+	def find(self, doctype: str, vtiger_id, connection: str | None = None) -> str | None:
+		"""The document synced from a VTiger id (crmid[:role]) through this class's connection."""
+		prefix = frappe.db.get_value(SETTING_DOCTYPE, connection or self.connection, "id_prefix")
+		return frappe.db.get_value(doctype, {"vtiger_id": f"{prefix}{vtiger_id}"}, "name")
 
 	def links_of(self, doctype: str, name: str) -> set[tuple[str, str]]:
 		return {(row.link_doctype, row.link_name) for row in frappe.get_doc(doctype, name).links}

@@ -11,6 +11,7 @@ from frappe import _
 from frappe.model.document import Document
 from frappe.utils import flt, getdate
 
+from vtigercrm_sync.constants import VTIGER_HASH_FIELD
 from vtigercrm_sync.syncer.handler.base import DocumentHandler, Resolver
 from vtigercrm_sync.syncer.plan import DocumentPlan
 
@@ -88,9 +89,11 @@ class ItemHandler(DocumentHandler):
 		name, stored = super().find(plan)
 		if name:
 			return name, stored
-		# An item named by its code exists but belongs to another VTiger record or none: adopt it.
+		# Items are shared: an item with this code may come from ERPNext itself or from another connection's
+		# VTiger. Adopt it; its stored hash still lets an unchanged plan be skipped.
 		code = plan.values.get("item_code")
-		return (code, None) if code and frappe.db.exists("Item", code) else (None, None)
+		found = code and frappe.db.get_value("Item", code, ["name", VTIGER_HASH_FIELD], as_dict=True)
+		return (found.name, found.get(VTIGER_HASH_FIELD)) if found else (None, None)
 
 
 class BankAccountHandler(DocumentHandler):

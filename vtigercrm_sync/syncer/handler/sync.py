@@ -16,6 +16,7 @@ from frappe import _
 from frappe.utils import strip_html
 from frappe.utils.password import get_encryption_key
 from rq.timeouts import JobTimeoutException
+from sqlalchemy.exc import OperationalError
 
 from vtigercrm_sync.config.config import MappingError, load_handler_config
 from vtigercrm_sync.constants import SETTING_DOCTYPE, TARGET_DOCTYPES, VTIGER_ID_FIELD
@@ -26,7 +27,7 @@ from vtigercrm_sync.syncer.plan import BundleResult, RecordRef
 from vtigercrm_sync.syncer.processor.base import PlanContext
 from vtigercrm_sync.syncer.processor.planner import PROCESSORS, BundlePlanner
 from vtigercrm_sync.syncer.redact import redact
-from vtigercrm_sync.syncer.services.query import ConnectionFailed, VTigerReader, Watermark
+from vtigercrm_sync.syncer.services.query import ConnectionFailed, VTigerReader, Watermark, reason
 
 STREAM_ORDER = ("Accounts", "Contacts", "SalesOrder")
 DELETE_ORDER = ("Sales Order", "Bank Card", "Bank Account", "Address", "Contact", "Customer", "Item")
@@ -42,7 +43,11 @@ class SyncRun:
 		self.reader = VTigerReader.connect(
 			self.doc.connection_settings(), self.doc.mapping_config(), batch_size=self.doc.batch_size or 500
 		)
-		context = PlanContext(hash_key=hash_key(), defaults={"country": self.settings.default_country})
+		context = PlanContext(
+			hash_key=hash_key(),
+			defaults={"country": self.settings.default_country},
+			id_prefix=self.doc.id_prefix or "",
+		)
 		self.planner = BundlePlanner(self.reader.mapping, context, handler_config)
 		self.handlers = build_handlers(self.reader.mapping, handler_config, self.settings)
 		self.resolver = Resolver()
@@ -95,7 +100,7 @@ class SyncRun:
 	def delete(self, ref: RecordRef, observer: FrappeObserver) -> None:
 		"""Follow the connection's policy for a record deleted in VTiger."""
 		action = self.settings.deleted_record_action
-		documents = documents_of(ref.crmid)
+		documents = documents_of(f"{self.doc.id_prefix or ''}{ref.crmid}")
 		if not documents:
 			return
 		if action == "Ignore":
@@ -145,6 +150,9 @@ def run_sync(connection: str, trigger: str = "Button", full: bool = False, user:
 	except (ConnectionFailed, MappingError) as exc:
 		frappe.db.rollback()
 		return observer.finish(redact(str(exc)))
+	except OperationalError as exc:
+		frappe.db.rollback()
+		return observer.finish(_("Lost the connection to VTiger: {0}").format(redact(reason(exc))))
 	except Exception as exc:
 		frappe.db.rollback()
 		frappe.log_error(
@@ -303,15 +311,15 @@ def hash_key() -> bytes:
 	return hashlib.sha256(f"vtigercrm_sync:{get_encryption_key()}".encode()).digest()
 
 
-def documents_of(crmid: int) -> list[tuple[str, str]]:
-	"""Every synced document that came from this VTiger record, dependents first."""
+def documents_of(vtiger_id: str) -> list[tuple[str, str]]:
+	"""Every synced document that came from this VTiger record (its prefixed crmid), dependents first."""
 	found = []
 	for doctype in DELETE_ORDER:
 		if doctype not in (*TARGET_DOCTYPES, "Bank Card"):
 			continue
 		for name in frappe.get_all(
 			doctype,
-			or_filters=[[VTIGER_ID_FIELD, "=", str(crmid)], [VTIGER_ID_FIELD, "like", f"{crmid}:%"]],
+			or_filters=[[VTIGER_ID_FIELD, "=", vtiger_id], [VTIGER_ID_FIELD, "like", f"{vtiger_id}:%"]],
 			pluck="name",
 		):
 			found.append((doctype, name))

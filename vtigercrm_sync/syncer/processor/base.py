@@ -21,10 +21,12 @@ from vtigercrm_sync.syncer.services.query import Bundle
 
 @dataclass(frozen=True)
 class PlanContext:
-	"""What processors need from the outside: the key of content hashes and connection defaults."""
+	"""What processors need from the outside: the key of content hashes, connection defaults, and the prefix that
+	keeps the VTiger ids of two connections (two VTiger databases whose crmids overlap) apart."""
 
 	hash_key: bytes
 	defaults: Mapping[str, Any] = field(default_factory=dict)
+	id_prefix: str = ""
 
 
 class FieldError(Exception):
@@ -50,18 +52,16 @@ class Draft:
 	plan: Any = None
 	"""The finished plan, kept so a cached draft seen again in another record is not planned twice."""
 	link_issue: RecordIssue | None = None
-	vtiger_id: str = field(init=False, default="")
-
-	def __post_init__(self) -> None:
-		self.vtiger_id = vtiger_id_for(self.spec, self.crmid)
+	vtiger_id: str = ""
 
 
-def vtiger_id_for(spec: EntitySpec, crmid: int) -> str:
-	"""``crmid``, ``crmid:role`` or ``crmid:role-N``: one id per ERPNext document a VTiger record becomes."""
+def vtiger_id_for(spec: EntitySpec, crmid: int, prefix: str = "") -> str:
+	"""``crmid``, ``crmid:role`` or ``crmid:role-N`` after the connection's prefix: one id per ERPNext document
+	a VTiger record becomes."""
 	suffix = f":{spec.role}" if spec.role else ""
 	if spec.instance is not None:
 		suffix += f"-{spec.instance}"
-	return f"{crmid}{suffix}"
+	return f"{prefix}{crmid}{suffix}"
 
 
 def _describe(value: Any, spec: FieldSpec) -> str:
@@ -229,7 +229,9 @@ class EntityProcessor:
 		):
 			return None
 		match = {f: values[f] for f in self.spec.match if not is_empty(values.get(f))}
-		draft = Draft(self.spec, row, self.crmid(row), values, secrets, match=match)
+		crmid = self.crmid(row)
+		vtiger_id = vtiger_id_for(self.spec, crmid, self.context.id_prefix)
+		draft = Draft(self.spec, row, crmid, values, secrets, match=match, vtiger_id=vtiger_id)
 		for child, evaluators in self.children:
 			draft.children[child.table] = self._child_rows(child, evaluators, bundle)
 		return draft

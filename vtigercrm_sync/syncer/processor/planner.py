@@ -178,7 +178,7 @@ class BundlePlanner:
 		loaded_by_this_row = draft.spec.source == STREAM_SOURCES[bundle.source.module][0]
 		if loaded_by_this_row and bundle.parts.get(target_spec.source) is None:
 			return None
-		return vtiger_id_for(target_spec, crmid)
+		return vtiger_id_for(target_spec, crmid, self.context.id_prefix)
 
 	def _to_plan(self, draft: Draft, links: tuple[Link, ...], bundle: Bundle) -> DocumentPlan:
 		spec: EntitySpec = draft.spec

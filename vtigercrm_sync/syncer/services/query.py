@@ -15,7 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, Select, and_, func, or_, select, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from vtigercrm_sync import models as m
@@ -134,15 +135,24 @@ def check_connection(settings: ConnectionSettings) -> str:
 			return str(conn.execute(text("SELECT VERSION()")).scalar_one())
 	except SQLAlchemyError as exc:
 		raise ConnectionFailed(
-			f"Cannot connect to VTiger at {settings.describe()}: {_reason(exc, settings)}"
+			f"Cannot connect to VTiger at {settings.describe()}: {reason(exc, settings.password)}"
 		) from None
 
 
-def _reason(exc: SQLAlchemyError, settings: ConnectionSettings) -> str:
+def reason(exc: SQLAlchemyError, password: str | None = None) -> str:
+	"""The driver's own message (MySQL's text for error 2003, 1045, ...), without SQL or parameters; a
+	password, should a server ever echo one, is masked."""
 	original = getattr(exc, "orig", None) or exc
 	args = getattr(original, "args", ())
-	reason = str(args[1]) if len(args) > 1 else str(original)
-	return reason.replace(settings.password, "***") if settings.password else reason
+	text_ = str(args[1]) if len(args) > 1 else str(original)
+	return text_.replace(password, "***") if password else text_
+
+
+def describe_url(url: URL) -> str:
+	"""user@host:port/database of an engine, never its password."""
+	if url.drivername.startswith("sqlite"):
+		return f"sqlite database {url.database or ':memory:'}"
+	return f"{url.username}@{url.host}:{url.port or 3306}/{url.database}"
 
 
 class VTigerReader:
@@ -173,8 +183,15 @@ class VTigerReader:
 
 	@classmethod
 	def from_engine(cls, engine: Engine, mapping: MappingConfig, **kwargs: Any) -> VTigerReader:
-		with SqlAlchemyUnitOfWork(engine) as uow:
-			catalog = load_catalog(uow.session)
+		try:
+			with SqlAlchemyUnitOfWork(engine) as uow:
+				catalog = load_catalog(uow.session)
+		except OperationalError as exc:
+			url = engine.url
+			where = describe_url(url)
+			raise ConnectionFailed(
+				f"Cannot connect to VTiger at {where}: {reason(exc, url.password)}"
+			) from None
 		return cls(lambda: SqlAlchemyUnitOfWork(engine), catalog, resolve_mapping(mapping, catalog), **kwargs)
 
 	def signpost(self) -> datetime:

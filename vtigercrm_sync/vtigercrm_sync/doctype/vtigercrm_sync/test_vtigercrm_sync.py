@@ -64,7 +64,8 @@ class TestVTigerCRMSync(VTigerSyncTestCase):
 			form_test_connection(broken)
 		self.assertIn("127.0.0.1:1", str(raised.exception))
 
-	def test_custom_mapping_errors_name_the_entry(self):
+	def save_custom_mapping(self, fields: dict) -> str:
+		"""Save the connection with a one-entity custom mapping; return the validation message."""
 		doc = frappe.get_doc(SETTING_DOCTYPE, self.connection)
 		doc.mapping_preset = "custom"
 		doc.custom_mapping = json.dumps(
@@ -76,20 +77,27 @@ class TestVTigerCRMSync(VTigerSyncTestCase):
 						"source": "account",
 						"processor": "customer",
 						"doctype": "Customer",
-						"fields": {
-							"customer_name": {"from": "acountname"},
-							"card_cvv": {"from": "accountname"},
-						},
+						"fields": fields,
 					}
 				},
 			}
 		)
 		with self.assertRaises(frappe.ValidationError) as raised:
 			doc.save()
-		message = str(raised.exception)
+		return str(raised.exception)
+
+	def test_unknown_vtiger_columns_are_named_with_suggestions(self):
+		message = self.save_custom_mapping(
+			{"customer_name": {"from": "acountname"}, "website": {"from": "Web Site Adress"}}
+		)
 		self.assertIn("entities.customer.fields.customer_name.from", message)
 		self.assertIn("accountname", message)
+		self.assertIn("entities.customer.fields.website.from", message)
+
+	def test_a_card_security_code_is_refused(self):
+		message = self.save_custom_mapping({"customer_name": "accountname", "card_cvv": "accountname"})
 		self.assertIn("entities.customer.fields.card_cvv", message)
+		self.assertIn("CVC", message)
 
 	def test_mapping_fields_must_exist_on_the_doctype(self):
 		doc = frappe.get_doc(SETTING_DOCTYPE, self.connection)
