@@ -23,7 +23,7 @@ from support import (
 )
 from vtiger_writer import VTigerWriter
 
-from vtigercrm_sync.config.config import load_mapping, read_json
+from vtigercrm_sync.config.config import load_handler_config, load_mapping, read_json
 from vtigercrm_sync.syncer.plan import RecordRef
 from vtigercrm_sync.syncer.processor.bank_card import card_brand, mask_card, parse_expiry, passes_luhn
 from vtigercrm_sync.syncer.processor.base import PlanContext
@@ -1102,3 +1102,23 @@ def test_a_planner_shared_by_a_run_plans_like_a_fresh_one(
 					bundle.source
 				)
 	assert count == 2 + 3 + 7
+
+
+def test_connection_prefix_namespaces_every_id_and_link(vtiger: VTigerWriter, vtiger_engine: Engine, catalog):
+	"""Two VTiger databases reuse crmids; a connection's prefix keeps their documents apart, links included."""
+	contact = vtiger.create_contact("Prefixed", account_id=catalog["account"])
+	order = vtiger.create_sales_order(
+		"Prefixed order",
+		account_id=catalog["account"],
+		contact_id=contact,
+		lines=[{"productid": catalog["product"], "quantity": 1, "listprice": 5}],
+	)
+	reader = make_reader(vtiger_engine)
+	bare = make_planner(reader).plan(read_bundle(reader, "SalesOrder", order))
+	prefixed_planner = BundlePlanner(
+		reader.mapping, PlanContext(hash_key=b"k", id_prefix="prod/"), load_handler_config()
+	)
+	prefixed = prefixed_planner.plan(read_bundle(reader, "SalesOrder", order))
+	assert [p.vtiger_id for p in prefixed.plans] == [f"prod/{p.vtiger_id}" for p in bare.plans]
+	so = plans_by_key(prefixed)["sales_order"]
+	assert {link.vtiger_id for link in so.links} == {f"prod/{catalog['account']}", f"prod/{contact}"}
