@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 import frappe
 from frappe.commands import get_site, pass_context
 
-from vtigercrm_sync.constants import LOG_DOCTYPE, SETTING_DOCTYPE, TRIGGER_CLI, WATERMARK_FIELDS
+from vtigercrm_sync.constants import (
+	LOG_DOCTYPE,
+	SETTING_DOCTYPE,
+	STATUS_FAILED,
+	STATUS_TIMED_OUT,
+	TRIGGER_CLI,
+	WATERMARK_FIELDS,
+)
+
+PREVIEW_COLUMNS = ("module", "vtiger_id", "doctype", "entity", "action", "message")
 
 
 @click.group("vtigercrm-sync")
@@ -21,70 +32,99 @@ def vtigercrm_sync():
 @click.option("--full", is_flag=True, help="Read every record again, not only what changed")
 @pass_context
 def run(context, connection: str, full: bool = False):
-	"""Run a sync now, in this process, and print its log."""
+	"""Run a sync now, in this process, and print its log; exits 1 when the run failed or timed out."""
 	from vtigercrm_sync.syncer.handler.sync import run_sync
 
-	with _site(context):
-		status = run_sync(connection, trigger=TRIGGER_CLI, full=full, user="Administrator")
+	with connected_site(context):
+		require_connection(connection)
+		outcome = run_sync(connection, trigger=TRIGGER_CLI, full=full, user="Administrator")
 		log = frappe.get_doc(LOG_DOCTYPE, frappe.db.get_value(SETTING_DOCTYPE, connection, "last_log"))
-		click.echo(f"{log.name}: {status}")
+		click.echo(f"{log.name}: {outcome}")
 		click.echo(
 			f"read {log.records_read}, created {log.created}, updated {log.updated}, skipped {log.skipped}, "
 			f"failed {log.failed}, deleted {log.deleted}, filtered {log.filtered}"
 		)
 		if log.error_summary:
-			click.echo(log.error_summary)
+			click.echo(log.error_summary, err=True)
+	if outcome in (STATUS_FAILED, STATUS_TIMED_OUT):
+		raise SystemExit(1)
 
 
 @vtigercrm_sync.command("preview")
 @click.argument("connection")
-@click.option("--limit", default=20, help="Changed records per stream")
+@click.option("--limit", default=20, show_default=True, help="Changed records per stream")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table")
 @pass_context
 def preview(context, connection: str, limit: int = 20, as_json: bool = False):
 	"""Show what the next run would do, writing nothing."""
 	from vtigercrm_sync.syncer.handler.sync import preview as preview_rows
 
-	with _site(context):
+	with connected_site(context):
+		require_connection(connection)
 		rows = preview_rows(connection, limit=limit)
-		if as_json:
-			click.echo(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
-			return
-		for row in rows:
-			click.echo(
-				f"{row['module']:<11} {row['record']!s:<10} {row['action']:<8} "
-				f"{row.get('doctype', ''):<12} {row.get('vtiger_id', ''):<16} {row.get('message', '')}"
-			)
+	if as_json:
+		click.echo(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
+	elif not rows:
+		click.echo("Nothing to sync.")
+	else:
+		click.echo(format_table([[preview_cell(row, column) for column in PREVIEW_COLUMNS] for row in rows]))
 
 
 @vtigercrm_sync.command("status")
 @click.argument("connection")
 @pass_context
 def status(context, connection: str):
-	"""Print a connection's status, last run and watermarks."""
-	with _site(context):
+	"""Print a connection's status, last run, counts and watermarks."""
+	with connected_site(context):
+		require_connection(connection)
 		doc = frappe.get_doc(SETTING_DOCTYPE, connection)
-		click.echo(
-			f"{doc.name}: {doc.status} (last run {doc.last_run_at or 'never'}, log {doc.last_log or '-'})"
-		)
+		click.echo(f"{doc.name}: {doc.status}")
+		click.echo(f"last run: {doc.last_run_at or 'never'} (log {doc.last_log or '-'})")
 		click.echo(f"counts: {doc.last_counts or '-'}")
 		for module, fieldname in WATERMARK_FIELDS.items():
 			click.echo(f"{module} read up to: {doc.get(fieldname) or '-'}")
+		if doc.last_error:
+			click.echo(f"last error: {doc.last_error}")
 
 
-class _site:
-	"""Connect to the command's site for the block, and always tear the connection down."""
-
-	def __init__(self, context):
-		self.site = get_site(context)
-
-	def __enter__(self):
-		frappe.init(site=self.site)
+@contextmanager
+def connected_site(context) -> Iterator[None]:
+	"""Connect to the command's site as Administrator for the block, and always tear the connection down."""
+	site = get_site(context)
+	try:
+		frappe.init(site=site)
 		frappe.connect()
 		frappe.set_user("Administrator")
-
-	def __exit__(self, *exc):
+		yield
+	finally:
 		frappe.destroy()
+
+
+def require_connection(connection: str) -> None:
+	if not frappe.db.exists(SETTING_DOCTYPE, connection):
+		names = frappe.get_all(SETTING_DOCTYPE, pluck="name", order_by="modified desc", limit=11)
+		known = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "") if names else "none yet"
+		raise click.ClickException(f"No {SETTING_DOCTYPE} named {connection!r} (recent ones: {known})")
+
+
+def preview_cell(row: dict, column: str) -> str:
+	"""One preview value; a row the planner filtered or failed has no document id, only its record's."""
+	value = row.get(column)
+	if value is None and column == "vtiger_id":
+		value = row.get("record")
+	return "" if value is None else str(value)
+
+
+def format_table(rows: list[list[str]]) -> str:
+	"""Left-aligned columns under a header, the last column unpadded."""
+	table = [[column.replace("_", " ") for column in PREVIEW_COLUMNS], *rows]
+	widths = [max(len(line[i]) for line in table) for i in range(len(PREVIEW_COLUMNS) - 1)]
+	return "\n".join(
+		"  ".join(
+			[*(cell.ljust(width) for cell, width in zip(line, widths, strict=False)), line[-1]]
+		).rstrip()
+		for line in table
+	)
 
 
 commands = [vtigercrm_sync]

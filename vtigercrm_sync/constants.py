@@ -31,6 +31,28 @@ TRIGGER_SCHEDULE = "Schedule"
 TRIGGER_CLI = "CLI"
 TRIGGER_RETRY = "Retry"
 
+ACTION_CREATED = "Created"
+ACTION_UPDATED = "Updated"
+ACTION_SKIPPED = "Skipped"
+ACTION_FAILED = "Failed"
+ACTION_DELETED = "Deleted"
+ACTION_DISABLED = "Disabled"
+ACTION_WARNING = "Warning"
+ACTION_FILTERED = "Filtered"
+LOG_ACTIONS = (
+	ACTION_CREATED,
+	ACTION_UPDATED,
+	ACTION_SKIPPED,
+	ACTION_FAILED,
+	ACTION_DELETED,
+	ACTION_DISABLED,
+	ACTION_WARNING,
+	ACTION_FILTERED,
+)
+"""What a Sync Log Line says happened to one record (the options of its ``action`` field)."""
+
+SCHEDULE_OFF = "Off"
+
 STREAM_FIELDS = {"Accounts": "sync_accounts", "Contacts": "sync_contacts", "SalesOrder": "sync_sales_orders"}
 WATERMARK_FIELDS = {
 	"Accounts": "watermark_accounts",
@@ -84,7 +106,9 @@ def _after(fields: list[dict], first_after: str) -> list[dict]:
 
 POLICY_FIELDS = _after(
 	[
-		_field("vtiger_policy_tab", "VTiger Policy", "Tab Break"),
+		_field(
+			"vtiger_policy_section", "VTiger Policy", "Section Break", collapsible=1, depends_on="vtiger_id"
+		),
 		_field("vtiger_policy_status", "Policy Status"),
 		_field("vtiger_sales_date", "Sales Date", "Date"),
 		_field("vtiger_sales_person", "Sales Person (VTiger)"),
@@ -101,9 +125,10 @@ POLICY_FIELDS = _after(
 		_field("vtiger_autopay", "Autopay", "Check"),
 		_field("vtiger_paid", "Paid", "Check"),
 	],
-	"party_account_currency",
+	"amended_from",
 )
-"""The insurance preset's policy fields, on a tab of their own before Connections."""
+"""The insurance preset's policy fields: a collapsible section right below the order's header (after
+``amended_from``), shown only on orders that came from VTiger."""
 
 CUSTOM_FIELDS: dict[str, list[dict]] = {
 	"Customer": [

@@ -7,6 +7,9 @@ app_license = "mit"
 
 required_apps = ["erpnext"]
 
+# Keep the typed block of each controller in step when a DocType is saved in developer mode.
+export_python_type_annotations = True
+
 after_install = "vtigercrm_sync.install.after_install"
 after_migrate = "vtigercrm_sync.install.after_migrate"
 

@@ -6,26 +6,44 @@ from datetime import datetime, timedelta
 
 import frappe
 from croniter import croniter
+from frappe import _
 from frappe.utils import get_datetime, now_datetime
 from frappe.utils.background_jobs import is_job_enqueued
 
-from vtigercrm_sync.constants import SETTING_DOCTYPE, TRIGGER_SCHEDULE, job_id
+from vtigercrm_sync.constants import SCHEDULE_OFF, SETTING_DOCTYPE, TRIGGER_SCHEDULE, job_id
 
 INTERVALS = {"Hourly": timedelta(hours=1), "Daily": timedelta(days=1)}
 
 
 def start_due_syncs() -> None:
-	"""Runs every five minutes; a run already queued or going for a connection is left alone."""
+	"""Runs every five minutes (hooks.py); a connection with a run queued or going is left alone, and one that
+	cannot be started is logged without stopping the others."""
 	now = now_datetime()
 	for row in frappe.get_all(
 		SETTING_DOCTYPE,
-		filters={"enabled": 1, "schedule": ("!=", "Off")},
+		filters={"enabled": 1, "schedule": ("!=", SCHEDULE_OFF)},
 		fields=["name", "schedule", "cron_expression", "last_run_at", "creation"],
 	):
-		last = get_datetime(row.last_run_at) if row.last_run_at else None
-		if is_due(row.schedule, row.cron_expression, last, now, created=get_datetime(row.creation)):
-			if not is_job_enqueued(job_id(row.name)):
-				frappe.get_doc(SETTING_DOCTYPE, row.name).start_sync(TRIGGER_SCHEDULE, user="Administrator")
+		last_run = get_datetime(row.last_run_at) if row.last_run_at else None
+		if not is_due(row.schedule, row.cron_expression, last_run, now, created=get_datetime(row.creation)):
+			continue
+		if is_job_enqueued(job_id(row.name)):
+			continue
+		try:
+			start_scheduled_sync(row.name)
+		except Exception:
+			frappe.log_error(
+				title=_("Scheduled VTigerCRM Sync {0} could not start").format(row.name),
+				reference_doctype=SETTING_DOCTYPE,
+				reference_name=row.name,
+			)
+
+
+def start_scheduled_sync(connection: str) -> None:
+	"""A system job: the scheduler starts the run whoever may or may not press Sync Now."""
+	doc = frappe.get_doc(SETTING_DOCTYPE, connection)
+	doc.flags.ignore_permissions = True
+	doc.start_sync(TRIGGER_SCHEDULE, user="Administrator")
 
 
 def is_due(
@@ -35,10 +53,13 @@ def is_due(
 	now: datetime,
 	created: datetime | None = None,
 ) -> bool:
-	"""Whether a connection with this schedule, last run at ``last_run``, should run at ``now``."""
+	"""Whether a connection with this schedule, last run at ``last_run``, should run at ``now``.
+
+	Hourly and Daily: never run, or the interval has passed. Cron: the first fire time after the last run (or,
+	never run, after ``created``; failing that, a day ago) has come."""
 	if schedule in INTERVALS:
 		return last_run is None or now - last_run >= INTERVALS[schedule]
-	if schedule == "Cron" and cron_expression:
+	if schedule == "Cron" and cron_expression and croniter.is_valid(cron_expression):
 		start = last_run or created or now - timedelta(days=1)
 		return croniter(cron_expression, start).get_next(datetime) <= now
 	return False

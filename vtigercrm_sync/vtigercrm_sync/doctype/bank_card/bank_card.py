@@ -42,13 +42,19 @@ class BankCard(Document):
 
 	def validate_last4(self):
 		if self.card_last4 and not re.fullmatch(r"\d{4}", self.card_last4):
-			frappe.throw(_("Last 4 Digits must be exactly four digits"))
+			frappe.throw(_("{0} must be exactly four digits").format(frappe.bold(_("Last 4 Digits"))))
 
 	def validate_masked_number(self):
 		"""A masked number shows at most the last four digits, so the full number never lands in a plain field."""
 		if len(re.sub(r"\D", "", self.masked_number or "")) > 4:
-			frappe.throw(_("Masked Number may show at most four digits"))
+			frappe.throw(
+				_("{0} may show at most four digits; the full number goes in {1} only").format(
+					frappe.bold(_("Masked Number")), frappe.bold(_("Card Number"))
+				)
+			)
 
 	def validate_expiry(self):
 		if self.expiry_month and not 1 <= self.expiry_month <= 12:
-			frappe.throw(_("Expiry month {0} is not between 1 and 12").format(self.expiry_month))
+			frappe.throw(
+				_("{0} {1} is not between 1 and 12").format(frappe.bold(_("Expiry Month")), self.expiry_month)
+			)

@@ -1,6 +1,8 @@
 // Copyright (c) 2026, vtigercrm_sync developers
 // For license information, please see license.txt
 
+const VTIGER_SYNC_METHODS = "vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync.vtigercrm_sync";
+const VTIGER_REFRESH_EVENT = "vtigercrm_sync_refresh";
 const VTIGER_STATUS_COLORS = {
 	"Never Run": "gray",
 	Queued: "blue",
@@ -19,22 +21,8 @@ frappe.ui.form.on("VTigerCRM Sync", {
 		frm.set_query("selling_price_list", () => ({ filters: { selling: 1 } }));
 	},
 
-	onload(frm) {
-		// Progress events reach this document's room; the stock handler draws the bar. This one reloads
-		// the form when a run ends, so counts, status and watermarks are current.
-		frm._vtiger_refresh = (data) => {
-			if (data && data.name === frm.doc.name && !frm.is_dirty()) {
-				frm.reload_doc();
-			}
-		};
-		frappe.realtime.on("vtigercrm_sync_refresh", frm._vtiger_refresh);
-	},
-
-	on_unload(frm) {
-		frappe.realtime.off("vtigercrm_sync_refresh", frm._vtiger_refresh);
-	},
-
 	refresh(frm) {
+		listen_to_runs(frm);
 		if (frm.doc.status) {
 			frm.page.set_indicator(__(frm.doc.status), VTIGER_STATUS_COLORS[frm.doc.status] || "gray");
 		}
@@ -60,7 +48,46 @@ frappe.ui.form.on("VTigerCRM Sync", {
 		const sync_now = frm.add_custom_button(__("Sync Now"), () => start_sync(frm, 0));
 		sync_now.removeClass("btn-default").addClass("btn-primary");
 	},
+
+	on_hide(frm) {
+		stop_listening(frm);
+	},
 });
+
+// The form object outlives the page: bind once per showing (refresh) and unbind when the page hides, so
+// handlers never pile up across documents or visits.
+function listen_to_runs(frm) {
+	stop_listening(frm);
+	frm._vtiger_handlers = {
+		[VTIGER_REFRESH_EVENT]: (data) => {
+			// Reloading also clears the dashboard, progress bar included.
+			if (data && data.name === frm.doc.name && !frm.is_dirty()) {
+				frm.reload_doc();
+			}
+		},
+		// The run publishes progress to this document's room. Frappe's stock handler shows it in a modal;
+		// this draws it on the form's dashboard too, while this form is the one on screen.
+		progress: (data) => {
+			if (!data || data.percent == null || cur_frm !== frm || frm.is_new()) return;
+			if (!["Queued", "Running"].includes(frm.doc.status)) return;
+			frm.dashboard.show_progress(
+				data.title || __("Syncing from VTiger"),
+				data.percent,
+				data.description || ""
+			);
+		},
+	};
+	for (const [event, handler] of Object.entries(frm._vtiger_handlers)) {
+		frappe.realtime.on(event, handler);
+	}
+}
+
+function stop_listening(frm) {
+	for (const [event, handler] of Object.entries(frm._vtiger_handlers || {})) {
+		frappe.realtime.off(event, handler);
+	}
+	frm._vtiger_handlers = null;
+}
 
 function start_sync(frm, full) {
 	if (frm.is_dirty()) {
@@ -68,7 +95,7 @@ function start_sync(frm, full) {
 		return;
 	}
 	frm.call({
-		method: "vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync.vtigercrm_sync.form_start_sync",
+		method: `${VTIGER_SYNC_METHODS}.form_start_sync`,
 		args: { name: frm.doc.name, full: full },
 		freeze: true,
 		callback: (r) => {
@@ -84,7 +111,7 @@ function start_sync(frm, full) {
 
 function test_connection(frm) {
 	frm.call({
-		method: "vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync.vtigercrm_sync.form_test_connection",
+		method: `${VTIGER_SYNC_METHODS}.form_test_connection`,
 		args: { name: frm.doc.name },
 		freeze: true,
 		freeze_message: __("Connecting to VTiger…"),

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 
 import frappe
@@ -15,12 +16,14 @@ from frappe.utils.background_jobs import is_job_enqueued
 from vtigercrm_sync.config.config import (
 	MappingConfig,
 	MappingError,
+	Problem,
 	load_handler_config,
 	load_mapping,
 	load_preset,
 )
 from vtigercrm_sync.constants import (
 	JOB_TIMEOUT,
+	SETTING_DOCTYPE,
 	STATUS_QUEUED,
 	STREAM_FIELDS,
 	SYNC_ROLES,
@@ -30,6 +33,8 @@ from vtigercrm_sync.constants import (
 )
 from vtigercrm_sync.database.engine import ConnectionSettings
 from vtigercrm_sync.syncer.services.query import ConnectionFailed, check_connection
+
+ID_PREFIX_BASE_LENGTH = 12
 
 
 class VTigerCRMSync(Document):
@@ -61,6 +66,7 @@ class VTigerCRMSync(Document):
 		delivery_days: DF.Int
 		enabled: DF.Check
 		host: DF.Data
+		id_prefix: DF.Data | None
 		item_group: DF.Link | None
 		last_counts: DF.SmallText | None
 		last_error: DF.SmallText | None
@@ -86,36 +92,69 @@ class VTigerCRMSync(Document):
 		watermark_sales_orders: DF.Data | None
 
 	# end: auto-generated types
+
+	def before_insert(self):
+		self.set_id_prefix()
+
 	def validate(self):
+		self.validate_id_prefix()
 		self.validate_schedule()
 		self.validate_streams()
-		self.validate_mapping()
+		self.validate_custom_mapping()
+		self.validate_mapping_against_sources()
+
+	def set_id_prefix(self):
+		"""A new connection gets a prefix of its own from its title (``prod/``), unless one was typed in."""
+		if self.id_prefix:
+			return
+		base = (
+			re.sub(r"[^a-z0-9]+", "-", (self.title or "").lower())[:ID_PREFIX_BASE_LENGTH].strip("-") or "vt"
+		)
+		prefix, number = f"{base}/", 1
+		while frappe.db.exists(SETTING_DOCTYPE, {"id_prefix": prefix}):
+			number += 1
+			prefix = f"{base}-{number}/"
+		self.id_prefix = prefix
+
+	def validate_id_prefix(self):
+		"""Letters, digits and hyphens closed by a slash, so a prefix never runs into a crmid and means nothing to
+		a LIKE. Two connections may share one on purpose (two connections to one VTiger database)."""
+		if self.id_prefix and not re.fullmatch(r"[A-Za-z0-9-]+/", self.id_prefix):
+			frappe.throw(
+				_(
+					"VTiger ID Prefix {0} must be letters, digits and hyphens ending with a slash, e.g. prod/"
+				).format(frappe.bold(self.id_prefix))
+			)
 
 	def validate_schedule(self):
 		if self.schedule == "Cron" and not croniter.is_valid(self.cron_expression or ""):
 			frappe.throw(
-				_("{0} is not a valid cron expression").format(frappe.bold(self.cron_expression or ""))
+				_("{0} is not a valid cron expression").format(frappe.bold(self.cron_expression or "")),
+				title=_("Invalid Schedule"),
 			)
 
 	def validate_streams(self):
-		if not any(self.get(field) for field in STREAM_FIELDS.values()):
-			frappe.throw(_("Choose at least one of Accounts, Contacts and Sales Orders to sync"))
+		if not any(self.get(fieldname) for fieldname in STREAM_FIELDS.values()):
+			frappe.throw(_("Choose at least one of Sync Accounts, Sync Contacts and Sync Sales Orders"))
 
-	def validate_mapping(self):
-		"""Shape, target DocType fields, and (when VTiger answers) its real columns: every problem at once."""
+	def validate_custom_mapping(self):
+		"""The custom mapping's JSON and shape, every problem at once, each with its JSON path."""
+		if self.mapping_preset != "custom":
+			return
+		try:
+			data = json.loads(self.custom_mapping or "")
+		except ValueError as exc:
+			frappe.throw(_("Custom Mapping is not valid JSON: {0}").format(str(exc)))
+		try:
+			load_mapping(data, load_handler_config())
+		except MappingError as exc:
+			throw_problems([str(problem) for problem in exc.problems], _("Custom Mapping"))
+
+	def validate_mapping_against_sources(self):
+		"""The chosen streams, VTiger's real columns and the target DocTypes' fields (when VTiger answers)."""
 		from vtigercrm_sync.syncer.handler.sync import validate_connection_mapping
 
-		if self.mapping_preset == "custom":
-			try:
-				json.loads(self.custom_mapping or "")
-			except ValueError as exc:
-				frappe.throw(_("Custom mapping is not valid JSON: {0}").format(str(exc)))
-		problems = validate_connection_mapping(self)
-		if problems:
-			frappe.throw(
-				"<br>".join(frappe.utils.escape_html(problem) for problem in problems),
-				title=_("The mapping has {0} problem(s)").format(len(problems)),
-			)
+		throw_problems(validate_connection_mapping(self), _("Mapping"))
 
 	def connection_settings(self) -> ConnectionSettings:
 		return ConnectionSettings(
@@ -133,15 +172,26 @@ class VTigerCRMSync(Document):
 			mapping = load_mapping(json.loads(self.custom_mapping or "{}"), load_handler_config())
 		else:
 			mapping = load_preset(self.mapping_preset)
-		streams = {m: flt for m, flt in mapping.streams.items() if self.get(STREAM_FIELDS[m])}
-		entities = tuple(
-			replace(e, options={**e.options, "store_full_number": bool(self.store_full_card_number)})
-			if e.processor == "bank_card"
-			else e
-			for e in mapping.entities
-		)
+		streams = {module: flt for module, flt in mapping.streams.items() if self.get(STREAM_FIELDS[module])}
 		if not streams:
-			raise MappingError([])
+			raise MappingError(
+				[
+					Problem(
+						"streams",
+						_("this mapping reads only {0}; tick the matching Sync checkbox").format(
+							", ".join(mapping.streams)
+						),
+					)
+				]
+			)
+		entities = tuple(
+			replace(
+				entity, options={**entity.options, "store_full_number": bool(self.store_full_card_number)}
+			)
+			if entity.processor == "bank_card"
+			else entity
+			for entity in mapping.entities
+		)
 		return replace(mapping, streams=streams, entities=entities)
 
 	def watermark(self, module: str) -> str | None:
@@ -150,8 +200,23 @@ class VTigerCRMSync(Document):
 	def set_watermark(self, module: str, value: str | None) -> None:
 		self.db_set(WATERMARK_FIELDS[module], value, update_modified=False)
 
+	def check_sync_permission(self) -> None:
+		"""A sync writes many documents: only System Managers and VTigerCRM Sync Managers may start one."""
+		if frappe.session.user == "Guest" or not set(SYNC_ROLES) & set(frappe.get_roles()):
+			raise frappe.PermissionError(
+				_("Only a System Manager or a VTigerCRM Sync Manager can sync {0}").format(
+					frappe.bold(self.name)
+				)
+			)
+
 	def start_sync(self, trigger: str = TRIGGER_BUTTON, full: bool = False, user: str | None = None) -> dict:
-		"""Queue a run unless one is queued or running for this connection."""
+		"""Queue a run unless one is queued or running for this connection.
+
+		Set ``self.flags.ignore_permissions`` to start it for a system job (the scheduler)."""
+		if not self.flags.ignore_permissions:
+			self.check_sync_permission()
+		if not self.enabled:
+			frappe.throw(_("{0} is disabled; enable it to sync").format(frappe.bold(self.name)))
 		if is_job_enqueued(job_id(self.name)):
 			return {
 				"status": "already_running",
@@ -164,7 +229,7 @@ class VTigerCRMSync(Document):
 			timeout=JOB_TIMEOUT,
 			job_id=job_id(self.name),
 			deduplicate=True,
-			enqueue_after_commit=not frappe.flags.in_test,
+			enqueue_after_commit=True,
 			now=frappe.flags.in_test,
 			connection=self.name,
 			trigger=trigger,
@@ -174,25 +239,29 @@ class VTigerCRMSync(Document):
 		return {"status": "queued", "message": _("Sync of {0} queued").format(frappe.bold(self.name))}
 
 
-def check_sync_permission(doc: Document) -> None:
-	"""Starting a sync writes many documents: only System Managers and VTigerCRM Sync Managers may."""
-	if frappe.session.user == "Guest" or not set(SYNC_ROLES) & set(frappe.get_roles()):
-		raise frappe.PermissionError(_("Only a System Manager or a VTigerCRM Sync Manager can start a sync"))
-	doc.check_permission("write")
+def throw_problems(problems: list[str], title: str) -> None:
+	"""Show every problem as one bulleted message, or do nothing when there is none."""
+	if problems:
+		frappe.throw(
+			[frappe.utils.escape_html(problem) for problem in problems],
+			title=_("{0}: {1} problem(s)").format(title, len(problems)),
+			as_list=True,
+		)
 
 
 @frappe.whitelist()
 def form_start_sync(name: str, full: bool | int = 0) -> dict:
-	doc = frappe.get_doc("VTigerCRM Sync", name)
-	check_sync_permission(doc)
+	doc = frappe.get_doc(SETTING_DOCTYPE, name)
+	doc.check_permission("write")
 	return doc.start_sync(TRIGGER_BUTTON, full=bool(int(full)))
 
 
 @frappe.whitelist()
 def form_test_connection(name: str) -> str:
-	doc = frappe.get_doc("VTigerCRM Sync", name)
+	"""The VTiger server's version, or the reason it cannot be reached (never the password)."""
+	doc = frappe.get_doc(SETTING_DOCTYPE, name)
 	doc.check_permission("read")
 	try:
 		return check_connection(doc.connection_settings())
 	except ConnectionFailed as exc:
-		frappe.throw(str(exc), title=_("Connection failed"))
+		frappe.throw(str(exc), title=_("Connection Failed"))

@@ -20,9 +20,12 @@ frappe.listview_settings["VTigerCRM Sync"] = {
 		return [__(status), colors[status] || "gray", `status,=,${status}`];
 	},
 	onload(listview) {
-		// Status changes are saved with notify, so the stock list_update event refreshes the rows while a run
-		// goes; this also catches the end of a run started from another session.
-		listview._vtiger_refresh = () => listview.refresh();
-		frappe.realtime.on("vtigercrm_sync_refresh", listview._vtiger_refresh);
+		// Status changes are saved with notify, so Frappe's own list_update event refreshes the rows while a
+		// run goes; the run's refresh event also catches its end when it came from another session.
+		frappe.realtime.on("vtigercrm_sync_refresh", () => {
+			if (cur_list === listview) {
+				listview.refresh();
+			}
+		});
 	},
 };

@@ -6,10 +6,19 @@ from __future__ import annotations
 import frappe
 from frappe import _
 from frappe.model.document import Document
-from frappe.utils import add_days, now_datetime
+from frappe.query_builder import Interval
+from frappe.query_builder.functions import Now
+from frappe.utils.background_jobs import is_job_enqueued
 
-from vtigercrm_sync.constants import JOB_TIMEOUT, LOG_LINE_DOCTYPE, retry_job_id
-from vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync.vtigercrm_sync import check_sync_permission
+from vtigercrm_sync.constants import (
+	ACTION_FAILED,
+	JOB_TIMEOUT,
+	LOG_DOCTYPE,
+	LOG_LINE_DOCTYPE,
+	SETTING_DOCTYPE,
+	job_id,
+	retry_job_id,
+)
 
 
 class VTigerCRMSyncLog(Document):
@@ -47,30 +56,50 @@ class VTigerCRMSyncLog(Document):
 		watermark_before: DF.SmallText | None
 
 	# end: auto-generated types
+
 	@staticmethod
 	def clear_old_logs(days: int = 30) -> None:
-		"""Called by Frappe's log settings (``default_log_clearing_doctypes``)."""
-		cutoff = add_days(now_datetime(), -days)
-		old = frappe.get_all("VTigerCRM Sync Log", filters={"modified": ("<", cutoff)}, pluck="name")
-		if old:
-			frappe.db.delete(LOG_LINE_DOCTYPE, {"parent": ("in", old)})
-			frappe.db.delete("VTigerCRM Sync Log", {"name": ("in", old)})
+		"""Delete logs last touched more than ``days`` ago, lines first (Log Settings calls this, see hooks)."""
+		log = frappe.qb.DocType(LOG_DOCTYPE)
+		line = frappe.qb.DocType(LOG_LINE_DOCTYPE)
+		old = log.modified < (Now() - Interval(days=days))
+		frappe.db.delete(
+			line,
+			filters=(line.parenttype == LOG_DOCTYPE)
+			& line.parent.isin(frappe.qb.from_(log).select(log.name).where(old)),
+		)
+		frappe.db.delete(log, filters=old)
 
-	def failed_records(self) -> list[list]:
-		"""Distinct (module, crmid) of the records this run could not write."""
+	def failed_records(self) -> list[list[str]]:
+		"""Distinct [module, crmid] of the records this run could not write, in the order they failed (a line's
+		id may carry the connection's prefix, ``prod/11``, or a role, ``11:owner``; the crmid is what is read)."""
+		rows = frappe.get_all(
+			LOG_LINE_DOCTYPE,
+			filters={"parenttype": LOG_DOCTYPE, "parent": self.name, "action": ACTION_FAILED},
+			fields=["vtiger_module", "vtiger_id"],
+			order_by="idx asc",
+		)
 		seen: dict[tuple[str, str], None] = {}
-		for row in self.lines:
-			if row.action == "Failed":
-				seen[(row.vtiger_module, row.vtiger_id.split(":")[0])] = None
+		for row in rows:
+			if row.vtiger_module and row.vtiger_id:
+				seen[(row.vtiger_module, row.vtiger_id.rsplit("/", 1)[-1].split(":")[0])] = None
 		return [list(key) for key in seen]
 
 
 @frappe.whitelist()
 def retry_failed(log: str) -> dict:
 	"""Re-read and re-apply the records a run could not write; a new log tells how it went."""
-	doc = frappe.get_doc("VTigerCRM Sync Log", log)
+	doc = frappe.get_doc(LOG_DOCTYPE, log)
 	doc.check_permission("read")
-	check_sync_permission(frappe.get_doc("VTigerCRM Sync", doc.connection))
+	connection = frappe.get_doc(SETTING_DOCTYPE, doc.connection)
+	connection.check_permission("write")
+	connection.check_sync_permission()
+	if is_job_enqueued(job_id(connection.name)):
+		frappe.throw(
+			_("A sync of {0} is running; retry the failed records of {1} when it ends").format(
+				frappe.bold(connection.name), frappe.bold(log)
+			)
+		)
 	records = doc.failed_records()
 	if not records:
 		frappe.throw(_("Log {0} has no failed records to retry").format(frappe.bold(log)))
@@ -80,9 +109,9 @@ def retry_failed(log: str) -> dict:
 		timeout=JOB_TIMEOUT,
 		job_id=retry_job_id(log),
 		deduplicate=True,
-		enqueue_after_commit=not frappe.flags.in_test,
+		enqueue_after_commit=True,
 		now=frappe.flags.in_test,
-		connection=doc.connection,
+		connection=connection.name,
 		records=records,
 		retry_of=log,
 		user=frappe.session.user,

@@ -16,18 +16,28 @@ frappe.listview_settings["VTigerCRM Sync Log"] = {
 	},
 	onload(listview) {
 		listview.page.add_actions_menu_item(__("Retry failed records"), () => {
-			const logs = listview.get_checked_items().filter((doc) => doc.failed > 0);
+			const logs = listview
+				.get_checked_items()
+				.filter((doc) => doc.failed > 0 && !["Queued", "Running"].includes(doc.status));
 			if (!logs.length) {
-				frappe.msgprint(__("None of the selected logs has failed records."));
+				frappe.msgprint(__("None of the selected logs has failed records to retry."));
 				return;
 			}
-			logs.forEach((doc) =>
+			const calls = logs.map((doc) =>
 				frappe.call({
-					method: "vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync_log.vtigercrm_sync_log.retry_failed",
+					method:
+						"vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync_log.vtigercrm_sync_log.retry_failed",
 					args: { log: doc.name },
 				})
 			);
-			frappe.show_alert({ message: __("Retrying {0} log(s)", [logs.length]), indicator: "blue" });
+			Promise.allSettled(calls).then((results) => {
+				const queued = results.filter((r) => r.status === "fulfilled" && r.value.message).length;
+				frappe.show_alert({
+					message: __("Retrying the failed records of {0} log(s)", [queued]),
+					indicator: queued ? "blue" : "orange",
+				});
+				listview.clear_checked_items();
+			});
 		});
 	},
 };
