@@ -183,3 +183,57 @@ class TestStandardSync(VTigerSyncTestCase):
 		after = frappe.db.get_value(SETTING_DOCTYPE, name, ["watermark_accounts", "watermark_sales_orders"])
 		self.assertEqual(before, after)
 		self.assertEqual(frappe.db.get_value(SETTING_DOCTYPE, name, "status"), "Failed")
+
+	def set_connection(self, **values):
+		"""Change the connection for one test; the old values come back afterwards."""
+		old = frappe.db.get_value(SETTING_DOCTYPE, self.connection, list(values), as_dict=True)
+		frappe.db.set_value(SETTING_DOCTYPE, self.connection, values)
+		self.addCleanup(frappe.db.set_value, SETTING_DOCTYPE, self.connection, dict(old))
+
+	def test_listed_vtiger_statuses_are_submitted(self):
+		self.set_connection(submit_statuses="Approved\nDelivered")
+		approved = self.writer.create_sales_order(
+			self.name("Approved"),
+			account_id=self.account,
+			lines=[{"productid": self.product, "quantity": 1, "listprice": 100}],
+			sostatus="Approved",
+			at=self.tick(),
+		)
+		created = self.writer.create_sales_order(
+			self.name("Created"),
+			account_id=self.account,
+			lines=[{"productid": self.product, "quantity": 1, "listprice": 100}],
+			sostatus="Created",
+			at=self.tick(),
+		)
+		log = self.sync()
+		self.assertEqual(log.failed, 0, [(line.action, line.message) for line in log.lines])
+		self.assertEqual(
+			frappe.db.get_value("Sales Order", self.find("Sales Order", approved), "docstatus"), 1
+		)
+		self.assertEqual(
+			frappe.db.get_value("Sales Order", self.find("Sales Order", created), "docstatus"), 0
+		)
+		self.writer.update(approved, at=self.tick(), purchaseorder="PO-EDITED")
+		log = self.sync()
+		kept = [
+			line for line in log.lines if line.action == "Skipped" and "submitted" in (line.message or "")
+		]
+		self.assertEqual(len(kept), 1, [(line.action, line.message) for line in log.lines])
+
+	def test_delete_drafts_policy_deletes_the_draft_order(self):
+		self.set_connection(deleted_record_action="Delete Drafts")
+		order = self.writer.create_sales_order(
+			self.name("Doomed"),
+			account_id=self.account,
+			lines=[{"productid": self.service, "quantity": 1, "listprice": 50}],
+			at=self.tick(),
+		)
+		self.sync()
+		name = self.find("Sales Order", order)
+		self.assertTrue(name)
+		self.writer.delete(order, at=self.tick())
+		log = self.sync()
+		self.assertFalse(frappe.db.exists("Sales Order", name))
+		self.assertIn("Deleted", [line.action for line in log.lines])
+		self.assertGreaterEqual(log.deleted, 1)
