@@ -144,6 +144,11 @@ class SalesOrderHandler(DocumentHandler):
 			return mapped
 		return rows
 
+	def fill(self, doc: Document, plan: DocumentPlan, resolver: Resolver) -> None:
+		super().fill(doc, plan, resolver)
+		if doc.get("contact_person") and doc.get("customer"):
+			link_contact_to_customer(doc.contact_person, doc.customer)
+
 	def conversion_rate(self, currency: str, vtiger_rate: Decimal | None) -> float:
 		"""ERPNext wants company-currency units per order-currency unit; VTiger stores the inverse against its
 		base currency, which is taken to be the company's currency."""
@@ -186,6 +191,20 @@ class SalesOrderHandler(DocumentHandler):
 		if plan.meta.get("vtiger_status") in self.settings.submit_statuses:
 			doc.submit()
 		return "; ".join(notes) or None
+
+
+def link_contact_to_customer(contact: str, customer: str) -> None:
+	"""VTiger lets an order name a contact of another account; ERPNext wants the order's contact linked to its
+	customer. Add that link (a contact may belong to several customers) rather than drop VTiger's contact."""
+	if frappe.db.exists(
+		"Dynamic Link",
+		{"parenttype": "Contact", "parent": contact, "link_doctype": "Customer", "link_name": customer},
+	):
+		return
+	doc = frappe.get_doc("Contact", contact)
+	doc.append("links", {"link_doctype": "Customer", "link_name": customer})
+	doc.flags.ignore_permissions = True
+	doc.save()
 
 
 def _selling_default(fieldname: str) -> str:
