@@ -7,6 +7,9 @@ app_license = "mit"
 
 required_apps = ["erpnext"]
 
+# Status colours shared by the forms and lists (public/js/vtigercrm_sync.bundle.js).
+app_include_js = "vtigercrm_sync.bundle.js"
+
 # Keep the typed block of each controller in step when a DocType is saved in developer mode.
 export_python_type_annotations = True
 

@@ -3,15 +3,6 @@
 
 const VTIGER_SYNC_METHODS = "vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync.vtigercrm_sync";
 const VTIGER_REFRESH_EVENT = "vtigercrm_sync_refresh";
-const VTIGER_STATUS_COLORS = {
-	"Never Run": "gray",
-	Queued: "blue",
-	Running: "orange",
-	Success: "green",
-	"Partial Success": "yellow",
-	Failed: "red",
-	"Timed Out": "red",
-};
 
 frappe.ui.form.on("VTigerCRM Sync", {
 	setup(frm) {
@@ -24,7 +15,7 @@ frappe.ui.form.on("VTigerCRM Sync", {
 	refresh(frm) {
 		listen_to_runs(frm);
 		if (frm.doc.status) {
-			frm.page.set_indicator(__(frm.doc.status), VTIGER_STATUS_COLORS[frm.doc.status] || "gray");
+			frm.page.set_indicator(__(frm.doc.status), vtigercrm_sync.status_color(frm.doc.status));
 		}
 		if (frm.is_new()) {
 			return;

@@ -4,20 +4,11 @@
 frappe.listview_settings["VTigerCRM Sync"] = {
 	add_fields: ["status", "enabled", "last_run_at"],
 	get_indicator(doc) {
-		const colors = {
-			"Never Run": "gray",
-			Queued: "blue",
-			Running: "orange",
-			Success: "green",
-			"Partial Success": "yellow",
-			Failed: "red",
-			"Timed Out": "red",
-		};
 		if (!doc.enabled) {
 			return [__("Disabled"), "gray", "enabled,=,0"];
 		}
 		const status = doc.status || "Never Run";
-		return [__(status), colors[status] || "gray", `status,=,${status}`];
+		return [__(status), vtigercrm_sync.status_color(status), `status,=,${status}`];
 	},
 	onload(listview) {
 		// Status changes are saved with notify, so Frappe's own list_update event refreshes the rows while a

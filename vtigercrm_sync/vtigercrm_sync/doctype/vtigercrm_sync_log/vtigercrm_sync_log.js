@@ -1,19 +1,11 @@
 // Copyright (c) 2026, vtigercrm_sync developers
 // For license information, please see license.txt
 
-const VTIGER_LOG_STATUS_COLORS = {
-	Queued: "blue",
-	Running: "orange",
-	Success: "green",
-	"Partial Success": "yellow",
-	Failed: "red",
-	"Timed Out": "red",
-};
 
 frappe.ui.form.on("VTigerCRM Sync Log", {
 	refresh(frm) {
 		listen_to_run(frm);
-		frm.page.set_indicator(__(frm.doc.status), VTIGER_LOG_STATUS_COLORS[frm.doc.status] || "gray");
+		frm.page.set_indicator(__(frm.doc.status), vtigercrm_sync.status_color(frm.doc.status));
 		if (frm.doc.connection) {
 			frm.add_custom_button(__("Connection"), () =>
 				frappe.set_route("Form", "VTigerCRM Sync", frm.doc.connection)

@@ -4,15 +4,7 @@
 frappe.listview_settings["VTigerCRM Sync Log"] = {
 	add_fields: ["status", "failed"],
 	get_indicator(doc) {
-		const colors = {
-			Queued: "blue",
-			Running: "orange",
-			Success: "green",
-			"Partial Success": "yellow",
-			Failed: "red",
-			"Timed Out": "red",
-		};
-		return [__(doc.status), colors[doc.status] || "gray", `status,=,${doc.status}`];
+		return [__(doc.status), vtigercrm_sync.status_color(doc.status), `status,=,${doc.status}`];
 	},
 	onload(listview) {
 		listview.page.add_actions_menu_item(__("Retry failed records"), () => {
