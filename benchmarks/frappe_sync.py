@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import frappe
 from engine import DATABASE, fill
 from vtiger_schema import read_settings
-from vtigercrm_sync.constants import LOG_DOCTYPE, SETTING_DOCTYPE
 
+from vtigercrm_sync.constants import LOG_DOCTYPE, SETTING_DOCTYPE
 from vtigercrm_sync.syncer.handler.sync import run_sync
 
 
