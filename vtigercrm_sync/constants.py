@@ -107,7 +107,11 @@ def _after(fields: list[dict], first_after: str) -> list[dict]:
 POLICY_FIELDS = _after(
 	[
 		_field(
-			"vtiger_policy_section", "VTiger Policy", "Section Break", collapsible=1, depends_on="vtiger_id"
+			"vtiger_policy_section",
+			"VTiger Policy",
+			"Section Break",
+			collapsible=1,
+			depends_on="vtiger_policy_status",
 		),
 		_field("vtiger_policy_status", "Policy Status"),
 		_field("vtiger_sales_date", "Sales Date", "Date"),

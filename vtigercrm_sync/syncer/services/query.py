@@ -175,6 +175,10 @@ class VTigerReader:
 		self.batch_size = batch_size
 		selected = mapping.selected_columns()
 		self._columns = {source: selected[source] | REQUIRED_COLUMNS[source] for source in REQUIRED_COLUMNS}
+		# Built once: one statement per source keeps SQLAlchemy's compiled cache at one entry each.
+		self._selects = {
+			source: self._source_select(source) for source in ("account", "contact", "salesorder")
+		}
 
 	@classmethod
 	def connect(cls, settings: ConnectionSettings, mapping: MappingConfig, **kwargs: Any) -> VTigerReader:
@@ -305,7 +309,7 @@ class VTigerReader:
 
 	def _fetch(self, session: Session, source: str, crmids: list[int]) -> dict[int, dict[str, Any]]:
 		"""Live records of one source by id, with only the columns the mapping and processors need."""
-		stmt = self._source_select(source).where(m.CrmEntity.__table__.c.crmid.in_(crmids))
+		stmt = self._selects[source].where(m.CrmEntity.__table__.c.crmid.in_(crmids))
 		return {row["crmid"]: row for row in _dicts(session.execute(stmt))}
 
 	def _source_select(self, source: str) -> Select:
