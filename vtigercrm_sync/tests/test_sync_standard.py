@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import frappe
 from frappe.utils import flt
+from rq.timeouts import JobTimeoutException
 from sqlalchemy import text
 
 from vtigercrm_sync.constants import SETTING_DOCTYPE
+from vtigercrm_sync.syncer.handler.sync import SyncRun
 from vtigercrm_sync.tests.utils import VTigerSyncTestCase
 
 
@@ -237,3 +241,28 @@ class TestStandardSync(VTigerSyncTestCase):
 		self.assertFalse(frappe.db.exists("Sales Order", name))
 		self.assertIn("Deleted", [line.action for line in log.lines])
 		self.assertGreaterEqual(log.deleted, 1)
+
+	def test_interrupted_run_resumes_after_the_last_committed_batch(self):
+		self.set_connection(batch_size=1)
+		accounts = [self.writer.create_account(self.name(f"Resume {n}"), at=self.tick()) for n in range(3)]
+		real_apply = SyncRun.apply
+
+		def apply_until_the_second_account(run, result, observer):
+			if result.source.crmid == accounts[1]:
+				raise JobTimeoutException("the worker's time is up")
+			return real_apply(run, result, observer)
+
+		with patch.object(SyncRun, "apply", apply_until_the_second_account):
+			log = self.sync()
+		self.assertEqual(log.status, "Timed Out")
+		watermark = frappe.db.get_value(SETTING_DOCTYPE, self.connection, "watermark_accounts")
+		self.assertTrue(watermark.endswith(f"#{accounts[0]}"), watermark)
+		self.assertTrue(self.find("Customer", accounts[0]))
+		self.assertIsNone(self.find("Customer", accounts[1]))
+
+		log = self.sync()
+		self.assertEqual(log.status, "Success")
+		prefix = frappe.db.get_value(SETTING_DOCTYPE, self.connection, "id_prefix")
+		for account in accounts:
+			self.assertEqual(frappe.db.count("Customer", {"vtiger_id": f"{prefix}{account}"}), 1)
+		self.assertEqual(log.created, 2)
