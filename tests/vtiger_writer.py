@@ -640,15 +640,8 @@ class VTigerWriter:
 			row = self._merge(conn, "vtiger_account", row, fields)
 			crmid, row["account_no"], at = self._new_entity(conn, "Accounts", row, description, owner, at)
 			self._insert(conn, "vtiger_account", {"accountid": crmid, **row})
-			self._insert(
-				conn,
-				"vtiger_accountbillads",
-				{"accountaddressid": crmid, **_address("bill", bill, _ACCOUNT_ADDRESS_KEYS)},
-			)
-			self._insert(
-				conn,
-				"vtiger_accountshipads",
-				{"accountaddressid": crmid, **_address("ship", ship, _ACCOUNT_ADDRESS_KEYS)},
+			self._insert_bill_ship(
+				conn, ("vtiger_accountbillads", "vtiger_accountshipads"), crmid, bill, ship
 			)
 			self._insert_cf(conn, "Accounts", crmid, cf)
 			self._finish_entity(conn, "Accounts", crmid, at)
@@ -799,16 +792,7 @@ class VTigerWriter:
 				conn, "SalesOrder", row, description, owner, at
 			)
 			self._insert(conn, "vtiger_salesorder", {"salesorderid": crmid, **row})
-			self._insert(
-				conn,
-				"vtiger_sobillads",
-				{"sobilladdressid": crmid, **_address("bill", bill, _ACCOUNT_ADDRESS_KEYS)},
-			)
-			self._insert(
-				conn,
-				"vtiger_soshipads",
-				{"soshipaddressid": crmid, **_address("ship", ship, _ACCOUNT_ADDRESS_KEYS)},
-			)
+			self._insert_bill_ship(conn, ("vtiger_sobillads", "vtiger_soshipads"), crmid, bill, ship)
 			self._insert_cf(conn, "SalesOrder", crmid, cf)
 			if recurring:
 				self._insert(conn, "vtiger_invoice_recurring_info", {"salesorderid": crmid, **recurring})
@@ -1257,6 +1241,12 @@ class VTigerWriter:
 		if unknown:
 			raise ValueError(f"{table} has no columns {sorted(unknown)}")
 		return {**row, **fields}
+
+	def _insert_bill_ship(self, conn: Connection, tables: tuple[str, str], crmid: int, bill, ship) -> None:
+		"""The bill and ship address rows VTiger writes for every account and order, empty or not."""
+		for table, prefix, values in zip(tables, ("bill", "ship"), (bill, ship), strict=True):
+			key = ID_COLUMNS[table]
+			self._insert(conn, table, {key: crmid, **_address(prefix, values, _ACCOUNT_ADDRESS_KEYS)})
 
 	def _insert(self, conn: Connection, table: str, row: Mapping[str, Any]) -> None:
 		columns = list(row)

@@ -19,7 +19,7 @@ from rq.timeouts import JobTimeoutException
 from sqlalchemy.exc import OperationalError
 
 from vtigercrm_sync.config.config import MappingError, load_handler_config
-from vtigercrm_sync.constants import SETTING_DOCTYPE, TARGET_DOCTYPES, VTIGER_ID_FIELD
+from vtigercrm_sync.constants import SETTING_DOCTYPE, TARGET_DOCTYPES, VTIGER_HASH_FIELD, VTIGER_ID_FIELD
 from vtigercrm_sync.syncer.handler.base import Resolver, SyncSettings
 from vtigercrm_sync.syncer.handler.factory import build_handlers
 from vtigercrm_sync.syncer.observer.frappe import FrappeObserver
@@ -216,9 +216,13 @@ def preview_rows(result: BundleResult) -> list[dict[str, Any]]:
 	rows = []
 	for plan in result.plans:
 		stored = frappe.db.get_value(
-			plan.doctype, {VTIGER_ID_FIELD: plan.vtiger_id}, ["name", "vtiger_hash"], as_dict=True
+			plan.doctype, {VTIGER_ID_FIELD: plan.vtiger_id}, ["name", VTIGER_HASH_FIELD], as_dict=True
 		)
-		action = "create" if not stored else ("skip" if stored.vtiger_hash == plan.content_hash else "update")
+		action = (
+			"create"
+			if not stored
+			else ("skip" if stored.get(VTIGER_HASH_FIELD) == plan.content_hash else "update")
+		)
 		rows.append(
 			{**base, "doctype": plan.doctype, "vtiger_id": plan.vtiger_id, "action": action, "message": ""}
 		)
