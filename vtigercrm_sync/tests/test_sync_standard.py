@@ -266,3 +266,32 @@ class TestStandardSync(VTigerSyncTestCase):
 		for account in accounts:
 			self.assertEqual(frappe.db.count("Customer", {"vtiger_id": f"{prefix}{account}"}), 1)
 		self.assertEqual(log.created, 2)
+
+	def test_group_tax_overall_discount_and_adjustment_keep_vtigers_total(self):
+		order = self.writer.create_sales_order(
+			self.name("Discounted"),
+			account_id=self.account,
+			lines=[
+				{
+					"productid": self.product,
+					"quantity": 3,
+					"listprice": 33.33,
+					"discount_amount": 5,
+					"tax1": 10,
+				},
+				{"productid": self.service, "quantity": 2, "listprice": 50, "tax1": 10},
+			],
+			taxtype="group",
+			discount_percent=10,
+			sh_amount=7.5,
+			sh_tax_percent=4.5,
+			adjustment=2.5,
+			at=self.tick(),
+		)
+		log = self.sync()
+		self.assertEqual(log.failed, 0, [(line.action, line.message) for line in log.lines])
+		so = frappe.get_doc("Sales Order", self.find("Sales Order", order))
+		stored = self.vtiger_value("SELECT total FROM vtiger_salesorder WHERE salesorderid = :id", id=order)
+		self.assertAlmostEqual(flt(so.grand_total), flt(stored), delta=0.01)
+		self.assertGreater(flt(so.discount_amount), 0)
+		self.assertFalse([line for line in log.lines if "differs" in (line.message or "")])
