@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 from vtigercrm_sync.config.config import (
 	PRESETS,
+	STREAM_ORDER,
 	MappingError,
 	load_handler_config,
 	load_mapping,
@@ -34,7 +35,6 @@ from vtigercrm_sync.syncer.processor.planner import BundlePlanner
 from vtigercrm_sync.syncer.services.query import ConnectionFailed, VTigerReader, Watermark, check_connection
 
 PASSWORD_ENV = "VTIGER_PASSWORD"
-STREAM_ORDER = ("Accounts", "Contacts", "SalesOrder")
 
 
 def build_parser() -> argparse.ArgumentParser:

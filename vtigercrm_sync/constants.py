@@ -5,9 +5,7 @@ Plain Python (no Frappe import), so the engine, the Frappe layer and the tests s
 
 from __future__ import annotations
 
-MODULE_NAME = "VTigerCRM Sync"
 SETTING_DOCTYPE = "VTigerCRM Sync"
-TAX_ACCOUNT_DOCTYPE = "VTigerCRM Sync Tax Account"
 LOG_DOCTYPE = "VTigerCRM Sync Log"
 LOG_LINE_DOCTYPE = "VTigerCRM Sync Log Line"
 BANK_CARD_DOCTYPE = "Bank Card"
@@ -16,9 +14,7 @@ SYNC_ROLES = ("System Manager", MANAGER_ROLE)
 
 VTIGER_ID_FIELD = "vtiger_id"
 VTIGER_HASH_FIELD = "vtiger_hash"
-TARGET_DOCTYPES = ("Customer", "Contact", "Address", "Sales Order", "Bank Account", "Item")
 
-STATUS_NEVER_RUN = "Never Run"
 STATUS_QUEUED = "Queued"
 STATUS_RUNNING = "Running"
 STATUS_SUCCESS = "Success"
@@ -31,25 +27,7 @@ TRIGGER_SCHEDULE = "Schedule"
 TRIGGER_CLI = "CLI"
 TRIGGER_RETRY = "Retry"
 
-ACTION_CREATED = "Created"
-ACTION_UPDATED = "Updated"
-ACTION_SKIPPED = "Skipped"
 ACTION_FAILED = "Failed"
-ACTION_DELETED = "Deleted"
-ACTION_DISABLED = "Disabled"
-ACTION_WARNING = "Warning"
-ACTION_FILTERED = "Filtered"
-LOG_ACTIONS = (
-	ACTION_CREATED,
-	ACTION_UPDATED,
-	ACTION_SKIPPED,
-	ACTION_FAILED,
-	ACTION_DELETED,
-	ACTION_DISABLED,
-	ACTION_WARNING,
-	ACTION_FILTERED,
-)
-"""What a Sync Log Line says happened to one record (the options of its ``action`` field)."""
 
 SCHEDULE_OFF = "Off"
 

@@ -37,6 +37,9 @@ STREAM_SOURCES = {
 }
 """What one record of each stream brings along: a contact comes with its account, an order with everything."""
 
+STREAM_ORDER = tuple(STREAM_SOURCES)
+"""Streams in the order a run reads them: accounts before the contacts and orders that point at them."""
+
 LINK_KINDS = ("field", "dynamic", "primary")
 FORBIDDEN_TARGET = re.compile(r"cvc|cvv|cvn|(?<![a-z])cid(?![a-z])|card_?code|security_?code", re.IGNORECASE)
 """A card's security code is never stored, so no mapping may name a target that would hold one. ``cid`` counts only

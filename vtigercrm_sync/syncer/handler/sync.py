@@ -18,8 +18,14 @@ from frappe.utils.password import get_encryption_key
 from rq.timeouts import JobTimeoutException
 from sqlalchemy.exc import OperationalError
 
-from vtigercrm_sync.config.config import MappingError, load_handler_config
-from vtigercrm_sync.constants import SETTING_DOCTYPE, TARGET_DOCTYPES, VTIGER_HASH_FIELD, VTIGER_ID_FIELD
+from vtigercrm_sync.config.config import STREAM_ORDER, MappingError, load_handler_config
+from vtigercrm_sync.constants import (
+	BANK_CARD_DOCTYPE,
+	SETTING_DOCTYPE,
+	TRIGGER_RETRY,
+	VTIGER_HASH_FIELD,
+	VTIGER_ID_FIELD,
+)
 from vtigercrm_sync.syncer.handler.base import Resolver, SyncSettings
 from vtigercrm_sync.syncer.handler.factory import build_handlers
 from vtigercrm_sync.syncer.observer.frappe import FrappeObserver
@@ -29,8 +35,8 @@ from vtigercrm_sync.syncer.processor.planner import PROCESSORS, BundlePlanner
 from vtigercrm_sync.syncer.redact import redact
 from vtigercrm_sync.syncer.services.query import ConnectionFailed, VTigerReader, Watermark, reason
 
-STREAM_ORDER = ("Accounts", "Contacts", "SalesOrder")
-DELETE_ORDER = ("Sales Order", "Bank Card", "Bank Account", "Address", "Contact", "Customer", "Item")
+DELETE_ORDER = ("Sales Order", BANK_CARD_DOCTYPE, "Bank Account", "Address", "Contact", "Customer", "Item")
+"""Every doctype the sync writes, dependents first, so a deletion never trips over a link."""
 
 
 class SyncRun:
@@ -171,7 +177,7 @@ def retry_records(
 	"""Re-read and re-apply chosen records (the failed lines of a log); watermarks stay as they are."""
 	doc = frappe.get_doc(SETTING_DOCTYPE, connection)
 	observer = FrappeObserver.start(
-		connection, "Retry", user, False, {m: doc.watermark(m) for m in STREAM_ORDER}, retry_of
+		connection, TRIGGER_RETRY, user, False, {m: doc.watermark(m) for m in STREAM_ORDER}, retry_of
 	)
 	by_module: dict[str, list[int]] = {}
 	for module, crmid in records:
@@ -319,8 +325,6 @@ def documents_of(vtiger_id: str) -> list[tuple[str, str]]:
 	"""Every synced document that came from this VTiger record (its prefixed crmid), dependents first."""
 	found = []
 	for doctype in DELETE_ORDER:
-		if doctype not in (*TARGET_DOCTYPES, "Bank Card"):
-			continue
 		for name in frappe.get_all(
 			doctype,
 			or_filters=[[VTIGER_ID_FIELD, "=", vtiger_id], [VTIGER_ID_FIELD, "like", f"{vtiger_id}:%"]],

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-ACTIONS = ("Created", "Updated", "Skipped", "Failed", "Deleted", "Disabled", "Warning", "Filtered")
-
-SUCCESS = "Success"
-PARTIAL = "Partial Success"
-FAILED = "Failed"
-TIMED_OUT = "Timed Out"
+from vtigercrm_sync.constants import STATUS_FAILED as FAILED
+from vtigercrm_sync.constants import STATUS_PARTIAL as PARTIAL
+from vtigercrm_sync.constants import STATUS_SUCCESS as SUCCESS
+from vtigercrm_sync.constants import STATUS_TIMED_OUT as TIMED_OUT
 
 
 @dataclass

@@ -14,7 +14,7 @@ import frappe
 from frappe import _
 from frappe.utils import now_datetime, strip_html
 
-from vtigercrm_sync.constants import LOG_DOCTYPE, REFRESH_EVENT, SETTING_DOCTYPE
+from vtigercrm_sync.constants import LOG_DOCTYPE, REFRESH_EVENT, SETTING_DOCTYPE, STATUS_RUNNING
 from vtigercrm_sync.syncer.observer.base import Counts, ProgressThrottle, final_status, progress_text
 
 MESSAGE_LENGTH = 1000
@@ -48,14 +48,14 @@ class FrappeObserver:
 				"trigger": trigger,
 				"user": user or frappe.session.user,
 				"full_resync": int(bool(full)),
-				"status": "Running",
+				"status": STATUS_RUNNING,
 				"started_at": now_datetime(),
 				"watermark_before": json.dumps(watermarks, sort_keys=True),
 				"retry_of": retry_of,
 			}
 		).insert(ignore_permissions=True)
 		frappe.get_doc(SETTING_DOCTYPE, connection).db_set(
-			{"status": "Running", "last_log": log.name}, notify=True
+			{"status": STATUS_RUNNING, "last_log": log.name}, notify=True
 		)
 		frappe.db.commit()
 		observer = cls(connection, log.name, watermarks)
