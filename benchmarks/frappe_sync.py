@@ -24,7 +24,7 @@ from engine import DATABASE, fill
 from vtiger_schema import read_settings
 
 from vtigercrm_sync.constants import LOG_DOCTYPE, SETTING_DOCTYPE
-from vtigercrm_sync.syncer.handler.sync import run_sync
+from vtigercrm_sync.syncer.handler.job import run_sync
 
 
 def connection(title: str, company: str) -> str:

@@ -33,7 +33,7 @@ def vtigercrm_sync():
 @pass_context
 def run(context, connection: str, full: bool = False):
 	"""Run a sync now, in this process, and print its log; exits 1 when the run failed or timed out."""
-	from vtigercrm_sync.syncer.handler.sync import run_sync
+	from vtigercrm_sync.syncer.handler.job import run_sync
 
 	with connected_site(context):
 		require_connection(connection)
@@ -57,7 +57,7 @@ def run(context, connection: str, full: bool = False):
 @pass_context
 def preview(context, connection: str, limit: int = 20, as_json: bool = False):
 	"""Show what the next run would do, writing nothing."""
-	from vtigercrm_sync.syncer.handler.sync import preview as preview_rows
+	from vtigercrm_sync.syncer.handler.job import preview as preview_rows
 
 	with connected_site(context):
 		require_connection(connection)

@@ -14,6 +14,7 @@ from typing import Any
 import frappe
 from frappe import _
 from frappe.model.document import Document
+from frappe.utils import strip_html
 
 from vtigercrm_sync.constants import VTIGER_HASH_FIELD, VTIGER_ID_FIELD
 from vtigercrm_sync.syncer.plan import DocumentPlan, Link
@@ -184,3 +185,9 @@ class DocumentHandler:
 def _plain(value: Any) -> Any:
 	"""Decimals become floats for Frappe's numeric fields; everything else passes through."""
 	return float(value) if isinstance(value, Decimal) else value
+
+
+def error_text(exc: BaseException) -> str:
+	"""The message a user can act on: Frappe's own text when it has one, without markup."""
+	message = str(exc) or exc.__class__.__name__
+	return strip_html(message).strip()

@@ -152,7 +152,7 @@ class VTigerCRMSync(Document):
 
 	def validate_mapping_against_sources(self):
 		"""The chosen streams, VTiger's real columns and the target DocTypes' fields (when VTiger answers)."""
-		from vtigercrm_sync.syncer.handler.sync import validate_connection_mapping
+		from vtigercrm_sync.syncer.handler.validation import validate_connection_mapping
 
 		throw_problems(validate_connection_mapping(self), _("Mapping"))
 
@@ -224,7 +224,7 @@ class VTigerCRMSync(Document):
 			}
 		self.db_set("status", STATUS_QUEUED, notify=True)
 		frappe.enqueue(
-			"vtigercrm_sync.syncer.handler.sync.run_sync",
+			"vtigercrm_sync.syncer.handler.job.run_sync",
 			queue="long",
 			timeout=JOB_TIMEOUT,
 			job_id=job_id(self.name),

@@ -104,7 +104,7 @@ def retry_failed(log: str) -> dict:
 	if not records:
 		frappe.throw(_("Log {0} has no failed records to retry").format(frappe.bold(log)))
 	frappe.enqueue(
-		"vtigercrm_sync.syncer.handler.sync.retry_records",
+		"vtigercrm_sync.syncer.handler.job.retry_records",
 		queue="long",
 		timeout=JOB_TIMEOUT,
 		job_id=retry_job_id(log),

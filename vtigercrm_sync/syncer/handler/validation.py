@@ -1,0 +1,76 @@
+"""A connection's mapping checked against ERPNext's metadata and VTiger's real columns, every problem at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import frappe
+from frappe import _
+
+from vtigercrm_sync.config.config import MappingError
+from vtigercrm_sync.syncer.processor.planner import PROCESSORS
+from vtigercrm_sync.syncer.services.query import ConnectionFailed, VTigerReader
+
+
+def validate_connection_mapping(doc: Any) -> list[str]:
+	"""Every problem of a connection's mapping: shape, target DocType fields, and VTiger's real columns."""
+	try:
+		mapping = doc.mapping_config()
+	except MappingError as exc:
+		return [str(problem) for problem in exc.problems]
+	problems = target_field_problems(mapping)
+	try:
+		VTigerReader.connect(doc.connection_settings(), mapping)
+	except MappingError as exc:
+		problems += [str(problem) for problem in exc.problems]
+	except ConnectionFailed as exc:
+		frappe.msgprint(
+			_("VTiger columns were not checked: {0}").format(str(exc)),
+			indicator="orange",
+			title=_("Not checked"),
+		)
+	return problems
+
+
+def target_field_problems(mapping: Any) -> list[str]:
+	problems = []
+	for entity in mapping.entities:
+		path = f"entities.{entity.name}"
+		if not frappe.db.exists("DocType", entity.doctype):
+			problems.append(f"{path}.doctype: " + _("DocType {0} does not exist").format(entity.doctype))
+			continue
+		meta = frappe.get_meta(entity.doctype)
+		consumed = PROCESSORS[entity.processor].consumed_fields
+		for spec in entity.fields:
+			if spec.target not in consumed and not meta.has_field(spec.target):
+				problems.append(
+					f"{path}.fields.{spec.target}: "
+					+ _("{0} has no field {1}").format(entity.doctype, spec.target)
+				)
+		for child in entity.children:
+			table = meta.get_field(child.table)
+			if not table or table.fieldtype != "Table":
+				problems.append(
+					f"{path}.children.{child.table}: "
+					+ _("{0} has no table {1}").format(entity.doctype, child.table)
+				)
+				continue
+			child_meta = frappe.get_meta(table.options)
+			for spec in child.fields:
+				if not child_meta.has_field(spec.target):
+					problems.append(
+						f"{path}.children.{child.table}.fields.{spec.target}: "
+						+ _("{0} has no field {1}").format(table.options, spec.target)
+					)
+		for link in entity.links:
+			target_doctype = mapping.entities_named(link.entity)[0].doctype
+			owner, fieldname = (
+				(target_doctype, link.fieldname)
+				if link.kind == "primary"
+				else (entity.doctype, link.fieldname)
+			)
+			if link.kind == "dynamic":
+				owner, fieldname = entity.doctype, "links"
+			if not frappe.get_meta(owner).has_field(fieldname):
+				problems.append(f"{path}.links: " + _("{0} has no field {1}").format(owner, fieldname))
+	return problems
