@@ -752,8 +752,9 @@ class VTigerWriter:
 
 		`lines`: dicts with productid, quantity, listprice and optionally discount_percent, discount_amount,
 		tax1..taxN (percentages), comment, description. For taxtype 'group' the group tax percentages are taken
-		from the lines and repeated on every line row. `recurring` (recurring_frequency, start_period, end_period,
-		payment_duration, invoice_status) enables recurring invoicing. `round_totals` mimics a UI save.
+		from the lines and repeated on every line row. `sh_tax_percent` is the percentage of shipping tax 1, or a
+		mapping of vtiger_shippingtaxinfo.taxid -> percentage. `recurring` (recurring_frequency, start_period,
+		end_period, payment_duration, invoice_status) enables recurring invoicing. `round_totals` mimics a UI save.
 		"""
 		row = {
 			"subject": subject,
@@ -786,7 +787,8 @@ class VTigerWriter:
 		with self.engine.begin() as conn:
 			row = self._merge(conn, "vtiger_salesorder", row, fields)
 			line_rows = self._line_rows(conn, lines, row["taxtype"])
-			sh_tax = _dec(sh_amount) * _dec(sh_tax_percent) / 100
+			sh_taxes = sh_tax_percent if isinstance(sh_tax_percent, Mapping) else {1: sh_tax_percent}
+			sh_tax = sum((_dec(sh_amount) * _dec(p) / 100 for p in sh_taxes.values()), Decimal(0))
 			row.update(self._totals(line_rows, row, sh_tax, round_totals))
 			crmid, row["salesorder_no"], at = self._new_entity(
 				conn, "SalesOrder", row, description, owner, at
@@ -800,7 +802,7 @@ class VTigerWriter:
 			self._insert(
 				conn,
 				"vtiger_inventorychargesrel",
-				{"recordid": crmid, "charges": self._charges_json(conn, sh_amount, sh_tax_percent)},
+				{"recordid": crmid, "charges": self._charges_json(conn, sh_amount, sh_taxes)},
 			)
 			self._finish_entity(conn, "SalesOrder", crmid, at)
 		return crmid
@@ -831,6 +833,39 @@ class VTigerWriter:
 				},
 			)
 		return currency_id
+
+	def add_tax(self, label: str, percentage: Any, *, shipping: bool = False) -> str:
+		"""A tax as Settings > Taxes adds one (Settings_Vtiger_TaxRecord_Model::addTax): the next taxid, a
+		``taxN`` column on the lines (``shtaxN`` on vtiger_inventoryshippingrel for a shipping tax) and its
+		definition row; returns the tax's name."""
+		table = "vtiger_shippingtaxinfo" if shipping else "vtiger_inventorytaxinfo"
+		with self.engine.begin() as conn:
+			# A fresh install leaves the seq table empty although taxids 1-3 exist: start after the max.
+			if conn.execute(text(f"SELECT COUNT(*) FROM {table}_seq")).scalar_one() == 0:
+				conn.execute(
+					text(f"INSERT INTO {table}_seq (id) SELECT COALESCE(MAX(taxid), 0) FROM {table}")
+				)
+			taxid = self._next_id(conn, f"{table}_seq")
+			name = f"{'shtax' if shipping else 'tax'}{taxid}"
+			lines = "vtiger_inventoryshippingrel" if shipping else "vtiger_inventoryproductrel"
+			conn.execute(text(f"ALTER TABLE {lines} ADD COLUMN {name} decimal(7,3) DEFAULT NULL"))
+			self._insert(
+				conn,
+				table,
+				{
+					"taxid": taxid,
+					"taxname": name,
+					"taxlabel": label,
+					"percentage": percentage,
+					"deleted": 0,
+					"method": "Simple",
+					"type": "Fixed",
+					"compoundon": "[]",
+					"regions": "[]",
+				},
+			)
+		self._column_cache.pop(lines, None)
+		return name
 
 	# -----------------------------------------------------------------------------------------------------------
 	# Changes
@@ -1222,13 +1257,16 @@ class VTigerWriter:
 		places = _CENTS if round_totals else _EIGHT_PLACES
 		return {k: v.quantize(places, rounding=ROUND_HALF_UP) for k, v in totals.items()}
 
-	def _charges_json(self, conn, sh_amount, sh_tax_percent) -> str:
+	def _charges_json(self, conn, sh_amount, sh_taxes: Mapping[int, Any]) -> str:
 		"""vtiger_inventorychargesrel.charges, byte for byte as VTiger writes it (README section 2)."""
 		chargeid = conn.execute(
 			text("SELECT MIN(chargeid) FROM vtiger_inventorycharges WHERE deleted = 0")
 		).scalar_one()
 		if _dec(sh_amount) != 0:
-			charge = {"value": _num_str(sh_amount), "taxes": {"1": _num_str(sh_tax_percent)}}
+			charge = {
+				"value": _num_str(sh_amount),
+				"taxes": {str(t): _num_str(p) for t, p in sh_taxes.items()},
+			}
 		else:
 			taxids = conn.execute(text("SELECT taxid FROM vtiger_shippingtaxinfo ORDER BY taxid")).scalars()
 			charge = {"value": None, "taxes": {str(t): 0 for t in taxids}}

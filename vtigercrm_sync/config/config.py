@@ -63,7 +63,7 @@ _ENTITY_KEYS = {
 }
 _FIELD_KEYS = {"from", "value", "join", "coalesce", "transforms", "required", "sensitive", "default"}
 _LINK_KEYS = {"kind", "entity", "field", "required", "key"}
-_CHILD_KEYS = {"source", "fields"}
+_CHILD_KEYS = {"source", "fields", "links"}
 _STREAM_KEYS = {"filter"}
 _FILTER_KEYS = {"from", "in"}
 _PROCESSORS = {"customer", "contact", "address", "sales_order", "item", "bank_card", "bank_account"}
@@ -108,13 +108,6 @@ class FieldSpec:
 
 
 @dataclass(frozen=True)
-class ChildSpec:
-	table: str
-	source: str
-	fields: tuple[FieldSpec, ...]
-
-
-@dataclass(frozen=True)
 class LinkSpec:
 	"""A link to another entity's document. ``key`` names the column of this entity's own row that holds the
 	target record's crmid (a contact's ``accountid``), so the link follows the row's own reference whatever
@@ -125,6 +118,15 @@ class LinkSpec:
 	fieldname: str | None = None
 	required: bool = False
 	key: str | None = None
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+	table: str
+	source: str
+	fields: tuple[FieldSpec, ...]
+	links: tuple[LinkSpec, ...] = ()
+	"""``field`` links of each row (an order line's Item), keyed by a column of the row's own source."""
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,8 @@ class MappingConfig:
 		selected: dict[str, set[str]] = {source: set() for source in SOURCE_MODULES}
 		for entity in self.entities:
 			selected[entity.source].update(link.key for link in entity.links if link.key)
+			for child in entity.children:
+				selected[child.source].update(link.key for link in child.links if link.key)
 			groups = [(entity.source, entity.fields)] + [(c.source, c.fields) for c in entity.children]
 			for source, specs in groups:
 				for spec in specs:
@@ -349,6 +353,7 @@ def _load_entity(
 				fields=_load_fields(
 					child.get("fields", {}), placeholders, f"{path}.children.{table}.fields", ipath, problems
 				),
+				links=_load_child_links(child, f"{path}.children.{table}", enabled, problems),
 			)
 			for table, child in (raw.get("children") or {}).items()
 			if _check_keys(child, _CHILD_KEYS, f"{path}.children.{table}", problems)
@@ -488,6 +493,24 @@ def _load_link(raw: Any, path: str, enabled: set[str], problems: list[Problem]) 
 	)
 
 
+def _load_child_links(
+	child: Mapping[str, Any], path: str, enabled: set[str], problems: list[Problem]
+) -> tuple[LinkSpec, ...]:
+	"""A child row links only by a ``field`` of its own, to the record its ``key`` column names."""
+	links = []
+	for i, raw in enumerate(child.get("links", ())):
+		link = _load_link(raw, f"{path}.links[{i}]", enabled, problems)
+		if link is None:
+			continue
+		if link.kind != "field" or not link.key:
+			problems.append(
+				Problem(f"{path}.links[{i}]", "a child row's link is a 'field' link with a 'key' column")
+			)
+			continue
+		links.append(link)
+	return tuple(links)
+
+
 def _check_keys(raw: Any, allowed: set[str], path: str, problems: list[Problem]) -> bool:
 	if not isinstance(raw, Mapping):
 		problems.append(Problem(path, "must be an object"))
@@ -546,6 +569,7 @@ def entity_graph(mapping: MappingConfig, handler_config: HandlerConfig | None = 
 	for e in mapping.entities:
 		graph[e.name].update(e.depends_on)
 		graph[e.name].update(link.entity for link in e.links if link.kind != "primary")
+		graph[e.name].update(link.entity for child in e.children for link in child.links)
 		if handler_config:
 			for doctype in handler_config.depends_on(e.doctype):
 				graph[e.name].update(by_doctype.get(doctype, set()) - {e.name})
@@ -608,6 +632,19 @@ def resolve_mapping(mapping: MappingConfig, catalog: Catalog) -> MappingConfig:
 				child,
 				fields=_resolve_fields(
 					child.fields, child.source, f"{path}.children.{child.table}.fields", catalog, problems
+				),
+				links=tuple(
+					replace(
+						link,
+						key=_resolve_name(
+							link.key,
+							child.source,
+							f"{path}.children.{child.table}.links[{i}].key",
+							catalog,
+							problems,
+						),
+					)
+					for i, link in enumerate(child.links)
 				),
 			)
 			for child in entity.children

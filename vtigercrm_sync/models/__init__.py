@@ -17,6 +17,7 @@ from vtigercrm_sync.models.vtigercrm_currency_info import CurrencyInfo
 from vtigercrm_sync.models.vtigercrm_field import Field
 from vtigercrm_sync.models.vtigercrm_inventorychargesrel import InventoryChargesRel
 from vtigercrm_sync.models.vtigercrm_inventoryproductrel import InventoryProductRel
+from vtigercrm_sync.models.vtigercrm_inventorytaxinfo import InventoryTaxInfo, ShippingTaxInfo
 from vtigercrm_sync.models.vtigercrm_products import Product
 from vtigercrm_sync.models.vtigercrm_salesorder import SalesOrder
 from vtigercrm_sync.models.vtigercrm_salesordercf import SalesOrderCustomFields
@@ -24,6 +25,7 @@ from vtigercrm_sync.models.vtigercrm_service import Service
 from vtigercrm_sync.models.vtigercrm_sobillads import SalesOrderBillAddress
 from vtigercrm_sync.models.vtigercrm_soshipads import SalesOrderShipAddress
 from vtigercrm_sync.models.vtigercrm_tab import Tab
+from vtigercrm_sync.models.vtigercrm_usageunit import ServiceUsageUnit, UsageUnit
 
 __all__ = [
 	"Account",
@@ -39,11 +41,15 @@ __all__ = [
 	"Field",
 	"InventoryChargesRel",
 	"InventoryProductRel",
+	"InventoryTaxInfo",
 	"Product",
 	"SalesOrder",
 	"SalesOrderBillAddress",
 	"SalesOrderCustomFields",
 	"SalesOrderShipAddress",
 	"Service",
+	"ServiceUsageUnit",
+	"ShippingTaxInfo",
 	"Tab",
+	"UsageUnit",
 ]

@@ -41,6 +41,8 @@ class Link:
 	doctype: str
 	vtiger_id: str
 	fieldname: str | None = None
+	required: bool = False
+	"""A required link that cannot be resolved fails its document; any other is left empty with a warning."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class DocumentPlan:
 	values: dict[str, Any]
 	match: dict[str, Any] = field(default_factory=dict)
 	children: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+	child_links: dict[str, list[tuple[Link, ...]]] = field(default_factory=dict)
+	"""Per child table, the links of each row (an order line's Item), in the rows' order."""
 	links: tuple[Link, ...] = ()
 	meta: dict[str, Any] = field(default_factory=dict)
 	secrets: dict[str, str] = field(default_factory=dict, repr=False)
@@ -87,7 +91,12 @@ class BundleResult:
 	filtered: str | None = None
 
 	@property
+	def errors(self) -> list[RecordIssue]:
+		return [issue for issue in self.issues if issue.severity == "error"]
+
+	@property
 	def failed(self) -> bool:
+		"""Some entity of the record could not be planned; the plans that could still be written."""
 		return any(issue.severity == "error" for issue in self.issues)
 
 

@@ -2,6 +2,9 @@
 
 An address that is entirely empty plans nothing. One that lacks what ERPNext requires (a first line and a city)
 is skipped with a warning, so the record still syncs and the log says which address was left out and why.
+
+A *snapshot* (``options.snapshot``: an order's billing or shipping address, copied into the order by VTiger) is
+never the customer's preferred address, and the handler reuses an identical address of the customer for it.
 """
 
 from __future__ import annotations
@@ -45,3 +48,6 @@ class AddressProcessor(EntityProcessor):
 			values["address_type"] = "Other" if values.get("address_type") else "Billing"
 		title = values.get("address_title") or values["address_line1"]
 		values["address_title"] = " ".join(str(title).split())[:TITLE_LENGTH]
+		if self.spec.options.get("snapshot"):
+			values["is_primary_address"] = values["is_shipping_address"] = 0
+			draft.meta["snapshot"] = True

@@ -16,6 +16,7 @@ from typing import Any
 from vtigercrm_sync.config.config import ChildSpec, EntitySpec, FieldSpec, split_source
 from vtigercrm_sync.config.transforms import TRANSFORMS, TransformError, compile_map, is_empty, lookup_map
 from vtigercrm_sync.syncer.plan import RecordIssue
+from vtigercrm_sync.syncer.services.catalog import DEFAULT_TAXES, TaxDefinition
 from vtigercrm_sync.syncer.services.query import Bundle
 
 
@@ -27,6 +28,8 @@ class PlanContext:
 	hash_key: bytes
 	defaults: Mapping[str, Any] = field(default_factory=dict)
 	id_prefix: str = ""
+	taxes: tuple[TaxDefinition, ...] = DEFAULT_TAXES
+	"""The taxes the VTiger install defines (names, labels, which are on shipping)."""
 
 
 class FieldError(Exception):
@@ -52,6 +55,7 @@ class Draft:
 	plan: Any = None
 	"""The finished plan, kept so a cached draft seen again in another record is not planned twice."""
 	link_issue: RecordIssue | None = None
+	link_warnings: list[RecordIssue] = field(default_factory=list)
 	vtiger_id: str = ""
 
 
@@ -185,19 +189,28 @@ class EntityProcessor:
 		return int(row["productid"] if self.spec.source == "line" else row["crmid"])
 
 	def draft(
-		self, bundle: Bundle, issues: list[RecordIssue], cache: DraftCache | None = None
+		self,
+		bundle: Bundle,
+		issues: list[RecordIssue],
+		cache: DraftCache | None = None,
+		failed: dict[tuple[str, int], str] | None = None,
 	) -> list[Draft]:
+		"""Drafts of this entity for the bundle; a row that cannot be planned adds its error to ``issues`` and
+		its (entity key, crmid) to ``failed``, so the documents that link to it know why it is missing."""
 		drafts = []
 		for row in self.rows(bundle):
 			key = self.cache_key(row, bundle) if cache is not None else None
 			if key is not None and key in cache:
 				draft, row_issues = cache.get(key)
-				issues.extend(replace(issue, source=bundle.source) for issue in row_issues)
+				row_issues = [replace(issue, source=bundle.source) for issue in row_issues]
 			else:
 				draft, row_issues = self._draft_row(row, bundle)
-				issues.extend(row_issues)
 				if key is not None:
 					cache.put(key, (draft, row_issues))
+			issues.extend(row_issues)
+			error = next((issue for issue in row_issues if issue.severity == "error"), None)
+			if error is not None and failed is not None:
+				failed[(self.spec.key, self.crmid(row))] = error.reason
 			if draft is not None:
 				drafts.append(draft)
 		return drafts

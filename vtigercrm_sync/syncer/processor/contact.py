@@ -1,7 +1,9 @@
 """Contact: a VTiger contact, or a member of a household policy (owner, spouse, dependents).
 
 ERPNext keeps e-mails and phones in child tables and derives ``email_id``/``phone``/``mobile_no`` from the rows
-marked primary, so the processor moves mapped values into those tables.
+marked primary, so the processor moves mapped values into those tables. Both tables are always planned, so an
+e-mail or phone removed in VTiger is removed in ERPNext. Whether ERPNext accepts an address or a number is the
+handler's call (``syncer/handler/guard.py``): a value it refuses is set aside on the document, not the contact.
 """
 
 from __future__ import annotations
@@ -29,8 +31,6 @@ class ContactProcessor(EntityProcessor):
 			email = values.pop(fieldname, None)
 			if is_empty(email):
 				continue
-			if "@" not in str(email):
-				raise FieldError(fieldname, f"{email!r} is not an e-mail address")
 			if email not in (row["email_id"] for row in emails):
 				emails.append({"email_id": email, "is_primary": 0 if emails else 1})
 		phones = []
@@ -42,7 +42,5 @@ class ContactProcessor(EntityProcessor):
 			if primary_flag:
 				row[primary_flag] = 1
 			phones.append(row)
-		if emails:
-			draft.children["email_ids"] = emails
-		if phones:
-			draft.children["phone_nos"] = phones
+		draft.children["email_ids"] = emails
+		draft.children["phone_nos"] = phones

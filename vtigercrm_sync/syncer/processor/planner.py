@@ -7,7 +7,7 @@ required link whose target could not be planned fails the record with a reason i
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from vtigercrm_sync.config.config import (
@@ -32,6 +32,17 @@ from vtigercrm_sync.syncer.processor.contact import ContactProcessor
 from vtigercrm_sync.syncer.processor.customer import CustomerProcessor
 from vtigercrm_sync.syncer.processor.sales_order import ItemProcessor, SalesOrderProcessor
 from vtigercrm_sync.syncer.services.query import Bundle, reference
+
+FAILED_LINK = "links"
+"""The field of an issue that fails a document because a document it needs could not be planned."""
+
+
+@dataclass(frozen=True)
+class Unplanned:
+	"""A link target this record planned and could not: why, for the warning or error of the linking draft."""
+
+	reason: str
+
 
 PROCESSORS: dict[str, type[EntityProcessor]] = {
 	"customer": CustomerProcessor,
@@ -91,32 +102,46 @@ class BundlePlanner:
 			result.filtered = reason
 			return result
 		drafts: dict[str, list[Draft]] = {}
+		failed: dict[tuple[str, int], str] = {}
 		planned: set[tuple[str, str]] = set()
 		for processor in self._processors[module]:
-			made = processor.draft(bundle, result.issues, self._cache)
+			made = processor.draft(bundle, result.issues, self._cache, failed)
 			drafts.setdefault(processor.spec.name, []).extend(made)
 		for processor in self._processors[module]:
 			for draft in [d for d in drafts[processor.spec.name] if d.spec is processor.spec]:
 				if (draft.spec.doctype, draft.vtiger_id) in planned:
 					continue  # the same product on two lines: one Item
 				planned.add((draft.spec.doctype, draft.vtiger_id))
-				if draft.plan is None and draft.link_issue is None:
-					self._finish(draft, drafts, bundle)
-				if draft.link_issue is not None:
-					result.issues.append(replace(draft.link_issue, source=bundle.source))
+				plan, issue, warnings = self._finish(draft, drafts, failed, bundle)
+				result.issues.extend(replace(warning, source=bundle.source) for warning in warnings)
+				if issue is not None:
+					result.issues.append(replace(issue, source=bundle.source))
+					failed[(draft.spec.key, draft.crmid)] = issue.reason
 					drafts[processor.spec.name].remove(draft)
 					continue
-				result.plans.append(draft.plan)
+				result.plans.append(plan)
 		return result
 
-	def _finish(self, draft: Draft, drafts: dict[str, list[Draft]], bundle: Bundle) -> None:
-		"""Resolve links and build the plan once; a cached draft keeps both for the next record it serves."""
+	def _finish(
+		self, draft: Draft, drafts: dict[str, list[Draft]], failed: dict[tuple[str, int], str], bundle: Bundle
+	) -> tuple[DocumentPlan | None, RecordIssue | None, list[RecordIssue]]:
+		"""Resolve links and build the plan once; a cached draft keeps both for the next record it serves,
+		unless they depended on another entity of this record that could not be planned."""
+		if draft.plan is not None or draft.link_issue is not None:
+			return draft.plan, draft.link_issue, draft.link_warnings
 		issues: list[RecordIssue] = []
-		links = self._links(draft, drafts, bundle, issues)
-		if links is None:
-			draft.link_issue = issues[0]
-		else:
-			draft.plan = self._to_plan(draft, links, bundle)
+		warnings: list[RecordIssue] = []
+		links = self._links(draft, drafts, failed, bundle, issues, warnings)
+		child_links = (
+			self._child_links(draft, failed, bundle, issues, warnings) if links is not None else None
+		)
+		plan = None
+		if child_links is not None and links is not None:
+			plan = self._to_plan(draft, links, child_links)
+		issue = issues[0] if issues else None
+		if not warnings and not any(i.field == FAILED_LINK for i in issues):
+			draft.plan, draft.link_issue = plan, issue
+		return plan, issue, warnings
 
 	def plan_all(self, bundles: Iterable[Bundle]) -> list[BundleResult]:
 		return [self.plan(bundle) for bundle in bundles]
@@ -132,11 +157,22 @@ class BundlePlanner:
 		return f"{flt.column} is {value!r}, not one of the synced values"
 
 	def _links(
-		self, draft: Draft, drafts: dict[str, list[Draft]], bundle: Bundle, issues: list[RecordIssue]
+		self,
+		draft: Draft,
+		drafts: dict[str, list[Draft]],
+		failed: dict[tuple[str, int], str],
+		bundle: Bundle,
+		issues: list[RecordIssue],
+		warnings: list[RecordIssue],
 	) -> tuple[Link, ...] | None:
+		"""The draft's links; None (with the reason in ``issues``) when a required target is missing."""
 		links = []
 		for spec in draft.spec.links:
-			target = self._target(draft, spec, drafts, bundle)
+			target = self._target(draft, spec, drafts, failed, bundle)
+			if isinstance(target, Unplanned):
+				if not self._missing(draft, spec, bundle, target.reason, issues, warnings):
+					return None
+				continue
 			if target is None:
 				if spec.required:
 					issues.append(
@@ -149,13 +185,81 @@ class BundlePlanner:
 					)
 					return None
 				continue
-			links.append(Link(spec.kind, spec.entity, self._doctypes[spec.entity], target, spec.fieldname))
+			links.append(
+				Link(
+					spec.kind, spec.entity, self._doctypes[spec.entity], target, spec.fieldname, spec.required
+				)
+			)
 		return tuple(links)
 
+	def _child_links(
+		self,
+		draft: Draft,
+		failed: dict[tuple[str, int], str],
+		bundle: Bundle,
+		issues: list[RecordIssue],
+		warnings: list[RecordIssue],
+	) -> dict[str, list[tuple[Link, ...]]] | None:
+		"""Each child row's links (an order line's Item), read from the row's own key column."""
+		result: dict[str, list[tuple[Link, ...]]] = {}
+		for child in draft.spec.children:
+			if not child.links:
+				continue
+			rows = bundle.lines if child.source == "line" else [bundle.parts.get(child.source) or {}]
+			table_links = []
+			for row in rows:
+				row_links = []
+				for spec in child.links:
+					target_spec = self.mapping.entities_named(spec.entity)[0]
+					crmid = reference(row.get(spec.key))
+					reason = failed.get((target_spec.key, crmid)) if crmid is not None else None
+					if reason is not None:
+						if not self._missing(draft, spec, bundle, reason, issues, warnings):
+							return None
+						continue
+					if crmid is None:
+						continue
+					target = vtiger_id_for(target_spec, crmid, self.context.id_prefix)
+					row_links.append(
+						Link("field", spec.entity, target_spec.doctype, target, spec.fieldname, spec.required)
+					)
+				table_links.append(tuple(row_links))
+			result[child.table] = table_links
+		return result
+
+	def _missing(
+		self,
+		draft: Draft,
+		spec: LinkSpec,
+		bundle: Bundle,
+		reason: str,
+		issues: list[RecordIssue],
+		warnings: list[RecordIssue],
+	) -> bool:
+		"""A link whose target could not be planned: a required one fails the draft (False), any other is left
+		empty with a warning that says why (True)."""
+		message = f"{spec.entity!r} could not be written ({reason})"
+		if spec.required:
+			issues.append(RecordIssue(bundle.source, draft.spec.key, FAILED_LINK, f"needs {message}"))
+			return False
+		where = spec.fieldname or "its link"
+		warnings.append(
+			RecordIssue(
+				bundle.source, draft.spec.key, spec.fieldname, f"{where} left empty: {message}", "warning"
+			)
+		)
+		return True
+
 	def _target(
-		self, draft: Draft, spec: LinkSpec, drafts: dict[str, list[Draft]], bundle: Bundle
-	) -> str | None:
-		"""The VTiger id of the linked document: planned in this bundle, or (keyed links) synced on its own.
+		self,
+		draft: Draft,
+		spec: LinkSpec,
+		drafts: dict[str, list[Draft]],
+		failed: dict[tuple[str, int], str],
+		bundle: Bundle,
+	) -> str | Unplanned | None:
+		"""The VTiger id of the linked document: planned in this bundle, or (keyed links) synced on its own;
+		:class:`Unplanned` when this record planned it and could not.
 
 		A keyed reference the reader could not load (0, deleted, missing) leaves the bundle's part empty and
 		means "no link"; a live reference to another record than the bundle's (a contact of another account
@@ -164,28 +268,42 @@ class BundlePlanner:
 		contact), and a cached draft must not keep a link decision that depended on the bundle it was first met in.
 		"""
 		targets = drafts.get(spec.entity, [])
-		if draft.spec.instance is not None and any(t.spec.instance is not None for t in targets):
+		target_specs = self.mapping.entities_named(spec.entity)
+		if draft.spec.instance is not None and any(t.instance is not None for t in target_specs):
 			targets = [t for t in targets if t.spec.instance == draft.spec.instance]
+			target_specs = [t for t in target_specs if t.instance == draft.spec.instance]
 		if not spec.key:
-			return targets[0].vtiger_id if targets else None
+			if targets:
+				return targets[0].vtiger_id
+			reason = next((r for (key, _), r in failed.items() if key in {t.key for t in target_specs}), None)
+			return Unplanned(reason) if reason is not None else None
 		crmid = reference(draft.row.get(spec.key))
 		if crmid is None:
 			return None
 		planned = [t for t in targets if t.crmid == crmid]
 		if planned:
 			return planned[0].vtiger_id
-		target_spec = self.mapping.entities_named(spec.entity)[0]
+		reason = next((failed[(t.key, crmid)] for t in target_specs if (t.key, crmid) in failed), None)
+		if reason is not None:
+			return Unplanned(reason)
+		target_spec = target_specs[0]
 		loaded_by_this_row = draft.spec.source == STREAM_SOURCES[bundle.source.module][0]
 		if loaded_by_this_row and bundle.parts.get(target_spec.source) is None:
 			return None
 		return vtiger_id_for(target_spec, crmid, self.context.id_prefix)
 
-	def _to_plan(self, draft: Draft, links: tuple[Link, ...], bundle: Bundle) -> DocumentPlan:
+	def _to_plan(
+		self, draft: Draft, links: tuple[Link, ...], child_links: dict[str, list[tuple[Link, ...]]]
+	) -> DocumentPlan:
 		spec: EntitySpec = draft.spec
 		body: dict[str, Any] = {
 			"values": draft.values,
 			"children": draft.children,
 			"links": [(link.kind, link.doctype, link.vtiger_id, link.fieldname) for link in links],
+			"child_links": {
+				table: [[(link.vtiger_id, link.fieldname) for link in row] for row in rows]
+				for table, rows in child_links.items()
+			},
 			"meta": draft.meta,
 		}
 		return DocumentPlan(
@@ -195,6 +313,7 @@ class BundlePlanner:
 			values=draft.values,
 			match=draft.match,
 			children=draft.children,
+			child_links=child_links,
 			links=links,
 			meta=draft.meta,
 			secrets=draft.secrets,

@@ -10,17 +10,19 @@ connection maps each row to an ERPNext account.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from decimal import Decimal
+from collections.abc import Iterable, Mapping
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from vtigercrm_sync.config.transforms import is_empty
 from vtigercrm_sync.syncer.processor.base import Draft, EntityProcessor, FieldError, SkipEntity
+from vtigercrm_sync.syncer.services.catalog import DEFAULT_TAXES, TaxDefinition
 from vtigercrm_sync.syncer.services.query import Bundle
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
-TAX_COLUMNS = ("tax1", "tax2", "tax3")
+SHIPPING = "shipping"
+ADJUSTMENT = "adjustment"
 ITEM_MODULES = {"Products": 1, "Services": 0}
 """VTiger module of a line's item -> ERPNext ``is_stock_item``."""
 
@@ -34,7 +36,8 @@ def _dec(value: Any) -> Decimal:
 
 
 def _money(value: Decimal) -> Decimal:
-	return value.quantize(CENT)
+	"""Rounded half up to the cent, as VTiger's UI shows an amount (917.325 is 917.33)."""
+	return value.quantize(CENT, ROUND_HALF_UP)
 
 
 def line_net(line: Mapping[str, Any]) -> Decimal:
@@ -45,35 +48,43 @@ def line_net(line: Mapping[str, Any]) -> Decimal:
 	return gross - discount
 
 
-def shipping_tax(charges: str | None) -> Decimal:
-	"""Tax on shipping & handling from the charges JSON (``{"1":{"value":"10","taxes":{"1":"4.5"}}}``)."""
+def shipping_taxes(charges: str | None, keys: Mapping[int, str] | None = None) -> dict[str, Decimal]:
+	"""Each tax on shipping & handling from the charges JSON (``{"1":{"value":"10","taxes":{"1":"4.5"}}}``, taxes
+	keyed by ``vtiger_shippingtaxinfo.taxid``), by the tax's name (``shtax1``)."""
 	if is_empty(charges):
-		return ZERO
+		return {}
 	try:
 		parsed = json.loads(charges)
 	except ValueError:
 		raise FieldError("charges", "the shipping & handling charges are not valid JSON")
-	total = ZERO
+	keys = keys or {}
+	amounts: dict[str, Decimal] = {}
 	for charge in parsed.values() if isinstance(parsed, dict) else ():
 		value = _dec(charge.get("value"))
-		for percent in (charge.get("taxes") or {}).values():
-			total += value * _dec(percent) / 100
-	return total
+		for taxid, percent in (charge.get("taxes") or {}).items():
+			key = keys.get(int(taxid), f"shtax{taxid}") if str(taxid).isdigit() else str(taxid)
+			amounts[key] = amounts.get(key, ZERO) + value * _dec(percent) / 100
+	return {key: amount for key, amount in amounts.items() if amount}
 
 
 def order_totals(
-	order: Mapping[str, Any], lines: list[Mapping[str, Any]], nets: list[Decimal] | None = None
+	order: Mapping[str, Any],
+	lines: list[Mapping[str, Any]],
+	nets: list[Decimal] | None = None,
+	taxes: Iterable[TaxDefinition] = DEFAULT_TAXES,
 ) -> dict[str, Any]:
 	"""Recompute VTiger's totals from the lines and return the amounts ERPNext needs."""
+	taxes = tuple(taxes)
+	tax_columns = [tax.key for tax in taxes if not tax.shipping]
 	nets = nets if nets is not None else [line_net(line) for line in lines]
 	individual = (order.get("taxtype") or "").strip().lower() == "individual"
 	net_total = sum(nets, ZERO)
 	if individual:
-		taxes = {
+		line_taxes = {
 			col: sum((n * _dec(line.get(col)) / 100 for n, line in zip(nets, lines, strict=True)), ZERO)
-			for col in TAX_COLUMNS
+			for col in tax_columns
 		}
-		subtotal = net_total + sum(taxes.values(), ZERO)
+		subtotal = net_total + sum(line_taxes.values(), ZERO)
 	else:
 		subtotal = net_total
 	discount_amount = _dec(order.get("discount_amount"))
@@ -82,18 +93,20 @@ def order_totals(
 	)
 	if not individual:
 		first = lines[0] if lines else {}
-		taxes = {col: (net_total - discount) * _dec(first.get(col)) / 100 for col in TAX_COLUMNS}
+		line_taxes = {col: (net_total - discount) * _dec(first.get(col)) / 100 for col in tax_columns}
 	shipping = _dec(order.get("s_h_amount"))
-	sh_tax = shipping_tax(order.get("charges"))
+	sh_taxes = shipping_taxes(order.get("charges"), {tax.taxid: tax.key for tax in taxes if tax.shipping})
+	sh_tax = sum(sh_taxes.values(), ZERO)
 	adjustment = _dec(order.get("adjustment"))
-	total = net_total + sum(taxes.values(), ZERO) - discount + shipping + sh_tax + adjustment
+	total = net_total + sum(line_taxes.values(), ZERO) - discount + shipping + sh_tax + adjustment
 	return {
 		"taxtype": "individual" if individual else "group",
 		"net_total": net_total,
 		"subtotal": subtotal,
 		"discount": discount,
-		"taxes": taxes,
+		"taxes": {col: amount for col, amount in line_taxes.items() if amount},
 		"shipping": shipping,
+		"shipping_taxes": sh_taxes,
 		"shipping_tax": sh_tax,
 		"adjustment": adjustment,
 		"total": total,
@@ -114,11 +127,12 @@ class SalesOrderProcessor(EntityProcessor):
 			self._item_row(index, line, mapped[index - 1], net)
 			for index, (line, net) in enumerate(zip(lines, nets, strict=True), 1)
 		]
-		totals = order_totals(order, lines, nets)
-		draft.children["taxes"] = _tax_rows(totals)
-		if totals["discount"]:
-			draft.values["discount_amount"] = _money(totals["discount"])
-			draft.values["apply_discount_on"] = "Net Total"
+		totals = order_totals(order, lines, nets, self.context.taxes)
+		draft.children["taxes"] = _tax_rows(totals, self.context.taxes)
+		# Always carried, so a discount removed in VTiger is removed in ERPNext.
+		draft.values["discount_amount"] = _money(totals["discount"])
+		draft.values["additional_discount_percentage"] = ZERO
+		draft.values["apply_discount_on"] = "Net Total"
 		if is_empty(draft.values.get("currency")) and order.get("currency_code"):
 			draft.values["currency"] = order["currency_code"]
 		stored_total = _dec(order.get("total"))
@@ -129,6 +143,7 @@ class SalesOrderProcessor(EntityProcessor):
 			vtiger_status=order.get("sostatus") or "",
 			duedate=order.get("duedate"),
 			vtiger_conversion_rate=_dec(order.get("conversion_rate")) or Decimal(1),
+			units=[line.get("usageunit") or "" for line in lines],
 		)
 		if abs(stored_total - totals["total"]) > CENT:
 			draft.meta["total_mismatch"] = (
@@ -144,8 +159,11 @@ class SalesOrderProcessor(EntityProcessor):
 				f"items[{index}].item_code",
 				f"line {index} refers to VTiger product/service {line.get('productid')}, which does not exist",
 			)
-		if is_empty(mapped.get("item_code")):
-			raise FieldError(f"items[{index}].item_code", f"line {index} has no item code")
+		if is_empty(line.get("item_no")):
+			raise FieldError(
+				f"items[{index}].item_code",
+				f"line {index}'s {str(line['item_type']).lower().rstrip('s')} has no number in VTiger",
+			)
 		qty = _dec(line.get("quantity"))
 		price = _dec(line.get("listprice"))
 		rate = net / qty if qty else price
@@ -163,14 +181,17 @@ class SalesOrderProcessor(EntityProcessor):
 		return row
 
 
-def _tax_rows(totals: Mapping[str, Any]) -> list[dict[str, Any]]:
-	"""Everything added on top of the discounted net total, one ``Actual`` row each, keyed for account mapping."""
-	amounts = [(col, f"VTiger {col}", totals["taxes"][col]) for col in TAX_COLUMNS]
+def _tax_rows(totals: Mapping[str, Any], taxes: Iterable[TaxDefinition]) -> list[dict[str, Any]]:
+	"""Everything added on top of the discounted net total, one ``Actual`` row each, keyed by VTiger's name for it
+	(``tax1``, ``shipping``, ``shtax1``, ``adjustment``) so the connection can map each to an ERPNext account."""
+	labels = {tax.key: tax.label for tax in taxes}
+	amounts = [(key, labels.get(key, key), amount) for key, amount in totals["taxes"].items()]
+	amounts.append((SHIPPING, "Shipping & Handling", totals["shipping"]))
 	amounts += [
-		("shipping", "Shipping & Handling", totals["shipping"]),
-		("shipping_tax", "Tax on Shipping & Handling", totals["shipping_tax"]),
-		("adjustment", "Adjustment", totals["adjustment"]),
+		(key, f"{labels.get(key, key)} on Shipping & Handling", amount)
+		for key, amount in totals["shipping_taxes"].items()
 	]
+	amounts.append((ADJUSTMENT, "Adjustment", totals["adjustment"]))
 	return [
 		{"vtiger_tax": key, "charge_type": "Actual", "description": label, "tax_amount": _money(amount)}
 		for key, label, amount in amounts

@@ -7,10 +7,12 @@ never at import time. The catalog is plain data afterwards: config resolution an
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 
-from sqlalchemy import Column, Integer, MetaData, Table, inspect, select
+from sqlalchemy import Column, Integer, MetaData, Numeric, Table, inspect, select
 from sqlalchemy.orm import Session
 
 from vtigercrm_sync import models as m
@@ -51,13 +53,61 @@ DERIVED_COLUMNS = {
 """Columns a bundle part gets from joined tables (currency, charges JSON, the line's product or service)."""
 
 
+TAX_COLUMN = re.compile(r"tax\d+")
+"""A line tax column: VTiger adds one to ``vtiger_inventoryproductrel`` for every tax it defines."""
+BASE_CURRENCY_ID = "-11"
+
+
+@dataclass(frozen=True)
+class TaxDefinition:
+	"""A tax VTiger defines: ``key`` is its name, ``tax1`` (a percentage column of each line) or ``shtax1`` (a tax
+	on shipping & handling, keyed by ``taxid`` in an order's charges JSON). A deleted tax stays on old orders."""
+
+	key: str
+	taxid: int
+	label: str
+	percentage: Decimal
+	shipping: bool = False
+	deleted: bool = False
+
+
+DEFAULT_TAXES = tuple(
+	TaxDefinition(f"{prefix}{taxid}", taxid, label, Decimal(percent), shipping=prefix == "shtax")
+	for prefix in ("tax", "shtax")
+	for taxid, label, percent in ((1, "VAT", "4.5"), (2, "Sales", "10"), (3, "Service", "12.5"))
+)
+"""The taxes of a fresh VTiger 8.2 install, for planners built without a live catalog."""
+
+
 @dataclass(frozen=True)
 class VTigerCatalog:
-	"""source -> {column: table name}; source -> {label: column}; and the tabid of each module."""
+	"""source -> {column: table name}; source -> {label: column}; the tabid of each module; the taxes, base
+	currency and usage units this install defines."""
 
 	columns_by_source: Mapping[str, Mapping[str, str]]
 	labels_by_source: Mapping[str, Mapping[str, str]]
 	tabids: Mapping[str, int] = field(default_factory=dict)
+	taxes: tuple[TaxDefinition, ...] = DEFAULT_TAXES
+	base_currency: str | None = None
+	usage_units: tuple[str, ...] = ()
+
+	@property
+	def line_tax_columns(self) -> tuple[str, ...]:
+		"""Every tax column of the lines, deleted taxes included (old orders still carry their percentages)."""
+		return tuple(name for name in self.columns_by_source.get("line", {}) if TAX_COLUMN.fullmatch(name))
+
+	def line_table(self) -> Table:
+		"""The lines table with the model's columns plus every tax column this install added."""
+		base = m.InventoryProductRel.__table__
+		extra = [c for c in self.line_tax_columns if c not in base.c]
+		if not extra:
+			return base
+		return Table(
+			base.name,
+			MetaData(),
+			*(c._copy() for c in base.columns),
+			*(Column(c, Numeric(7, 3)) for c in extra),
+		)
 
 	def columns(self, source: str) -> set[str]:
 		return set(self.columns_by_source.get(source, {}))
@@ -94,7 +144,8 @@ def load_catalog(session: Session) -> VTigerCatalog:
 			known = set(table.columns.keys())
 			is_cf = table in CF_TABLES.values()
 			for name in sorted(live):
-				if (is_cf and name.startswith("cf_")) or (not is_cf and name in known):
+				taxes = source == "line" and TAX_COLUMN.fullmatch(name)
+				if (is_cf and name.startswith("cf_")) or (not is_cf and (name in known or taxes)):
 					found.setdefault(name, table.name)
 		for name in DERIVED_COLUMNS.get(source, ()):
 			found.setdefault(name, "")
@@ -118,4 +169,39 @@ def load_catalog(session: Session) -> VTigerCatalog:
 			for row in rows
 			if row.tabid == tabids.get(module) and cols.get(row.columnname) == row.tablename
 		}
-	return VTigerCatalog(columns_by_source, labels_by_source, tabids)
+	return VTigerCatalog(
+		columns_by_source,
+		labels_by_source,
+		tabids,
+		taxes=_load_taxes(session),
+		base_currency=session.execute(
+			select(m.CurrencyInfo.currency_code).where(m.CurrencyInfo.defaultid == BASE_CURRENCY_ID)
+		).scalar(),
+		usage_units=_load_usage_units(session),
+	)
+
+
+def _load_taxes(session: Session) -> tuple[TaxDefinition, ...]:
+	taxes = []
+	for model, shipping in ((m.InventoryTaxInfo, False), (m.ShippingTaxInfo, True)):
+		for row in session.execute(select(model).order_by(model.taxid)).scalars():
+			taxes.append(
+				TaxDefinition(
+					key=row.taxname or f"{'shtax' if shipping else 'tax'}{row.taxid}",
+					taxid=row.taxid,
+					label=row.taxlabel or row.taxname or "",
+					percentage=row.percentage or Decimal(0),
+					shipping=shipping,
+					deleted=bool(row.deleted),
+				)
+			)
+	return tuple(taxes)
+
+
+def _load_usage_units(session: Session) -> tuple[str, ...]:
+	"""Every usage unit a product or a service can have, in picklist order, products first."""
+	units = session.execute(select(m.UsageUnit.usageunit).order_by(m.UsageUnit.usageunitid)).scalars()
+	services = session.execute(
+		select(m.ServiceUsageUnit.service_usageunit).order_by(m.ServiceUsageUnit.service_usageunitid)
+	).scalars()
+	return tuple(dict.fromkeys(unit for unit in (*units, *services) if unit and unit.strip()))

@@ -69,16 +69,14 @@ REQUIRED_COLUMNS = {
 		"listprice",
 		"discount_percent",
 		"discount_amount",
-		"tax1",
-		"tax2",
-		"tax3",
 		"item_type",
 		"item_deleted",
 		"item_name",
 		"item_no",
 	},
 }
-"""Columns the processors use whatever the mapping says (keys, totals, currency, line arithmetic)."""
+"""Columns the processors use whatever the mapping says (keys, totals, currency, line arithmetic); every tax
+column of the lines joins them (:attr:`VTigerCatalog.line_tax_columns`)."""
 
 
 class ConnectionFailed(Exception):
@@ -139,6 +137,18 @@ def check_connection(settings: ConnectionSettings) -> str:
 		) from None
 
 
+def read_catalog(engine: Engine) -> VTigerCatalog:
+	"""What this VTiger has (columns, labels, taxes, units), or :class:`ConnectionFailed` saying where and why."""
+	try:
+		with SqlAlchemyUnitOfWork(engine) as uow:
+			return load_catalog(uow.session)
+	except OperationalError as exc:
+		url = engine.url
+		raise ConnectionFailed(
+			f"Cannot connect to VTiger at {describe_url(url)}: {reason(exc, url.password)}"
+		) from None
+
+
 def reason(exc: SQLAlchemyError, password: str | None = None) -> str:
 	"""The driver's own message (MySQL's text for error 2003, 1045, ...), without SQL or parameters; a
 	password, should a server ever echo one, is masked."""
@@ -175,6 +185,8 @@ class VTigerReader:
 		self.batch_size = batch_size
 		selected = mapping.selected_columns()
 		self._columns = {source: selected[source] | REQUIRED_COLUMNS[source] for source in REQUIRED_COLUMNS}
+		self._columns["line"] |= set(catalog.line_tax_columns)
+		self._lines = catalog.line_table()
 		# Built once: one statement per source keeps SQLAlchemy's compiled cache at one entry each.
 		self._selects = {
 			source: self._source_select(source) for source in ("account", "contact", "salesorder")
@@ -187,15 +199,7 @@ class VTigerReader:
 
 	@classmethod
 	def from_engine(cls, engine: Engine, mapping: MappingConfig, **kwargs: Any) -> VTigerReader:
-		try:
-			with SqlAlchemyUnitOfWork(engine) as uow:
-				catalog = load_catalog(uow.session)
-		except OperationalError as exc:
-			url = engine.url
-			where = describe_url(url)
-			raise ConnectionFailed(
-				f"Cannot connect to VTiger at {where}: {reason(exc, url.password)}"
-			) from None
+		catalog = read_catalog(engine)
 		return cls(lambda: SqlAlchemyUnitOfWork(engine), catalog, resolve_mapping(mapping, catalog), **kwargs)
 
 	def signpost(self) -> datetime:
@@ -357,7 +361,7 @@ class VTigerReader:
 
 	def _fetch_lines(self, session: Session, order_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
 		"""Lines in ``sequence_no`` order, each with its product's or service's fields (read once per item)."""
-		i = m.InventoryProductRel.__table__
+		i = self._lines
 		wanted = self._columns["line"]
 		stmt = (
 			select(*(c for c in i.columns if c.name in wanted))
