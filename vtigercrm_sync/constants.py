@@ -14,6 +14,8 @@ SYNC_ROLES = ("System Manager", MANAGER_ROLE)
 
 VTIGER_ID_FIELD = "vtiger_id"
 VTIGER_HASH_FIELD = "vtiger_hash"
+REFUSED_FIELD = "vtiger_refused"
+"""Where a synced document keeps the VTiger values ERPNext refused (an e-mail, a phone, a missing link)."""
 
 STATUS_QUEUED = "Queued"
 STATUS_RUNNING = "Running"
@@ -70,6 +72,16 @@ def _sync_fields(insert_after: str) -> list[dict]:
 		_field(
 			VTIGER_HASH_FIELD, "VTiger Hash", hidden=1, read_only=1, no_copy=1, insert_after=VTIGER_ID_FIELD
 		),
+		_field(
+			REFUSED_FIELD,
+			"VTiger Values ERPNext Refused",
+			"Small Text",
+			read_only=1,
+			no_copy=1,
+			depends_on=f"eval:doc.{REFUSED_FIELD}",
+			insert_after=VTIGER_HASH_FIELD,
+			description="Values from VTiger that ERPNext does not accept in their field, kept here so nothing is lost",
+		),
 	]
 
 
@@ -115,7 +127,7 @@ POLICY_FIELDS = _after(
 CUSTOM_FIELDS: dict[str, list[dict]] = {
 	"Customer": [
 		*_sync_fields("customer_name"),
-		_field("vtiger_number", "VTiger No", read_only=1, no_copy=1, insert_after=VTIGER_HASH_FIELD),
+		_field("vtiger_number", "VTiger No", read_only=1, no_copy=1, insert_after=REFUSED_FIELD),
 	],
 	"Contact": [
 		*_sync_fields("last_name"),
@@ -129,13 +141,13 @@ CUSTOM_FIELDS: dict[str, list[dict]] = {
 				_field("vtiger_ssn", "SSN", "Password", no_copy=1),
 				_field("vtiger_ssn_last4", "SSN (last 4)", read_only=1, no_copy=1, length=4),
 			],
-			VTIGER_HASH_FIELD,
+			REFUSED_FIELD,
 		),
 	],
 	"Address": _sync_fields("address_title"),
 	"Sales Order": [
 		*_sync_fields("po_no"),
-		_field("vtiger_number", "VTiger No", read_only=1, no_copy=1, insert_after=VTIGER_HASH_FIELD),
+		_field("vtiger_number", "VTiger No", read_only=1, no_copy=1, insert_after=REFUSED_FIELD),
 		*POLICY_FIELDS,
 	],
 	"Sales Order Item": [

@@ -6,6 +6,7 @@ import frappe
 from frappe.utils.password import get_decrypted_password
 
 from vtigercrm_sync.config.config import load_preset
+from vtigercrm_sync.constants import SETTING_DOCTYPE
 from vtigercrm_sync.tests.utils import VTigerSyncTestCase
 
 SSN = "123-45-6789"
@@ -104,7 +105,9 @@ class TestInsuranceSync(VTigerSyncTestCase):
 	def test_filtered_policy_is_logged_not_synced(self):
 		self.assertIsNone(self.find("Sales Order", self.cancelled))
 		filtered = [l for l in self.first.lines if l.action == "Filtered"]
-		self.assertEqual([l.vtiger_id for l in filtered], [str(self.cancelled)])
+		prefix = frappe.db.get_value(SETTING_DOCTYPE, self.connection, "id_prefix")
+		self.assertEqual([l.vtiger_id for l in filtered], [f"{prefix}{self.cancelled}"])
+		self.assertEqual([l.vtiger_record for l in filtered], [self.cancelled])
 
 	def test_card_is_masked_and_ssn_encrypted(self):
 		card = frappe.get_doc("Bank Card", self.find("Bank Card", f"{self.policy}:card"))
@@ -125,7 +128,7 @@ class TestInsuranceSync(VTigerSyncTestCase):
 	def test_no_ssn_or_card_number_in_logs(self):
 		bad = self.create_policy("Active", owner=("Kim", self.name("Lee")), cf_2059="2023-02-30")
 		log = self.sync()
-		failed = [l for l in log.lines if l.vtiger_id == str(bad)]
+		failed = [l for l in log.lines if l.vtiger_record == bad]
 		self.assertTrue(failed and failed[0].action == "Failed", [(l.action, l.message) for l in log.lines])
 		self.assertIn("transaction_date", failed[0].message)
 		texts = [l.message or "" for l in log.lines] + [log.error_summary or ""]

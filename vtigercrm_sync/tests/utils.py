@@ -101,7 +101,16 @@ class VTigerSyncTestCase(FrappeTestCase):
 				"deleted_record_action": "Disable",
 				"tax_accounts": [
 					{"vtiger_tax": key, "account_head": cls.tax_account}
-					for key in ("tax1", "tax2", "tax3", "shipping", "shipping_tax", "adjustment")
+					for key in (
+						"tax1",
+						"tax2",
+						"tax3",
+						"shipping",
+						"shtax1",
+						"shtax2",
+						"shtax3",
+						"adjustment",
+					)
 				],
 				**overrides,
 			}

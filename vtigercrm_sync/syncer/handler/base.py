@@ -7,6 +7,7 @@ it, and created when absent. Links are resolved through a :class:`Resolver` that
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -16,7 +17,8 @@ from frappe import _
 from frappe.model.document import Document
 from frappe.utils import strip_html
 
-from vtigercrm_sync.constants import VTIGER_HASH_FIELD, VTIGER_ID_FIELD
+from vtigercrm_sync.constants import REFUSED_FIELD, VTIGER_HASH_FIELD, VTIGER_ID_FIELD
+from vtigercrm_sync.syncer.handler.guard import FieldGuard, Refusal
 from vtigercrm_sync.syncer.plan import DocumentPlan, Link
 
 
@@ -36,6 +38,9 @@ class SyncSettings:
 	submit_statuses: frozenset[str] = frozenset()
 	tax_accounts: dict[str, tuple[str, str | None]] = field(default_factory=dict)
 	deleted_record_action: str = "Ignore"
+	units: dict[str, str] = field(default_factory=dict)
+	"""VTiger usage unit -> ERPNext UOM."""
+	vtiger_base_currency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,8 @@ class Outcome:
 	message: str | None = None
 	repeat: bool = False
 	"""The same document was already handled earlier in this run (an order's customer, say): not counted again."""
+	warnings: tuple[str, ...] = ()
+	"""What the document lacks that VTiger has: a refused value, a link left empty."""
 
 
 class LinkNotFound(frappe.ValidationError):
@@ -90,36 +97,51 @@ class Resolver:
 class DocumentHandler:
 	"""Writes one doctype. Subclasses adjust values in :meth:`prepare` and may act in :meth:`after_save`."""
 
+	settings_fields: tuple[str, ...] = ()
+	"""The connection settings this handler applies: the stored hash covers them, so changing one of them makes
+	the next Full Resync rewrite exactly the documents it shapes."""
+	version = 1
+	"""Raised when the handler writes its documents differently, for the same reason."""
+
 	def __init__(self, doctype: str, settings: SyncSettings):
 		self.doctype = doctype
 		self.settings = settings
 		self.meta = frappe.get_meta(doctype)
+		self.guard = FieldGuard(doctype)
+		shaping = [(name, _stable(getattr(settings, name))) for name in self.settings_fields]
+		self._fingerprint = repr((self.__class__.__name__, self.version, shaping))
+
+	def stored_hash(self, plan: DocumentPlan) -> str:
+		"""What a document written from ``plan`` with these settings carries in ``vtiger_hash``."""
+		return hashlib.sha256(f"{plan.content_hash}|{self._fingerprint}".encode()).hexdigest()
 
 	def apply(self, plan: DocumentPlan, resolver: Resolver) -> Outcome:
+		content_hash = self.stored_hash(plan)
 		known = resolver.get(plan.doctype, plan.vtiger_id)
-		if known and known[1] == plan.content_hash:
+		if known and known[1] == content_hash:
 			return Outcome("Skipped", known[0], repeat=True)
-		name, stored_hash = self.find(plan)
-		if name and stored_hash == plan.content_hash:
-			resolver.remember(plan.doctype, plan.vtiger_id, name, plan.content_hash)
+		name, stored_hash = self.find(plan, resolver)
+		if name and stored_hash == content_hash:
+			resolver.remember(plan.doctype, plan.vtiger_id, name, content_hash)
 			return Outcome("Skipped", name)
 		doc = frappe.get_doc(self.doctype, name) if name else frappe.new_doc(self.doctype)
 		if doc.docstatus != 0:
-			resolver.remember(plan.doctype, plan.vtiger_id, doc.name, plan.content_hash)
+			resolver.remember(plan.doctype, plan.vtiger_id, doc.name, content_hash)
 			return Outcome("Skipped", doc.name, _("submitted in ERPNext; VTiger changes were not applied"))
-		self.fill(doc, plan, resolver)
+		warnings: list[str] = []
+		self.fill(doc, plan, resolver, warnings)
 		doc.set(VTIGER_ID_FIELD, doc.get(VTIGER_ID_FIELD) or plan.vtiger_id)
-		doc.set(VTIGER_HASH_FIELD, plan.content_hash)
+		doc.set(VTIGER_HASH_FIELD, content_hash)
 		doc.flags.ignore_permissions = True
 		doc.flags.ignore_mandatory = False
 		is_new = doc.is_new()
 		doc.save()
 		message = self.after_save(doc, plan, resolver)
 		self.apply_primary_links(doc, plan, resolver)
-		resolver.remember(plan.doctype, plan.vtiger_id, doc.name, plan.content_hash)
-		return Outcome("Created" if is_new else "Updated", doc.name, message)
+		resolver.remember(plan.doctype, plan.vtiger_id, doc.name, content_hash)
+		return Outcome("Created" if is_new else "Updated", doc.name, message, warnings=tuple(warnings))
 
-	def find(self, plan: DocumentPlan) -> tuple[str | None, str | None]:
+	def find(self, plan: DocumentPlan, resolver: Resolver) -> tuple[str | None, str | None]:
 		"""By VTiger id, else by the match key; an adopted document keeps its own name."""
 		found = frappe.db.get_value(
 			self.doctype, {VTIGER_ID_FIELD: plan.vtiger_id}, ["name", VTIGER_HASH_FIELD], as_dict=True
@@ -133,19 +155,56 @@ class DocumentHandler:
 				return name, None
 		return None, None
 
-	def fill(self, doc: Document, plan: DocumentPlan, resolver: Resolver) -> None:
+	def fill(self, doc: Document, plan: DocumentPlan, resolver: Resolver, warnings: list[str]) -> None:
+		"""Set the plan's values, rows and links on ``doc``; what ERPNext would refuse is set aside, and said."""
 		values = self.prepare(dict(plan.values), plan, resolver)
 		for link in plan.links:
 			if link.kind == "field":
-				values[link.fieldname] = resolver.name_of(link)
+				values[link.fieldname] = self.link_name(link, resolver, warnings)
+		children = {
+			table: self.prepare_rows(table, self._linked_rows(table, rows, plan, resolver, warnings), values)
+			for table, rows in plan.children.items()
+		}
+		refusals = self.guard.check(values, children)
 		doc.update(values)
-		for table, rows in plan.children.items():
+		for table, rows in children.items():
 			doc.set(table, [])
-			for row in self.prepare_rows(table, rows, values):
+			for row in rows:
 				doc.append(table, row)
 		for fieldname, secret in plan.secrets.items():
 			doc.set(fieldname, secret)
-		self.set_dynamic_links(doc, plan, resolver)
+		self.set_dynamic_links(doc, plan, resolver, warnings)
+		if self.meta.has_field(REFUSED_FIELD):
+			doc.set(REFUSED_FIELD, "\n".join(f"{r} ({r.reason})" for r in refusals) or None)
+		warnings.extend(refusal_warning(refusal) for refusal in refusals)
+
+	def _linked_rows(
+		self,
+		table: str,
+		rows: list[dict[str, Any]],
+		plan: DocumentPlan,
+		resolver: Resolver,
+		warnings: list[str],
+	) -> list[dict[str, Any]]:
+		"""Plain copies of a table's rows with each row's links (an order line's Item) resolved to names."""
+		row_links = plan.child_links.get(table) or [() for _ in rows]
+		linked = []
+		for row, links in zip(rows, row_links, strict=True):
+			row = {key: _plain(value) for key, value in row.items()}
+			for link in links:
+				row[link.fieldname] = self.link_name(link, resolver, warnings)
+			linked.append(row)
+		return linked
+
+	def link_name(self, link: Link, resolver: Resolver, warnings: list[str]) -> str | None:
+		"""The linked document's name; a missing one fails a required link and leaves any other empty."""
+		try:
+			return resolver.name_of(link)
+		except LinkNotFound as exc:
+			if link.required:
+				raise
+			warnings.append(_("{0} left empty: {1}").format(link.fieldname or _(link.doctype), exc))
+			return None
 
 	def prepare(self, values: dict[str, Any], plan: DocumentPlan, resolver: Resolver) -> dict[str, Any]:
 		return {key: _plain(value) for key, value in values.items()}
@@ -154,17 +213,19 @@ class DocumentHandler:
 		self, table: str, rows: list[dict[str, Any]], values: dict[str, Any]
 	) -> list[dict[str, Any]]:
 		"""Child rows of ``table``; ``values`` are the parent's prepared values."""
-		return [{key: _plain(value) for key, value in row.items()} for row in rows]
+		return rows
 
-	def set_dynamic_links(self, doc: Document, plan: DocumentPlan, resolver: Resolver) -> None:
+	def set_dynamic_links(
+		self, doc: Document, plan: DocumentPlan, resolver: Resolver, warnings: list[str]
+	) -> None:
 		existing = {(row.link_doctype, row.link_name) for row in doc.get("links") or []}
 		for link in plan.links:
 			if link.kind != "dynamic":
 				continue
-			target = (link.doctype, resolver.name_of(link))
-			if target not in existing:
-				doc.append("links", {"link_doctype": target[0], "link_name": target[1]})
-				existing.add(target)
+			name = self.link_name(link, resolver, warnings)
+			if name and (link.doctype, name) not in existing:
+				doc.append("links", {"link_doctype": link.doctype, "link_name": name})
+				existing.add((link.doctype, name))
 
 	def apply_primary_links(self, doc: Document, plan: DocumentPlan, resolver: Resolver) -> None:
 		"""Point the target (the Customer) at this document when the mapping says it is the primary one."""
@@ -180,6 +241,21 @@ class DocumentHandler:
 	def after_save(self, doc: Document, plan: DocumentPlan, resolver: Resolver) -> str | None:
 		"""Work that needs the saved document; may return a note for the log line."""
 		return None
+
+
+def refusal_warning(refusal: Refusal) -> str:
+	return _("{0}: {1} refused by ERPNext ({2}); kept in {3}").format(
+		refusal.label, refusal.value, refusal.reason, _("VTiger Values ERPNext Refused")
+	)
+
+
+def _stable(value: Any) -> Any:
+	"""A setting in a form whose repr does not depend on the order its rows were entered in."""
+	if isinstance(value, dict):
+		return tuple(sorted(value.items()))
+	if isinstance(value, frozenset | set):
+		return tuple(sorted(value))
+	return value
 
 
 def _plain(value: Any) -> Any:

@@ -7,14 +7,16 @@ from decimal import Decimal
 from typing import Any
 
 import frappe
+from erpnext.setup.utils import get_exchange_rate
 from frappe import _
 from frappe.model.document import Document
 from frappe.utils import flt, getdate
 
-from vtigercrm_sync.constants import VTIGER_HASH_FIELD
-from vtigercrm_sync.syncer.handler.base import DocumentHandler, Resolver
+from vtigercrm_sync.constants import VTIGER_ID_FIELD
+from vtigercrm_sync.syncer.handler.base import DocumentHandler, Outcome, Resolver
 from vtigercrm_sync.syncer.plan import DocumentPlan
 
+DEFAULT_UOM = "Nos"
 COUNTRY_ALIASES = {
 	"usa": "United States",
 	"us": "United States",
@@ -36,14 +38,18 @@ COUNTRY_ALIASES = {
 
 
 class CustomerHandler(DocumentHandler):
+	settings_fields = ("customer_group", "territory", "default_currency")
+
 	def prepare(self, values: dict[str, Any], plan: DocumentPlan, resolver: Resolver) -> dict[str, Any]:
 		values = super().prepare(values, plan, resolver)
-		values.setdefault(
-			"customer_group", self.settings.customer_group or _selling_default("customer_group")
+		values["customer_group"] = (
+			values.get("customer_group") or self.settings.customer_group or _selling_default("customer_group")
 		)
-		values.setdefault("territory", self.settings.territory or _selling_default("territory"))
-		if self.settings.default_currency:
-			values.setdefault("default_currency", self.settings.default_currency)
+		values["territory"] = (
+			values.get("territory") or self.settings.territory or _selling_default("territory")
+		)
+		if self.settings.default_currency and not values.get("default_currency"):
+			values["default_currency"] = self.settings.default_currency
 		return values
 
 
@@ -52,6 +58,39 @@ class ContactHandler(DocumentHandler):
 
 
 class AddressHandler(DocumentHandler):
+	settings_fields = ("default_country",)
+
+	def apply(self, plan: DocumentPlan, resolver: Resolver) -> Outcome:
+		"""An order's address snapshot that equals an address of its customer is that address, not a copy."""
+		if plan.meta.get("snapshot"):
+			same = self.same_address_of_customer(plan, resolver)
+			if same:
+				resolver.remember(plan.doctype, plan.vtiger_id, same, self.stored_hash(plan))
+				return Outcome("Skipped", same, repeat=True)
+		return super().apply(plan, resolver)
+
+	def same_address_of_customer(self, plan: DocumentPlan, resolver: Resolver) -> str | None:
+		customer = next((link for link in plan.links if link.doctype == "Customer"), None)
+		if customer is None:
+			return None
+		wanted = _address_key(self.prepare(dict(plan.values), plan, resolver))
+		address = frappe.qb.DocType("Address")
+		link = frappe.qb.DocType("Dynamic Link")
+		candidates = (
+			frappe.qb.from_(address)
+			.join(link)
+			.on((link.parent == address.name) & (link.parenttype == "Address"))
+			.select(address.name, *(address[f] for f in ADDRESS_KEY_FIELDS))
+			.where(
+				(link.link_doctype == "Customer")
+				& (link.link_name == resolver.name_of(customer))
+				& (address.disabled == 0)
+			)
+			.orderby(address.creation)
+			.run(as_dict=True)
+		)
+		return next((row.name for row in candidates if _address_key(row) == wanted), None)
+
 	def prepare(self, values: dict[str, Any], plan: DocumentPlan, resolver: Resolver) -> dict[str, Any]:
 		values = super().prepare(values, plan, resolver)
 		values["country"] = self.country(values.get("country"))
@@ -76,24 +115,49 @@ class AddressHandler(DocumentHandler):
 
 
 class ItemHandler(DocumentHandler):
+	"""Items of one connection are its own: VTiger's product numbers (``PRO1``) repeat across databases. An Item
+	of ERPNext or of another connection is used only when the mapping's ``match`` names it explicitly."""
+
+	settings_fields = ("item_group", "units")
+
+	def apply(self, plan: DocumentPlan, resolver: Resolver) -> Outcome:
+		shared = self.shared_item(plan)
+		if shared:
+			resolver.remember(plan.doctype, plan.vtiger_id, shared, self.stored_hash(plan))
+			return Outcome(
+				"Skipped",
+				shared,
+				_("matched by {0}; kept as its own connection writes it").format(", ".join(plan.match)),
+			)
+		return super().apply(plan, resolver)
+
+	def shared_item(self, plan: DocumentPlan) -> str | None:
+		"""An Item another connection synced that the mapping's explicit match names."""
+		if not plan.match or frappe.db.exists("Item", {VTIGER_ID_FIELD: plan.vtiger_id}):
+			return None
+		found = frappe.db.get_value("Item", plan.match, ["name", VTIGER_ID_FIELD], as_dict=True)
+		return found.name if found and found.get(VTIGER_ID_FIELD) else None
+
 	def prepare(self, values: dict[str, Any], plan: DocumentPlan, resolver: Resolver) -> dict[str, Any]:
 		values = super().prepare(values, plan, resolver)
-		values.setdefault("item_group", self.settings.item_group or _item_group_default())
-		uom = values.get("stock_uom")
-		if not uom or not frappe.db.exists("UOM", uom):
-			values["stock_uom"] = "Nos"
+		values["item_group"] = values.get("item_group") or self.settings.item_group or _item_group_default()
+		values["stock_uom"] = uom_for(values.get("stock_uom"), self.settings.units)
 		values.setdefault("include_item_in_manufacturing", 0)
 		return values
 
-	def find(self, plan: DocumentPlan) -> tuple[str | None, str | None]:
-		name, stored = super().find(plan)
-		if name:
-			return name, stored
-		# Items are shared: an item with this code may come from ERPNext itself or from another connection's
-		# VTiger. Adopt it; its stored hash still lets an unchanged plan be skipped.
-		code = plan.values.get("item_code")
-		found = code and frappe.db.get_value("Item", code, ["name", VTIGER_HASH_FIELD], as_dict=True)
-		return (found.name, found.get(VTIGER_HASH_FIELD)) if found else (None, None)
+	def fill(self, doc: Document, plan: DocumentPlan, resolver: Resolver, warnings: list[str]) -> None:
+		super().fill(doc, plan, resolver, warnings)
+		if doc.is_new():
+			doc.item_code = _free_item_code(doc.item_code, plan.vtiger_id)
+		elif doc.stock_uom != doc.get_db_value("stock_uom") and frappe.db.exists(
+			"Stock Ledger Entry", {"item_code": doc.name, "is_cancelled": 0}
+		):
+			warnings.append(
+				_("Default Unit of Measure {0} kept: {1} has stock transactions").format(
+					doc.get_db_value("stock_uom"), doc.name
+				)
+			)
+			doc.stock_uom = doc.get_db_value("stock_uom")
 
 
 class BankAccountHandler(DocumentHandler):
@@ -104,21 +168,45 @@ class BankAccountHandler(DocumentHandler):
 			frappe.get_doc({"doctype": "Bank", "bank_name": bank}).insert(ignore_permissions=True)
 		return values
 
+	def fill(self, doc: Document, plan: DocumentPlan, resolver: Resolver, warnings: list[str]) -> None:
+		"""ERPNext names a bank account "<account name> - <bank>": two customers' "Checking" at one bank would
+		collide, so a new one that would is told apart by its customer (and, failing that, its VTiger id)."""
+		super().fill(doc, plan, resolver, warnings)
+		if not doc.is_new() or not doc.account_name or not doc.bank:
+			return
+		for name in (
+			doc.account_name,
+			f"{doc.account_name} ({doc.party})",
+			f"{doc.account_name} ({plan.vtiger_id})",
+		):
+			if not frappe.db.exists("Bank Account", f"{name} - {doc.bank}"):
+				doc.account_name = name
+				return
+
 
 class SalesOrderHandler(DocumentHandler):
+	settings_fields = (
+		"company",
+		"selling_price_list",
+		"default_currency",
+		"delivery_rule",
+		"delivery_days",
+		"submit_statuses",
+		"tax_accounts",
+		"units",
+		"vtiger_base_currency",
+	)
+	version = 2
+
 	def prepare(self, values: dict[str, Any], plan: DocumentPlan, resolver: Resolver) -> dict[str, Any]:
 		values = super().prepare(values, plan, resolver)
 		settings = self.settings
 		values["company"] = settings.company
 		values["ignore_pricing_rule"] = 1
+		values["disable_rounded_total"] = 1  # VTiger's total is the total, to the cent
 		if settings.selling_price_list:
 			values["selling_price_list"] = settings.selling_price_list
-		currency = values.get("currency") or settings.default_currency
-		if currency:
-			values["currency"] = currency
-			values["conversion_rate"] = self.conversion_rate(
-				currency, plan.meta.get("vtiger_conversion_rate")
-			)
+		values["currency"] = values.get("currency") or settings.default_currency or self.company_currency
 		values["delivery_date"] = self.delivery_date(
 			getdate(values.get("transaction_date")), plan.meta.get("duedate")
 		)
@@ -127,35 +215,126 @@ class SalesOrderHandler(DocumentHandler):
 	def prepare_rows(
 		self, table: str, rows: list[dict[str, Any]], values: dict[str, Any]
 	) -> list[dict[str, Any]]:
-		rows = super().prepare_rows(table, rows, values)
 		if table == "items":
 			for row in rows:
 				row.setdefault("delivery_date", values["delivery_date"])
 				row["conversion_factor"] = 1
+				if row.get("item_code"):
+					row["uom"] = frappe.get_cached_value("Item", row["item_code"], "stock_uom")
 			return rows
 		if table == "taxes":
-			mapped = []
-			for row in rows:
-				account = self.settings.tax_accounts.get(row["vtiger_tax"])
-				if account:
-					mapped.append(
-						{**row, "account_head": account[0], "description": account[1] or row["description"]}
+			unmapped = [row for row in rows if row["vtiger_tax"] not in self.settings.tax_accounts]
+			if unmapped:
+				raise frappe.ValidationError(
+					_(
+						"VTiger applies {0} to this order and the connection maps no ERPNext account to it, so "
+						"its total would be wrong: use Create Tax Accounts on the connection, or map the row "
+						"under Tax Accounts, then retry"
+					).format(
+						", ".join(
+							f"{row['description']} ({row['vtiger_tax']}) {row['tax_amount']}"
+							for row in unmapped
+						)
 					)
-			return mapped
+				)
+			return [
+				{
+					**row,
+					"account_head": self.settings.tax_accounts[row["vtiger_tax"]][0],
+					"description": self.settings.tax_accounts[row["vtiger_tax"]][1] or row["description"],
+				}
+				for row in rows
+			]
 		return rows
 
-	def fill(self, doc: Document, plan: DocumentPlan, resolver: Resolver) -> None:
-		super().fill(doc, plan, resolver)
+	def fill(self, doc: Document, plan: DocumentPlan, resolver: Resolver, warnings: list[str]) -> None:
+		super().fill(doc, plan, resolver, warnings)
+		doc.flags.vtiger_notes = []
+		doc.conversion_rate = self.conversion_rate(doc, plan.meta.get("vtiger_conversion_rate"))
+		for row, unit in zip(doc.items, plan.meta.get("units") or [], strict=False):
+			self.fit_fraction(row, unit, warnings)
 		if doc.get("contact_person") and doc.get("customer"):
 			link_contact_to_customer(doc.contact_person, doc.customer)
+		self.match_vtiger_total(doc, flt(plan.meta.get("vtiger_total")))
 
-	def conversion_rate(self, currency: str, vtiger_rate: Decimal | None) -> float:
-		"""ERPNext wants company-currency units per order-currency unit; VTiger stores the inverse against its
-		base currency, which is taken to be the company's currency."""
-		company_currency = frappe.get_cached_value("Company", self.settings.company, "default_currency")
-		if currency == company_currency or not vtiger_rate:
+	@property
+	def company_currency(self) -> str:
+		return frappe.get_cached_value("Company", self.settings.company, "default_currency")
+
+	def conversion_rate(self, doc: Document, vtiger_rate: Decimal | None) -> float:
+		"""Company-currency units per order-currency unit. VTiger stores the inverse against its base currency:
+		usable when that is the company's currency; otherwise ERPNext's own exchange rates decide."""
+		company_currency = self.company_currency
+		if doc.currency == company_currency:
 			return 1.0
-		return 1 / flt(vtiger_rate)
+		base = self.settings.vtiger_base_currency or company_currency
+		if base == company_currency and vtiger_rate:
+			return 1 / flt(vtiger_rate)
+		rate = get_exchange_rate(doc.currency, company_currency, doc.transaction_date, "for_selling")
+		if not rate:
+			raise frappe.ValidationError(
+				_(
+					"ERPNext has no exchange rate from {0} to {1} on {2} (VTiger's base currency is {3}): "
+					"add a Currency Exchange, then retry"
+				).format(doc.currency, company_currency, doc.transaction_date, base)
+			)
+		doc.flags.vtiger_notes.append(
+			_(
+				"conversion rate {0} {1}→{2} from ERPNext's exchange rates (VTiger's base currency is {3})"
+			).format(rate, doc.currency, company_currency, base)
+		)
+		return flt(rate)
+
+	def fit_fraction(self, row: Document, unit: str, warnings: list[str]) -> None:
+		"""A fractional VTiger quantity in a whole-number UOM lands as one line of its amount, the quantity kept
+		in the description: the order and its total land, and nothing is rounded away."""
+		qty = flt(row.qty)
+		if (
+			qty == int(qty)
+			or not row.uom
+			or not frappe.get_cached_value("UOM", row.uom, "must_be_whole_number")
+		):
+			return
+		amount = flt(row.rate) * qty
+		note = _("{0} {1} × {2}").format(qty, unit or row.uom, flt(row.rate))
+		row.description = f"{note}: {row.description or row.item_name}"
+		row.qty, row.rate, row.price_list_rate = 1, amount, amount
+		row.discount_percentage = row.discount_amount = 0
+		warnings.append(
+			_(
+				"line {0}: quantity {1} is a fraction and UOM {2} counts whole units, so it is written as 1 × {3} "
+				"with the quantity in its description; map {4} to a UOM that allows fractions to keep quantities"
+			).format(row.idx, qty, row.uom, amount, unit or row.uom)
+		)
+
+	def match_vtiger_total(self, doc: Document, target: float) -> None:
+		"""Spread the cents ERPNext's per-line rounding leaves over the ``Actual`` rows (or a rounding row on the
+		company's Round Off account) so the grand total is VTiger's total, rounded half up, to the cent."""
+		doc.calculate_taxes_and_totals()
+		cents = round((target - flt(doc.grand_total)) * 100)
+		if not cents or abs(cents) > len(doc.items) + len(doc.taxes) + 1:
+			return  # nothing to do, or more than rounding: the log line says so after saving
+		rows = sorted(
+			(row for row in doc.taxes if row.charge_type == "Actual"), key=lambda r: -abs(flt(r.tax_amount))
+		)
+		if not rows:
+			rows = [
+				doc.append(
+					"taxes",
+					{
+						"charge_type": "Actual",
+						"account_head": frappe.get_cached_value("Company", doc.company, "round_off_account"),
+						"description": _("Rounding to VTiger's total"),
+						"vtiger_tax": "rounding",
+						"tax_amount": 0,
+					},
+				)
+			]
+		step = 0.01 if cents > 0 else -0.01
+		for index in range(abs(cents)):
+			row = rows[index % len(rows)]
+			row.tax_amount = flt(flt(row.tax_amount) + step, 2)
+		doc.calculate_taxes_and_totals()
 
 	def delivery_date(self, transaction_date: date, duedate: date | None) -> date:
 		if (
@@ -167,23 +346,13 @@ class SalesOrderHandler(DocumentHandler):
 		return transaction_date + timedelta(days=self.settings.delivery_days or 0)
 
 	def after_save(self, doc: Document, plan: DocumentPlan, resolver: Resolver) -> str | None:
-		notes = []
+		notes = list(doc.flags.vtiger_notes or [])
 		expected = flt(plan.meta.get("vtiger_total"))
 		difference = flt(doc.grand_total) - expected
-		if abs(difference) > 0.01:
-			unmapped = sorted(
-				row["vtiger_tax"]
-				for row in plan.children.get("taxes", [])
-				if row["vtiger_tax"] not in self.settings.tax_accounts
-			)
-			reason = (
-				_("VTiger rows without an ERPNext tax account: {0}").format(", ".join(unmapped))
-				if unmapped
-				else _("rounding or ERPNext taxes")
-			)
+		if abs(difference) >= 0.005:
 			notes.append(
-				_("Grand total {0} differs from VTiger's total {1} by {2} ({3})").format(
-					flt(doc.grand_total, 2), expected, flt(difference, 2), reason
+				_("Grand total {0} differs from VTiger's total {1} by {2}").format(
+					flt(doc.grand_total, 2), expected, flt(difference, 2)
 				)
 			)
 		if plan.meta.get("total_mismatch"):
@@ -205,6 +374,41 @@ def link_contact_to_customer(contact: str, customer: str) -> None:
 	doc.append("links", {"link_doctype": "Customer", "link_name": customer})
 	doc.flags.ignore_permissions = True
 	doc.save()
+
+
+ADDRESS_KEY_FIELDS = ("address_line1", "address_line2", "city", "state", "pincode", "country")
+
+
+def _address_key(values: Any) -> tuple[str, ...]:
+	"""What makes two addresses the same place: their lines, city, state, postcode and country, compared without
+	case or repeated spaces."""
+	return tuple(" ".join(str(values.get(f) or "").split()).casefold() for f in ADDRESS_KEY_FIELDS)
+
+
+def uom_for(unit: str | None, units: dict[str, str]) -> str:
+	"""The ERPNext UOM of a VTiger usage unit: the connection's mapping, a UOM of the same name, or a new UOM of
+	that name (fractions allowed, as VTiger allows them); a product without a unit counts in Nos."""
+	unit = (unit or "").strip()
+	if not unit:
+		return DEFAULT_UOM
+	if units.get(unit):
+		return units[unit]
+	existing = frappe.db.get_value("UOM", unit, "name")
+	if existing:
+		return existing
+	frappe.get_doc({"doctype": "UOM", "uom_name": unit, "must_be_whole_number": 0}).insert(
+		ignore_permissions=True
+	)
+	return unit
+
+
+def _free_item_code(code: str, vtiger_id: str) -> str:
+	"""VTiger's product number, or, when another Item already has it (another connection's ``PRO1``), the number
+	with this connection's prefix, so each connection's items stay its own."""
+	if not frappe.db.exists("Item", code) and not frappe.db.exists("Item", {"item_code": code}):
+		return code
+	prefix = vtiger_id.rpartition("/")[0] or "vtiger"
+	return f"{code}-{prefix}"
 
 
 def _selling_default(fieldname: str) -> str:

@@ -80,7 +80,7 @@ def retry_records(
 	)
 	by_module: dict[str, list[int]] = {}
 	for module, crmid in records:
-		by_module.setdefault(module, []).append(int(str(crmid).split(":")[0]))
+		by_module.setdefault(module, []).append(int(crmid))
 	try:
 		run = SyncRun(connection)
 		observer.set_total(sum(len(ids) for ids in by_module.values()))

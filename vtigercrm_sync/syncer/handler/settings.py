@@ -10,7 +10,8 @@ from frappe.utils.password import get_encryption_key
 from vtigercrm_sync.syncer.handler.base import SyncSettings
 
 
-def sync_settings(doc: Any) -> SyncSettings:
+def sync_settings(doc: Any, catalog: Any = None) -> SyncSettings:
+	"""The handlers' view of a connection (and of what its VTiger defines, when its ``catalog`` is at hand)."""
 	return SyncSettings(
 		company=doc.company,
 		customer_group=doc.customer_group,
@@ -24,6 +25,8 @@ def sync_settings(doc: Any) -> SyncSettings:
 		submit_statuses=frozenset(s.strip() for s in (doc.submit_statuses or "").splitlines() if s.strip()),
 		tax_accounts={row.vtiger_tax: (row.account_head, row.description) for row in doc.tax_accounts},
 		deleted_record_action=doc.deleted_record_action or "Ignore",
+		units={row.vtiger_unit: row.uom for row in doc.get("units") or [] if row.vtiger_unit and row.uom},
+		vtiger_base_currency=getattr(catalog, "base_currency", None),
 	)
 
 

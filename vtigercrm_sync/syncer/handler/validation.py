@@ -7,29 +7,35 @@ from typing import Any
 import frappe
 from frappe import _
 
-from vtigercrm_sync.config.config import MappingError
+from vtigercrm_sync.config.config import MappingError, resolve_mapping
+from vtigercrm_sync.database.engine import get_engine
 from vtigercrm_sync.syncer.processor.planner import PROCESSORS
-from vtigercrm_sync.syncer.services.query import ConnectionFailed, VTigerReader
+from vtigercrm_sync.syncer.services.catalog import VTigerCatalog
+from vtigercrm_sync.syncer.services.query import ConnectionFailed, read_catalog
 
 
-def validate_connection_mapping(doc: Any) -> list[str]:
-	"""Every problem of a connection's mapping: shape, target DocType fields, and VTiger's real columns."""
+def validate_connection_mapping(doc: Any) -> tuple[list[str], VTigerCatalog | None]:
+	"""Every problem of a connection's mapping (shape, target DocType fields, VTiger's real columns), and what
+	VTiger has, when it answers."""
 	try:
 		mapping = doc.mapping_config()
 	except MappingError as exc:
-		return [str(problem) for problem in exc.problems]
+		return [str(problem) for problem in exc.problems], None
 	problems = target_field_problems(mapping)
 	try:
-		VTigerReader.connect(doc.connection_settings(), mapping)
-	except MappingError as exc:
-		problems += [str(problem) for problem in exc.problems]
+		catalog = read_catalog(get_engine(doc.connection_settings()))
 	except ConnectionFailed as exc:
 		frappe.msgprint(
 			_("VTiger columns were not checked: {0}").format(str(exc)),
 			indicator="orange",
 			title=_("Not checked"),
 		)
-	return problems
+		return problems, None
+	try:
+		resolve_mapping(mapping, catalog)
+	except MappingError as exc:
+		problems += [str(problem) for problem in exc.problems]
+	return problems, catalog
 
 
 def target_field_problems(mapping: Any) -> list[str]:

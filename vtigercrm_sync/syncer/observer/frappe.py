@@ -75,8 +75,10 @@ class FrappeObserver:
 		entity: str | None = None,
 		target_doctype: str | None = None,
 		target_name: str | None = None,
+		record: int | None = None,
 	) -> None:
-		"""Count an outcome; keep a log line unless it is a plain success."""
+		"""Count an outcome; keep a log line unless it is a plain success. ``vtiger_id`` names the document (or
+		the record) the line is about, ``record`` the VTiger record that was read (what a retry reads again)."""
 		self.counts.add(action)
 		if action in ("Created", "Updated") and not message:
 			return
@@ -86,6 +88,7 @@ class FrappeObserver:
 			{
 				"vtiger_module": module,
 				"vtiger_id": str(vtiger_id),
+				"vtiger_record": record,
 				"entity": entity,
 				"target_doctype": target_doctype,
 				"target_name": target_name,

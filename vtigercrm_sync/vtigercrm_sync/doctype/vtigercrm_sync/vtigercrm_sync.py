@@ -31,8 +31,10 @@ from vtigercrm_sync.constants import (
 	WATERMARK_FIELDS,
 	job_id,
 )
-from vtigercrm_sync.database.engine import ConnectionSettings
-from vtigercrm_sync.syncer.services.query import ConnectionFailed, check_connection
+from vtigercrm_sync.database.engine import ConnectionSettings, get_engine
+from vtigercrm_sync.syncer.handler.tax_accounts import create_tax_accounts, unmapped_tax_rows
+from vtigercrm_sync.syncer.handler.units import fill_units, whole_number_units
+from vtigercrm_sync.syncer.services.query import ConnectionFailed, check_connection, read_catalog
 
 ID_PREFIX_BASE_LENGTH = 12
 
@@ -48,6 +50,9 @@ class VTigerCRMSync(Document):
 
 		from vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync_tax_account.vtigercrm_sync_tax_account import (
 			VTigerCRMSyncTaxAccount,
+		)
+		from vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync_unit.vtigercrm_sync_unit import (
+			VTigerCRMSyncUnit,
 		)
 
 		batch_size: DF.Int
@@ -87,6 +92,7 @@ class VTigerCRMSync(Document):
 		tax_accounts: DF.Table[VTigerCRMSyncTaxAccount]
 		territory: DF.Link | None
 		title: DF.Data
+		units: DF.Table[VTigerCRMSyncUnit]
 		watermark_accounts: DF.Data | None
 		watermark_contacts: DF.Data | None
 		watermark_sales_orders: DF.Data | None
@@ -151,10 +157,40 @@ class VTigerCRMSync(Document):
 			throw_problems([str(problem) for problem in exc.problems], _("Custom Mapping"))
 
 	def validate_mapping_against_sources(self):
-		"""The chosen streams, VTiger's real columns and the target DocTypes' fields (when VTiger answers)."""
+		"""The chosen streams, VTiger's real columns and the target DocTypes' fields; then, when VTiger answers,
+		its units and taxes: a new connection's unit table is filled, and what cannot be written is said."""
 		from vtigercrm_sync.syncer.handler.validation import validate_connection_mapping
 
-		throw_problems(validate_connection_mapping(self), _("Mapping"))
+		problems, catalog = validate_connection_mapping(self)
+		throw_problems(problems, _("Mapping"))
+		if catalog is None:
+			return
+		if self.is_new() and not self.units:
+			fill_units(self, catalog.usage_units)
+		self.notify_what_cannot_be_written(catalog)
+
+	def notify_what_cannot_be_written(self, catalog) -> None:
+		"""VTiger amounts without an ERPNext account, and whole-number UOMs for VTiger's fractional quantities."""
+		unmapped = unmapped_tax_rows(self, catalog) if self.sync_sales_orders else {}
+		if unmapped:
+			frappe.msgprint(
+				_(
+					"VTiger adds these to orders and no ERPNext account is mapped to them: {0}. An order that "
+					"carries one fails until it is mapped; Create Tax Accounts maps them all."
+				).format(", ".join(f"{label} ({key})" for key, label in unmapped.items())),
+				title=_("Taxes without an account"),
+				indicator="orange",
+			)
+		whole = whole_number_units(self)
+		if whole:
+			frappe.msgprint(
+				_(
+					"These UOMs count whole units only: {0}. A VTiger line with a fractional quantity in them is "
+					"written as 1 × its amount, with the quantity in the line's description."
+				).format(", ".join(whole)),
+				title=_("Whole-number units"),
+				indicator="orange",
+			)
 
 	def connection_settings(self) -> ConnectionSettings:
 		return ConnectionSettings(
@@ -254,6 +290,34 @@ def form_start_sync(name: str, full: bool | int = 0) -> dict:
 	doc = frappe.get_doc(SETTING_DOCTYPE, name)
 	doc.check_permission("write")
 	return doc.start_sync(TRIGGER_BUTTON, full=bool(int(full)))
+
+
+@frappe.whitelist(methods=["POST"])
+def form_create_tax_accounts(name: str) -> dict:
+	"""Create an account for each VTiger tax, shipping and adjustment the connection does not map, and map it."""
+	doc = frappe.get_doc(SETTING_DOCTYPE, name)
+	doc.check_permission("write")
+	frappe.has_permission("Account", "create", throw=True)
+	created = create_tax_accounts(doc, _catalog_of(doc))
+	doc.save()
+	return {"created": created, "mapped": len(doc.tax_accounts)}
+
+
+@frappe.whitelist(methods=["POST"])
+def form_fill_units(name: str) -> dict:
+	"""Add a row for each VTiger usage unit the connection's unit table lacks, with its suggested UOM."""
+	doc = frappe.get_doc(SETTING_DOCTYPE, name)
+	doc.check_permission("write")
+	added = fill_units(doc, _catalog_of(doc).usage_units)
+	doc.save()
+	return {"added": added}
+
+
+def _catalog_of(doc: VTigerCRMSync):
+	try:
+		return read_catalog(get_engine(doc.connection_settings()))
+	except ConnectionFailed as exc:
+		frappe.throw(str(exc), title=_("Connection Failed"))
 
 
 @frappe.whitelist()

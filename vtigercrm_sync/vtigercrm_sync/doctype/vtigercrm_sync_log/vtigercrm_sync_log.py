@@ -71,18 +71,15 @@ class VTigerCRMSyncLog(Document):
 		frappe.db.delete(log, filters=old)
 
 	def failed_records(self) -> list[list[str]]:
-		"""Distinct [module, crmid] of the records this run could not write, in the order they failed (a line's
-		id may carry the connection's prefix, ``prod/11``, or a role, ``11:owner``; the crmid is what is read)."""
+		"""Distinct [module, crmid] of the records this run could not write, in the order they failed: the record
+		each failed line came from (an order, for the contact it could not write)."""
 		rows = frappe.get_all(
 			LOG_LINE_DOCTYPE,
 			filters={"parenttype": LOG_DOCTYPE, "parent": self.name, "action": ACTION_FAILED},
-			fields=["vtiger_module", "vtiger_id"],
+			fields=["vtiger_module", "vtiger_record"],
 			order_by="idx asc",
 		)
-		seen: dict[tuple[str, str], None] = {}
-		for row in rows:
-			if row.vtiger_module and row.vtiger_id:
-				seen[(row.vtiger_module, row.vtiger_id.rsplit("/", 1)[-1].split(":")[0])] = None
+		seen = {(row.vtiger_module, str(row.vtiger_record)): None for row in rows if row.vtiger_record}
 		return [list(key) for key in seen]
 
 

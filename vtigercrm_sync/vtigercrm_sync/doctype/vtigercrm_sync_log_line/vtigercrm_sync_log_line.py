@@ -25,5 +25,6 @@ class VTigerCRMSyncLogLine(Document):
 		target_name: DF.DynamicLink | None
 		vtiger_id: DF.Data | None
 		vtiger_module: DF.Data | None
+		vtiger_record: DF.Int
 	# end: auto-generated types
 	pass

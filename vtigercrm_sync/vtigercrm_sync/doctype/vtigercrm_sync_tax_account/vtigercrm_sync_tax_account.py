@@ -18,6 +18,6 @@ class VTigerCRMSyncTaxAccount(Document):
 		parent: DF.Data
 		parentfield: DF.Data
 		parenttype: DF.Data
-		vtiger_tax: DF.Literal["tax1", "tax2", "tax3", "shipping", "shipping_tax", "adjustment"]
+		vtiger_tax: DF.Data
 	# end: auto-generated types
 	pass

@@ -1,0 +1,17 @@
+"""Log lines written before they carried the VTiger record they came from get it from their VTiger id
+(``prod/11:owner`` -> 11), so Retry failed records still finds them."""
+
+import frappe
+
+LOG_LINE_DOCTYPE = "VTigerCRM Sync Log Line"
+
+
+def execute():
+	for line in frappe.get_all(
+		LOG_LINE_DOCTYPE, filters={"vtiger_record": ("in", (0, None))}, fields=["name", "vtiger_id"]
+	):
+		crmid = (line.vtiger_id or "").rpartition("/")[2].partition(":")[0]
+		if crmid.isdigit():
+			frappe.db.set_value(
+				LOG_LINE_DOCTYPE, line.name, "vtiger_record", int(crmid), update_modified=False
+			)
