@@ -1,13 +1,16 @@
-"""Session fixtures: a scratch MariaDB database loaded from VTiger's schema.sql, and a VTiger-faithful writer.
+"""Session fixtures: a scratch MariaDB database loaded from VTiger's schema.sql, a VTiger-faithful writer,
+and the kit's real VTiger 8.2 server (``vtiger_server``, started only for the tests that use it).
 
 Settings (environment):
 - VTIGER_TEST_DB_URL: SQLAlchemy server URL, default mysql+pymysql://root@127.0.0.1:3306
 - VTIGER_SCHEMA_DIR: directory holding schema.sql, default <checkout>/../shared/vtiger
 - VTIGER_TEST_DB: name of the scratch database (dropped and re-created), default vtigercrm_sync_test
+- VTIGER_SERVER_KIT and the kit's own variables: see tests/vtiger_server.py
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +26,7 @@ if _TESTS_DIR not in sys.path:
 	sys.path.insert(0, _TESTS_DIR)
 
 from vtiger_schema import VTigerSetupError, VTigerTestSettings, load_database, read_settings
+from vtiger_server import VTigerServer, VTigerServerError, start_server, stop_server
 from vtiger_writer import VTigerWriter
 
 _LOAD_SECONDS = pytest.StashKey[dict]()
@@ -83,6 +87,27 @@ def vtiger(vtiger_engine: Engine) -> Iterator[VTigerWriter]:
 		).scalar_one()
 	yield VTigerWriter(vtiger_engine)
 	cleanup_after(vtiger_engine, start_crmid, start_currency)
+
+
+@pytest.fixture(scope="session")
+def vtiger_server() -> Iterator[VTigerServer]:
+	"""The kit's real VTiger 8.2 server on a fresh database, started once, stopped at the end of the session.
+
+	A server that cannot start fails every test that needs it (never a skip).
+	"""
+	error = None
+	try:
+		server = start_server()
+	except VTigerServerError as exc:
+		error = exc
+	if error:
+		with contextlib.suppress(VTigerServerError):
+			stop_server()  # a half-started one
+		pytest.fail(f"VTiger server did not start: {error}", pytrace=False)
+	try:
+		yield server
+	finally:
+		stop_server()
 
 
 def cleanup_after(engine: Engine, start_crmid: int, start_currency: int) -> None:

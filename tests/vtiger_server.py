@@ -1,0 +1,165 @@
+"""The kit's real VTiger CRM 8.2 server (``../shared/vtiger-server``): start it, stop it, drive its web UI.
+
+Plain Python (no pytest), so the pytest suite and later the Frappe suite can share it. The kit drops and
+reloads the server's database on ``start``, so every session begins from a fresh install.
+
+Settings (environment):
+- VTIGER_SERVER_KIT: the kit folder, default <checkout>/../shared/vtiger-server
+- read by the kit itself: VTIGER_PORT (8089), VTIGER_DB (vtiger_server), VTIGER_SERVER_DIR, and
+  VTIGER_DB_HOST, VTIGER_DB_PORT, VTIGER_DB_USER, VTIGER_DB_PASSWORD (where it loads the database)
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import os
+import re
+import shlex
+import subprocess
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.engine import URL
+
+DEFAULT_KIT_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "vtiger-server"
+START_TIMEOUT = 900  # the first start installs PHP from apt
+
+
+class VTigerServerError(RuntimeError):
+	"""The server could not be started or driven; the message says what failed and what to set."""
+
+
+@dataclass(frozen=True)
+class VTigerServer:
+	"""The running server, as the kit's ``start`` printed it."""
+
+	url: str
+	username: str
+	access_key: str = field(repr=False)
+	password: str = field(repr=False)
+	database: str
+
+	def database_url(self) -> URL:
+		"""SQLAlchemy URL of the server's own database, on the MariaDB server the kit loaded it into."""
+		return URL.create(
+			"mysql+pymysql",
+			username=os.environ.get("VTIGER_DB_USER") or "root",
+			password=os.environ.get("VTIGER_DB_PASSWORD") or None,
+			host=os.environ.get("VTIGER_DB_HOST") or "127.0.0.1",
+			port=int(os.environ.get("VTIGER_DB_PORT") or 3306),
+			database=self.database,
+			query={"charset": "utf8mb4"},
+		)
+
+
+def kit_script() -> Path:
+	kit_dir = Path(os.environ.get("VTIGER_SERVER_KIT") or DEFAULT_KIT_DIR).expanduser()
+	script = kit_dir / "vtiger-server"
+	if not script.is_file():
+		raise VTigerServerError(
+			f"VTiger server kit not found: {script}. Set VTIGER_SERVER_KIT to the vtiger-server kit folder "
+			"(shared/vtiger-server beside the checkout)."
+		)
+	return script
+
+
+def start_server() -> VTigerServer:
+	"""``vtiger-server start``; returns the server described by its KEY=VALUE lines."""
+	script = kit_script()
+	try:
+		done = subprocess.run(
+			[str(script), "start"], capture_output=True, text=True, timeout=START_TIMEOUT, check=False
+		)
+	except subprocess.TimeoutExpired:
+		raise VTigerServerError(f"{script} start did not finish within {START_TIMEOUT} s") from None
+	if done.returncode != 0:
+		raise VTigerServerError(
+			f"{script} start failed (exit {done.returncode}): {done.stderr.strip()[-2000:] or 'no message'}"
+		)
+	values = parse_env(done.stdout)
+	missing = {"VTIGER_URL", "VTIGER_USER", "VTIGER_ACCESS_KEY", "VTIGER_DB"} - values.keys()
+	if missing:
+		raise VTigerServerError(f"{script} start printed no {', '.join(sorted(missing))}")
+	return VTigerServer(
+		url=values["VTIGER_URL"],
+		username=values["VTIGER_USER"],
+		access_key=values["VTIGER_ACCESS_KEY"],
+		password=values.get("VTIGER_PASSWORD", ""),
+		database=values["VTIGER_DB"],
+	)
+
+
+def stop_server() -> None:
+	subprocess.run([str(kit_script()), "stop"], capture_output=True, text=True, timeout=60, check=False)
+
+
+def state_dir() -> Path:
+	"""Where the kit keeps the unpacked tree and ``run/`` (pid, logs, PHP sessions)."""
+	return Path(
+		os.environ.get("VTIGER_SERVER_DIR") or Path.home() / ".cache" / "vtiger82-server"
+	).expanduser()
+
+
+def end_web_service_sessions() -> int:
+	"""Delete the PHP session files of logged-in web service sessions, as PHP's session garbage collector does
+	after ``session.gc_maxlifetime``. Returns how many ended.
+	"""
+	ended = 0
+	for path in (state_dir() / "run" / "sessions").glob("sess_*"):
+		if "authenticatedUserId|s:" in path.read_text(errors="replace"):
+			path.unlink()
+			ended += 1
+	return ended
+
+
+def parse_env(stdout: str) -> dict[str, str]:
+	"""The kit's ``KEY=VALUE`` lines (shell syntax: ``VTIGER_PASSWORD='...'`` is quoted)."""
+	values = {}
+	for line in stdout.splitlines():
+		key, sep, value = line.partition("=")
+		if sep and re.fullmatch(r"[A-Z_]+", key):
+			values[key] = " ".join(shlex.split(value))
+	return values
+
+
+def create_user(server: VTigerServer, user_name: str, role_id: str, password: str) -> int:
+	"""Create a non-admin user the way an admin does, in VTiger's web UI (the web service cannot: it rejects
+	every ``roleid``). VTiger writes the user, its role link, access key and privilege files. Returns its id.
+	"""
+	opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+	index = server.url.rstrip("/") + "/index.php"
+
+	def post(data: dict[str, str], query: str = "") -> tuple[str, str]:
+		with opener.open(index + query, urllib.parse.urlencode(data).encode(), timeout=60) as response:
+			return response.geturl(), response.read().decode("utf-8", "replace")
+
+	_, page = post({"username": server.username, "password": server.password}, "?module=Users&action=Login")
+	token = re.search(r'csrfMagicToken\s*=\s*"([^"]+)"', page)
+	if not token:
+		raise VTigerServerError(f"admin login to {index} failed: no CSRF token on the page after login")
+	landed, _ = post(
+		{
+			"__vtrftk": token.group(1),
+			"module": "Users",
+			"action": "Save",
+			"record": "",
+			"user_name": user_name,
+			"last_name": user_name.title(),
+			"email1": f"{user_name}@example.org",
+			"roleid": role_id,
+			"is_admin": "",  # the form's unticked box: VTiger stores 'off'
+			"user_password": password,
+			"confirm_password": password,
+			"status": "Active",
+			"currency_id": "1",
+			"time_zone": "UTC",
+			"date_format": "yyyy-mm-dd",
+			"language": "en_us",
+		}
+	)
+	record = re.search(r"[?&]record=(\d+)", landed)
+	if not record:
+		raise VTigerServerError(f"creating user {user_name!r} through {index} failed (landed on {landed})")
+	return int(record.group(1))
