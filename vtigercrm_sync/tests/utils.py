@@ -29,29 +29,30 @@ from vtiger_schema import load_database, read_settings
 from vtiger_writer import VTigerWriter
 
 DATABASE = "vtigercrm_sync_frappe_test"
-_loaded_url = None
+_loaded_urls: dict = {}
 _clock = [datetime(2025, 1, 1, 8, 0, 0)]
 """VTiger's clock for every class of the suite: it only moves forward, as a real server's does, so a record
 written by a later test is never older than what an earlier sync already read."""
 
 
-def vtiger_database_url():
-	"""Load the VTiger schema once per process and return the database URL."""
-	global _loaded_url
-	if _loaded_url is None:
-		_loaded_url = load_database(read_settings(), DATABASE)
-	return _loaded_url
+def vtiger_database_url(database: str = DATABASE):
+	"""Load the VTiger schema into ``database`` once per process and return its URL."""
+	if database not in _loaded_urls:
+		_loaded_urls[database] = load_database(read_settings(), database)
+	return _loaded_urls[database]
 
 
 class VTigerSyncTestCase(FrappeTestCase):
 	"""A connection to a fresh VTiger database, a writer for it, and helpers to run and inspect syncs."""
 
 	preset = "standard"
+	database = DATABASE
+	"""A class that changes what the whole VTiger install defines (its base currency, say) takes its own."""
 
 	@classmethod
 	def setUpClass(cls):
 		super().setUpClass()
-		cls.url = vtiger_database_url()
+		cls.url = vtiger_database_url(cls.database)
 		cls.engine = create_engine(cls.url)
 		with cls.engine.begin() as conn:
 			start = random.randint(10, 90) * 1_000_000 + random.randint(0, 999_999)

@@ -108,12 +108,16 @@ class DocumentHandler:
 		self.settings = settings
 		self.meta = frappe.get_meta(doctype)
 		self.guard = FieldGuard(doctype)
-		shaping = [(name, _stable(getattr(settings, name))) for name in self.settings_fields]
-		self._fingerprint = repr((self.__class__.__name__, self.version, shaping))
+
+	def shaping(self, plan: DocumentPlan) -> dict[str, Any]:
+		"""The settings that shape the document written from ``plan``."""
+		return {name: getattr(self.settings, name) for name in self.settings_fields}
 
 	def stored_hash(self, plan: DocumentPlan) -> str:
 		"""What a document written from ``plan`` with these settings carries in ``vtiger_hash``."""
-		return hashlib.sha256(f"{plan.content_hash}|{self._fingerprint}".encode()).hexdigest()
+		shaping = sorted((name, _stable(value)) for name, value in self.shaping(plan).items())
+		fingerprint = repr((self.__class__.__name__, self.version, shaping))
+		return hashlib.sha256(f"{plan.content_hash}|{fingerprint}".encode()).hexdigest()
 
 	def apply(self, plan: DocumentPlan, resolver: Resolver) -> Outcome:
 		content_hash = self.stored_hash(plan)

@@ -118,7 +118,11 @@ class ItemHandler(DocumentHandler):
 	"""Items of one connection are its own: VTiger's product numbers (``PRO1``) repeat across databases. An Item
 	of ERPNext or of another connection is used only when the mapping's ``match`` names it explicitly."""
 
-	settings_fields = ("item_group", "units")
+	settings_fields = ("item_group",)
+
+	def shaping(self, plan: DocumentPlan) -> dict[str, Any]:
+		unit = (plan.values.get("stock_uom") or "").strip()
+		return {**super().shaping(plan), "uom": self.settings.units.get(unit)}
 
 	def apply(self, plan: DocumentPlan, resolver: Resolver) -> Outcome:
 		shared = self.shared_item(plan)
@@ -192,11 +196,19 @@ class SalesOrderHandler(DocumentHandler):
 		"delivery_rule",
 		"delivery_days",
 		"submit_statuses",
-		"tax_accounts",
-		"units",
 		"vtiger_base_currency",
 	)
 	version = 2
+
+	def shaping(self, plan: DocumentPlan) -> dict[str, Any]:
+		"""Only the tax accounts and units this order uses, so mapping a tax or a unit rewrites just the orders
+		that carry it."""
+		keys = {row["vtiger_tax"] for row in plan.children.get("taxes", [])}
+		return {
+			**super().shaping(plan),
+			"tax_accounts": {k: v for k, v in self.settings.tax_accounts.items() if k in keys},
+			"units": {unit: self.settings.units.get(unit) for unit in plan.meta.get("units") or ()},
+		}
 
 	def prepare(self, values: dict[str, Any], plan: DocumentPlan, resolver: Resolver) -> dict[str, Any]:
 		values = super().prepare(values, plan, resolver)
