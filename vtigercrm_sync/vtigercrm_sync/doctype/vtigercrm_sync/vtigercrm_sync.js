@@ -21,6 +21,24 @@ frappe.ui.form.on("VTigerCRM Sync", {
 			return;
 		}
 		frm.add_custom_button(__("Test Connection"), () => test_connection(frm));
+		frm.add_custom_button(
+			__("Create Tax Accounts"),
+			() =>
+				call_and_reload(frm, "form_create_tax_accounts", (r) =>
+					__("{0} account(s) created; every VTiger tax, shipping and adjustment is mapped.", [
+						r.created.length,
+					])
+				),
+			__("Setup")
+		);
+		frm.add_custom_button(
+			__("Fill Units from VTiger"),
+			() =>
+				call_and_reload(frm, "form_fill_units", (r) =>
+					__("{0} VTiger unit(s) added with their suggested UOM.", [r.added])
+				),
+			__("Setup")
+		);
 		frm.add_custom_button(__("View Logs"), () =>
 			frappe.set_route("List", "VTigerCRM Sync Log", { connection: frm.doc.name })
 		);
@@ -95,6 +113,23 @@ function start_sync(frm, full) {
 				message: r.message.message,
 				indicator: r.message.status === "queued" ? "blue" : "orange",
 			});
+			frm.reload_doc();
+		},
+	});
+}
+
+function call_and_reload(frm, method, describe) {
+	if (frm.is_dirty()) {
+		frappe.msgprint(__("Save the connection first."));
+		return;
+	}
+	frm.call({
+		method: `${VTIGER_SYNC_METHODS}.${method}`,
+		args: { name: frm.doc.name },
+		freeze: true,
+		callback: (r) => {
+			if (!r.message) return;
+			frappe.show_alert({ message: describe(r.message), indicator: "green" });
 			frm.reload_doc();
 		},
 	});
