@@ -356,3 +356,40 @@ def test_failed_connection_says_where_but_never_the_password(settings: Connectio
 	assert caught.value.__cause__ is None and caught.value.__suppress_context__
 	if where == "password":
 		assert "Access denied" in message
+
+
+def test_a_watermark_rewound_rereads_the_overlap_and_a_zero_overlap_rereads_nothing():
+	mark = Watermark(datetime(2025, 3, 1, 12, 0, 5), 42)
+	assert mark.rewound(timedelta(minutes=10)) == Watermark(datetime(2025, 3, 1, 11, 50, 5), 0)
+	assert mark.rewound(timedelta(0)) is mark
+
+
+def test_live_and_deleted_changes_come_in_keyset_order(vtiger: VTigerWriter, reader: VTigerReader):
+	"""A writer that commits part of a batch moves its watermark to the last change it committed, so deletions
+	take their place among the live records instead of trailing them."""
+	first = vtiger.create_account("First", at=seconds(0))
+	gone = vtiger.create_account("Gone", at=seconds(1))
+	last = vtiger.create_account("Last", at=seconds(3))
+	vtiger.delete(gone, at=seconds(2))
+	(batch,) = read_batches(reader, "Accounts")
+	assert [(c.key.crmid, c.deleted is not None) for c in batch.changes] == [
+		(first, False),
+		(gone, True),
+		(last, False),
+	]
+	assert [c.key for c in batch.changes] == sorted(c.key for c in batch.changes)
+
+
+def test_the_signpost_reads_vtigers_clock_in_its_time_zone(reader: VTigerReader):
+	"""VTiger stamps records with PHP's clock in its $default_timezone; the database session's NOW() may be in
+	another zone. With the zone set, the signpost is the server's UTC clock read in that zone."""
+	utc = reader.signpost("UTC")
+	tokyo = reader.signpost("Asia/Tokyo")
+	assert (
+		timedelta(hours=9) - timedelta(seconds=2) <= tokyo - utc <= timedelta(hours=9) + timedelta(seconds=2)
+	)
+	with reader._uow_factory() as uow:
+		offset = uow.session.execute(
+			text("SELECT TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(), NOW())")
+		).scalar_one()
+	assert abs((reader.signpost() - utc).total_seconds() - offset) <= 2

@@ -10,15 +10,28 @@ from frappe import _
 from frappe.utils import get_datetime, now_datetime
 from frappe.utils.background_jobs import is_job_enqueued
 
-from vtigercrm_sync.constants import SCHEDULE_OFF, SETTING_DOCTYPE, TRIGGER_SCHEDULE, job_id
+from vtigercrm_sync.constants import (
+	SCHEDULE_OFF,
+	SETTING_DOCTYPE,
+	STATUS_QUEUED,
+	STATUS_RUNNING,
+	TRIGGER_SCHEDULE,
+	job_id,
+)
+from vtigercrm_sync.syncer.handler.run_state import close_stale_run
 
 INTERVALS = {"Hourly": timedelta(hours=1), "Daily": timedelta(days=1)}
 
 
 def start_due_syncs() -> None:
-	"""Runs every five minutes (hooks.py); a connection with a run queued or going is left alone, and one that
-	cannot be started is logged without stopping the others."""
+	"""Runs every five minutes (hooks.py): first closes the runs whose worker died, then starts what is due; a
+	connection with a run queued or going is left alone, and one that cannot be started is logged without
+	stopping the others."""
 	now = now_datetime()
+	for name in frappe.get_all(
+		SETTING_DOCTYPE, filters={"status": ("in", (STATUS_QUEUED, STATUS_RUNNING))}, pluck="name"
+	):
+		close_stale_run(name)
 	for row in frappe.get_all(
 		SETTING_DOCTYPE,
 		filters={"enabled": 1, "schedule": ("!=", SCHEDULE_OFF)},

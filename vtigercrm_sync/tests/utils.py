@@ -149,5 +149,24 @@ class VTigerSyncTestCase(FrappeTestCase):
 		prefix = frappe.db.get_value(SETTING_DOCTYPE, connection or self.connection, "id_prefix")
 		return frappe.db.get_value(doctype, {"vtiger_id": f"{prefix}{vtiger_id}"}, "name")
 
+	def written_by(self, log) -> list[tuple[str, str]]:
+		"""(doctype, vtiger_id) of every synced document this connection's run created or changed."""
+		prefix = frappe.db.get_value(SETTING_DOCTYPE, log.connection, "id_prefix")
+		return [
+			(doctype, row.vtiger_id)
+			for doctype in ("Customer", "Contact", "Address", "Item", "Sales Order")
+			for row in frappe.get_all(
+				doctype,
+				filters={"modified": (">=", log.started_at), "vtiger_id": ("like", f"{prefix}%")},
+				fields=["vtiger_id"],
+			)
+		]
+
+	def set_connection(self, **values):
+		"""Change the connection for one test; the old values come back afterwards."""
+		old = frappe.db.get_value(SETTING_DOCTYPE, self.connection, list(values), as_dict=True)
+		frappe.db.set_value(SETTING_DOCTYPE, self.connection, values)
+		self.addCleanup(frappe.db.set_value, SETTING_DOCTYPE, self.connection, dict(old))
+
 	def links_of(self, doctype: str, name: str) -> set[tuple[str, str]]:
 		return {(row.link_doctype, row.link_name) for row in frappe.get_doc(doctype, name).links}

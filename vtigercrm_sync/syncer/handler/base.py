@@ -59,16 +59,18 @@ class LinkNotFound(frappe.ValidationError):
 
 
 class Resolver:
-	"""(doctype, vtiger_id) -> document name, for this run; staged per record so a rolled-back record leaves
-	nothing behind."""
+	"""(doctype, vtiger_id) -> document name, for this run. Entries follow the database: staged while a record is
+	written, kept once it is, and trusted across records only once its transaction commits, so a rollback (a
+	failed record, a deadlock) leaves no name behind that the database no longer has."""
 
 	def __init__(self) -> None:
 		self._committed: dict[tuple[str, str], tuple[str, str]] = {}
+		self._uncommitted: dict[tuple[str, str], tuple[str, str]] = {}
 		self._staged: dict[tuple[str, str], tuple[str, str]] = {}
 
 	def get(self, doctype: str, vtiger_id: str) -> tuple[str, str] | None:
 		key = (doctype, vtiger_id)
-		return self._staged.get(key) or self._committed.get(key)
+		return self._staged.get(key) or self._uncommitted.get(key) or self._committed.get(key)
 
 	def remember(self, doctype: str, vtiger_id: str, name: str, content_hash: str) -> None:
 		self._staged[(doctype, vtiger_id)] = (name, content_hash)
@@ -87,11 +89,17 @@ class Resolver:
 		return name
 
 	def accept(self) -> None:
-		self._committed.update(self._staged)
+		"""The record's documents are written (not yet committed)."""
+		self._uncommitted.update(self._staged)
 		self._staged.clear()
 
-	def discard(self) -> None:
+	def commit(self) -> None:
+		self._committed.update(self._uncommitted)
+		self._uncommitted.clear()
+
+	def rollback(self) -> None:
 		self._staged.clear()
+		self._uncommitted.clear()
 
 
 class DocumentHandler:
@@ -161,7 +169,8 @@ class DocumentHandler:
 
 	def fill(self, doc: Document, plan: DocumentPlan, resolver: Resolver, warnings: list[str]) -> None:
 		"""Set the plan's values, rows and links on ``doc``; what ERPNext would refuse is set aside, and said."""
-		values = self.prepare(dict(plan.values), plan, resolver)
+		refusals: list[Refusal] = []
+		values = self.prepare(dict(plan.values), plan, resolver, refusals)
 		for link in plan.links:
 			if link.kind == "field":
 				values[link.fieldname] = self.link_name(link, resolver, warnings)
@@ -169,7 +178,7 @@ class DocumentHandler:
 			table: self.prepare_rows(table, self._linked_rows(table, rows, plan, resolver, warnings), values)
 			for table, rows in plan.children.items()
 		}
-		refusals = self.guard.check(values, children)
+		refusals += self.guard.check(values, children)
 		doc.update(values)
 		for table, rows in children.items():
 			doc.set(table, [])
@@ -210,7 +219,9 @@ class DocumentHandler:
 			warnings.append(_("{0} left empty: {1}").format(link.fieldname or _(link.doctype), exc))
 			return None
 
-	def prepare(self, values: dict[str, Any], plan: DocumentPlan, resolver: Resolver) -> dict[str, Any]:
+	def prepare(
+		self, values: dict[str, Any], plan: DocumentPlan, resolver: Resolver, refusals: list[Refusal]
+	) -> dict[str, Any]:
 		return {key: _plain(value) for key, value in values.items()}
 
 	def prepare_rows(
@@ -271,3 +282,17 @@ def error_text(exc: BaseException) -> str:
 	"""The message a user can act on: Frappe's own text when it has one, without markup."""
 	message = str(exc) or exc.__class__.__name__
 	return strip_html(message).strip()
+
+
+def rollback_or_reconnect() -> None:
+	"""Roll back the transaction. A time-out that struck in the middle of a query (RQ's SIGALRM) leaves the
+	connection unusable, and its transaction gone with it: then open a new one, so the run can still close its log."""
+	try:
+		frappe.db.rollback()
+	except Exception:
+		try:
+			frappe.db.close()
+		except Exception:
+			frappe.db._conn = None  # already closed by the driver
+		frappe.db.connect()
+	frappe.clear_messages()

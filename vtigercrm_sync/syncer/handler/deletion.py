@@ -24,14 +24,17 @@ def documents_of(vtiger_id: str) -> list[tuple[str, str]]:
 	return found
 
 
-def remove_document(doctype: str, name: str, policy: str) -> tuple[str, str | None]:
-	"""Disable, or delete a draft, as the policy says; what cannot be done is kept and said."""
+def remove_document(doctype: str, name: str, policy: str) -> tuple[str | None, str | None]:
+	"""Disable, or delete a draft, as the policy says; what cannot be done is kept and said. None when the
+	document is already as the policy wants it."""
 	meta = frappe.get_meta(doctype)
 	docstatus = frappe.db.get_value(doctype, name, "docstatus") if meta.is_submittable else 0
 	if policy == "Delete Drafts" and meta.is_submittable and docstatus == 0:
 		frappe.delete_doc(doctype, name, ignore_permissions=True)
 		return "Deleted", None
 	if meta.has_field("disabled"):
+		if frappe.db.get_value(doctype, name, "disabled"):
+			return None, None
 		frappe.db.set_value(doctype, name, "disabled", 1)
 		return "Disabled", None
 	reason = _("submitted") if docstatus == 1 else _("{0} cannot be disabled").format(_(doctype))

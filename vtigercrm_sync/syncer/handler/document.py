@@ -14,34 +14,20 @@ from frappe.utils import flt, getdate
 
 from vtigercrm_sync.constants import VTIGER_ID_FIELD
 from vtigercrm_sync.syncer.handler.base import DocumentHandler, Outcome, Resolver
+from vtigercrm_sync.syncer.handler.countries import erpnext_country
+from vtigercrm_sync.syncer.handler.guard import Refusal
 from vtigercrm_sync.syncer.plan import DocumentPlan
 
 DEFAULT_UOM = "Nos"
-COUNTRY_ALIASES = {
-	"usa": "United States",
-	"us": "United States",
-	"u.s.": "United States",
-	"u.s.a.": "United States",
-	"united states of america": "United States",
-	"estados unidos": "United States",
-	"uk": "United Kingdom",
-	"great britain": "United Kingdom",
-	"england": "United Kingdom",
-	"deutschland": "Germany",
-	"españa": "Spain",
-	"méxico": "Mexico",
-	"россия": "Russian Federation",
-	"russia": "Russian Federation",
-	"日本": "Japan",
-	"polska": "Poland",
-}
 
 
 class CustomerHandler(DocumentHandler):
 	settings_fields = ("customer_group", "territory", "default_currency")
 
-	def prepare(self, values: dict[str, Any], plan: DocumentPlan, resolver: Resolver) -> dict[str, Any]:
-		values = super().prepare(values, plan, resolver)
+	def prepare(
+		self, values: dict[str, Any], plan: DocumentPlan, resolver: Resolver, refusals: list[Refusal]
+	) -> dict[str, Any]:
+		values = super().prepare(values, plan, resolver, refusals)
 		values["customer_group"] = (
 			values.get("customer_group") or self.settings.customer_group or _selling_default("customer_group")
 		)
@@ -73,7 +59,7 @@ class AddressHandler(DocumentHandler):
 		customer = next((link for link in plan.links if link.doctype == "Customer"), None)
 		if customer is None:
 			return None
-		wanted = _address_key(self.prepare(dict(plan.values), plan, resolver))
+		wanted = _address_key(self.prepare(dict(plan.values), plan, resolver, []))
 		address = frappe.qb.DocType("Address")
 		link = frappe.qb.DocType("Dynamic Link")
 		candidates = (
@@ -91,24 +77,33 @@ class AddressHandler(DocumentHandler):
 		)
 		return next((row.name for row in candidates if _address_key(row) == wanted), None)
 
-	def prepare(self, values: dict[str, Any], plan: DocumentPlan, resolver: Resolver) -> dict[str, Any]:
-		values = super().prepare(values, plan, resolver)
-		values["country"] = self.country(values.get("country"))
+	def prepare(
+		self, values: dict[str, Any], plan: DocumentPlan, resolver: Resolver, refusals: list[Refusal]
+	) -> dict[str, Any]:
+		values = super().prepare(values, plan, resolver, refusals)
+		values["country"] = self.country(values.get("country"), refusals)
 		return values
 
-	def country(self, value: str | None) -> str:
-		"""An ERPNext Country for VTiger's free-text country, or the connection's default."""
-		if value:
-			name = COUNTRY_ALIASES.get(value.strip().casefold(), value.strip())
-			found = frappe.db.get_value("Country", {"name": name}, "name") or frappe.db.get_value(
-				"Country", {"code": name.lower()}, "name"
-			)
-			if found:
-				return found
+	def country(self, value: str | None, refusals: list[Refusal]) -> str:
+		"""An ERPNext Country for VTiger's free-text country (in any language), or the connection's default; a
+		country that is not recognised is kept on the document and said."""
+		found = erpnext_country(value) if value else None
+		if found:
+			return found
 		if not self.settings.default_country:
 			raise frappe.ValidationError(
 				_("Country {0} is not an ERPNext country and the connection has no default country").format(
 					frappe.bold(value or _("(empty)"))
+				)
+			)
+		if value:
+			refusals.append(
+				Refusal(
+					_("Country (country)"),
+					value,
+					_("not a country ERPNext knows; the connection's default {0} was used").format(
+						self.settings.default_country
+					),
 				)
 			)
 		return self.settings.default_country
@@ -142,8 +137,10 @@ class ItemHandler(DocumentHandler):
 		found = frappe.db.get_value("Item", plan.match, ["name", VTIGER_ID_FIELD], as_dict=True)
 		return found.name if found and found.get(VTIGER_ID_FIELD) else None
 
-	def prepare(self, values: dict[str, Any], plan: DocumentPlan, resolver: Resolver) -> dict[str, Any]:
-		values = super().prepare(values, plan, resolver)
+	def prepare(
+		self, values: dict[str, Any], plan: DocumentPlan, resolver: Resolver, refusals: list[Refusal]
+	) -> dict[str, Any]:
+		values = super().prepare(values, plan, resolver, refusals)
 		values["item_group"] = values.get("item_group") or self.settings.item_group or _item_group_default()
 		values["stock_uom"] = uom_for(values.get("stock_uom"), self.settings.units)
 		values.setdefault("include_item_in_manufacturing", 0)
@@ -165,8 +162,10 @@ class ItemHandler(DocumentHandler):
 
 
 class BankAccountHandler(DocumentHandler):
-	def prepare(self, values: dict[str, Any], plan: DocumentPlan, resolver: Resolver) -> dict[str, Any]:
-		values = super().prepare(values, plan, resolver)
+	def prepare(
+		self, values: dict[str, Any], plan: DocumentPlan, resolver: Resolver, refusals: list[Refusal]
+	) -> dict[str, Any]:
+		values = super().prepare(values, plan, resolver, refusals)
 		bank = values.get("bank")
 		if bank and not frappe.db.exists("Bank", bank):
 			frappe.get_doc({"doctype": "Bank", "bank_name": bank}).insert(ignore_permissions=True)
@@ -198,7 +197,7 @@ class SalesOrderHandler(DocumentHandler):
 		"submit_statuses",
 		"vtiger_base_currency",
 	)
-	version = 2
+	version = 3
 
 	def shaping(self, plan: DocumentPlan) -> dict[str, Any]:
 		"""Only the tax accounts and units this order uses, so mapping a tax or a unit rewrites just the orders
@@ -210,8 +209,10 @@ class SalesOrderHandler(DocumentHandler):
 			"units": {unit: self.settings.units.get(unit) for unit in plan.meta.get("units") or ()},
 		}
 
-	def prepare(self, values: dict[str, Any], plan: DocumentPlan, resolver: Resolver) -> dict[str, Any]:
-		values = super().prepare(values, plan, resolver)
+	def prepare(
+		self, values: dict[str, Any], plan: DocumentPlan, resolver: Resolver, refusals: list[Refusal]
+	) -> dict[str, Any]:
+		values = super().prepare(values, plan, resolver, refusals)
 		settings = self.settings
 		values["company"] = settings.company
 		values["ignore_pricing_rule"] = 1
@@ -320,33 +321,33 @@ class SalesOrderHandler(DocumentHandler):
 		)
 
 	def match_vtiger_total(self, doc: Document, target: float) -> None:
-		"""Spread the cents ERPNext's per-line rounding leaves over the ``Actual`` rows (or a rounding row on the
-		company's Round Off account) so the grand total is VTiger's total, rounded half up, to the cent."""
+		"""Make the grand total VTiger's total, rounded half up, to the cent, while every row VTiger computed
+		keeps VTiger's amount. ERPNext rounds each line's amount to the cent where VTiger does not; those cents
+		go on one row, "Rounding to VTiger's total", on the company's Round Off account."""
+		if target < 0:
+			raise frappe.ValidationError(
+				_(
+					"VTiger's total for this order is {0} (its discount exceeds what it sells), and ERPNext keeps no "
+					"Sales Order with a negative total: correct the order in VTiger"
+				).format(target)
+			)
 		doc.calculate_taxes_and_totals()
 		cents = round((target - flt(doc.grand_total)) * 100)
-		if not cents or abs(cents) > len(doc.items) + len(doc.taxes) + 1:
-			return  # nothing to do, or more than rounding: the log line says so after saving
-		rows = sorted(
-			(row for row in doc.taxes if row.charge_type == "Actual"), key=lambda r: -abs(flt(r.tax_amount))
+		if cents and abs(cents) <= len(doc.items) + len(doc.taxes) + 1:
+			self.add_round_off_row(doc, _("Rounding to VTiger's total"), "rounding", cents / 100)
+			doc.calculate_taxes_and_totals()
+
+	def add_round_off_row(self, doc: Document, description: str, key: str, amount: float) -> None:
+		doc.append(
+			"taxes",
+			{
+				"charge_type": "Actual",
+				"account_head": frappe.get_cached_value("Company", doc.company, "round_off_account"),
+				"description": description,
+				"vtiger_tax": key,
+				"tax_amount": flt(amount, 2),
+			},
 		)
-		if not rows:
-			rows = [
-				doc.append(
-					"taxes",
-					{
-						"charge_type": "Actual",
-						"account_head": frappe.get_cached_value("Company", doc.company, "round_off_account"),
-						"description": _("Rounding to VTiger's total"),
-						"vtiger_tax": "rounding",
-						"tax_amount": 0,
-					},
-				)
-			]
-		step = 0.01 if cents > 0 else -0.01
-		for index in range(abs(cents)):
-			row = rows[index % len(rows)]
-			row.tax_amount = flt(flt(row.tax_amount) + step, 2)
-		doc.calculate_taxes_and_totals()
 
 	def delivery_date(self, transaction_date: date, duedate: date | None) -> date:
 		if (

@@ -1,12 +1,13 @@
 """Job bodies: a sync run, a retry of chosen records, and a preview that writes nothing.
 
-Each batch commits once, together with its log lines and the watermark of its last record, so a killed worker
-resumes exactly where the last commit left it and re-applies nothing twice.
+Every job that writes ends its log in a final state, whatever stops it: a time-out ends it Timed Out, any other
+error Failed with a redacted reason (and a redacted Error Log). Watermarks only ever hold what was committed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import timedelta
 from typing import Any
 
 import frappe
@@ -15,14 +16,28 @@ from rq.timeouts import JobTimeoutException
 from sqlalchemy.exc import OperationalError
 
 from vtigercrm_sync.config.config import STREAM_ORDER, MappingError
-from vtigercrm_sync.constants import SETTING_DOCTYPE, TRIGGER_RETRY, VTIGER_HASH_FIELD, VTIGER_ID_FIELD
-from vtigercrm_sync.syncer.handler.base import error_text
+from vtigercrm_sync.constants import (
+	SETTING_DOCTYPE,
+	STATUS_FAILED,
+	TRIGGER_RETRY,
+	VTIGER_HASH_FIELD,
+	VTIGER_ID_FIELD,
+)
+from vtigercrm_sync.syncer.handler.base import error_text, rollback_or_reconnect
 from vtigercrm_sync.syncer.handler.run import SyncRun
-from vtigercrm_sync.syncer.handler.run_state import restore_watermarks
+from vtigercrm_sync.syncer.handler.run_state import (
+	RunRefused,
+	beat,
+	prefix_lock,
+	restore_watermarks,
+	stop_beating,
+)
 from vtigercrm_sync.syncer.observer.frappe import FrappeObserver
 from vtigercrm_sync.syncer.plan import BundleResult
 from vtigercrm_sync.syncer.redact import redact
-from vtigercrm_sync.syncer.services.query import ConnectionFailed, Watermark, reason
+from vtigercrm_sync.syncer.services.query import Change, ConnectionFailed, Watermark, reason
+
+DEFAULT_OVERLAP_MINUTES = 10
 
 
 def run_sync(connection: str, trigger: str = "Button", full: bool = False, user: str | None = None) -> str:
@@ -30,43 +45,26 @@ def run_sync(connection: str, trigger: str = "Button", full: bool = False, user:
 	doc = frappe.get_doc(SETTING_DOCTYPE, connection)
 	before = {module: doc.watermark(module) for module in STREAM_ORDER}
 	observer = FrappeObserver.start(connection, trigger, user, full, before)
-	try:
-		run = SyncRun(connection)
-		until = run.reader.signpost()
-		since = {m: None if full else Watermark.parse(before[m]) for m in run.streams}
+
+	def body(run: SyncRun) -> None:
+		until = run.reader.signpost(doc.vtiger_time_zone or None)
+		overlap = timedelta(
+			minutes=doc.overlap_minutes if doc.overlap_minutes is not None else DEFAULT_OVERLAP_MINUTES
+		)
+		since = {
+			m: None if full or not before[m] else Watermark.parse(before[m]).rewound(overlap)
+			for m in run.streams
+		}
 		observer.set_total(sum(run.reader.count_changes(m, since[m], until) for m in run.streams))
 		for module in run.streams:
 			for batch in run.reader.iter_changes(module, since[module], until):
-				for result in run.planner.plan_all(batch.bundles):
-					run.apply(result, observer)
-					observer.record_read()
-				for ref in batch.deleted:
-					run.delete(ref, observer)
-					observer.record_read()
-				run.doc.set_watermark(module, str(batch.last))
-				observer.batch_committed(module, str(batch.last))
-				frappe.db.commit()
-	except JobTimeoutException:
-		frappe.db.rollback()
-		return observer.finish(
-			_("The run hit its time limit; the next run resumes after the last committed batch"),
-			timed_out=True,
-		)
-	except (ConnectionFailed, MappingError) as exc:
-		frappe.db.rollback()
-		return observer.finish(redact(str(exc)))
-	except OperationalError as exc:
-		frappe.db.rollback()
-		return observer.finish(_("Lost the connection to VTiger: {0}").format(redact(reason(exc))))
-	except Exception as exc:
-		frappe.db.rollback()
-		frappe.log_error(
-			title=_("VTigerCRM Sync {0} failed").format(connection), message=redact(frappe.get_traceback())
-		)
-		return observer.finish(redact(error_text(exc)))
-	status = observer.finish()
-	if status == "Failed":
-		restore_watermarks(connection, before)
+				run.beat()
+				run.write(batch.changes, observer, module)
+				run.advance_watermark(module, batch.last, observer)  # past keys with nothing to write
+
+	status = _run_job(connection, observer, body)
+	if status == STATUS_FAILED and not observer.log.error_summary:
+		restore_watermarks(connection, before)  # every record failed: the next run tries them again
 	return status
 
 
@@ -81,24 +79,63 @@ def retry_records(
 	by_module: dict[str, list[int]] = {}
 	for module, crmid in records:
 		by_module.setdefault(module, []).append(int(crmid))
-	try:
-		run = SyncRun(connection)
-		observer.set_total(sum(len(ids) for ids in by_module.values()))
+
+	def body(run: SyncRun) -> None:
+		observer.set_total(sum(len(set(ids)) for ids in by_module.values()))
 		for module, crmids in by_module.items():
 			bundles = run.reader.read_records(module, sorted(set(crmids)))
-			found = {bundle.source.crmid for bundle in bundles}
-			for result in run.planner.plan_all(bundles):
-				run.apply(result, observer)
+			run.write(
+				(Change(Watermark(b.modifiedtime, b.source.crmid), bundle=b) for b in bundles), observer
+			)
+			for crmid in sorted(set(crmids) - {bundle.source.crmid for bundle in bundles}):
+				observer.line("Skipped", module, crmid, _("No longer a live record in VTiger"), record=crmid)
 				observer.record_read()
-			for crmid in sorted(set(crmids) - found):
-				observer.line("Skipped", module, crmid, _("No longer a live record in VTiger"))
-				observer.record_read()
-			observer.flush()
-			frappe.db.commit()
-	except (ConnectionFailed, MappingError) as exc:
-		frappe.db.rollback()
-		return observer.finish(redact(str(exc)))
-	return observer.finish()
+
+	return _run_job(connection, observer, body)
+
+
+def _run_job(connection: str, observer: FrappeObserver, body: Callable[[SyncRun], None]) -> str:
+	"""Run ``body`` under the connection's prefix lock and end the log in a final state, whatever happens."""
+	beat(connection, observer.log.name)
+	prefix = frappe.db.get_value(SETTING_DOCTYPE, connection, "id_prefix") or ""
+	try:
+		run = SyncRun(connection)
+		run.log = observer.log.name
+		with prefix_lock(prefix, observer.log.name):
+			body(run)
+	except JobTimeoutException:
+		rollback_or_reconnect()
+		return _finish(
+			connection,
+			observer,
+			_("The run hit its time limit; the next run resumes after the last committed group of records"),
+			timed_out=True,
+		)
+	except (ConnectionFailed, MappingError, RunRefused) as exc:
+		rollback_or_reconnect()
+		return _finish(connection, observer, redact(str(exc)))
+	except OperationalError as exc:
+		rollback_or_reconnect()
+		return _finish(
+			connection, observer, _("Lost the connection to VTiger: {0}").format(redact(reason(exc)))
+		)
+	except BaseException as exc:
+		rollback_or_reconnect()
+		frappe.log_error(
+			title=_("VTigerCRM Sync {0} failed").format(connection), message=redact(frappe.get_traceback())
+		)
+		status = _finish(connection, observer, redact(error_text(exc)))
+		if not isinstance(exc, Exception):
+			raise  # the worker is being stopped: let it stop, with the log closed
+		return status
+	return _finish(connection, observer)
+
+
+def _finish(
+	connection: str, observer: FrappeObserver, error: str | None = None, timed_out: bool = False
+) -> str:
+	stop_beating(connection)
+	return observer.finish(error, timed_out=timed_out)
 
 
 def preview(connection: str, limit: int = 20) -> list[dict[str, Any]]:

@@ -1,29 +1,47 @@
-"""One run of one connection: the reader, planner and handlers it needs, and how one VTiger record is written.
+"""One run of one connection: the reader, planner and handlers it needs, and how VTiger's changes are written.
 
-Each document of a record is written inside its own savepoint: one that fails is rolled back alone and logged, and
-the record's other documents still land (an order whose contact ERPNext refuses lands without the contact). A
-document fails with the one it needs: a required link to a document that could not be written fails too.
+Changes are written in keyset order and committed in groups bounded by time (:data:`COMMIT_SECONDS`), each group
+with its log lines and the watermark of its last change: locks are held for about a second, and a killed worker
+resumes after the last committed group. Each document of a record is written inside its own savepoint: one that
+fails is rolled back alone and logged, and the record's other documents still land (an order whose contact ERPNext
+refuses lands without the contact); a document fails with the one it needs (a required link). A deadlock or a lock
+wait time-out undoes the whole uncommitted group: the group is written again and committed, and the record that met
+the lock is retried a few times before it alone fails.
 """
 
 from __future__ import annotations
 
 import itertools
+import time
+from collections import deque
+from collections.abc import Iterable
 
 import frappe
 from frappe import _
+from rq.timeouts import JobTimeoutException
 
 from vtigercrm_sync.config.config import STREAM_ORDER, load_handler_config
 from vtigercrm_sync.constants import SETTING_DOCTYPE
-from vtigercrm_sync.syncer.handler.base import Outcome, Resolver, error_text
+from vtigercrm_sync.syncer.handler.base import Outcome, Resolver, error_text, rollback_or_reconnect
 from vtigercrm_sync.syncer.handler.deletion import documents_of, remove_document
 from vtigercrm_sync.syncer.handler.factory import build_handlers
+from vtigercrm_sync.syncer.handler.run_state import beat
 from vtigercrm_sync.syncer.handler.settings import hash_key, sync_settings
 from vtigercrm_sync.syncer.observer.frappe import FrappeObserver
 from vtigercrm_sync.syncer.plan import BundleResult, DocumentPlan, RecordRef
 from vtigercrm_sync.syncer.processor.base import PlanContext
 from vtigercrm_sync.syncer.processor.planner import BundlePlanner
 from vtigercrm_sync.syncer.redact import redact
-from vtigercrm_sync.syncer.services.query import VTigerReader
+from vtigercrm_sync.syncer.services.query import Change, VTigerReader, Watermark
+
+COMMIT_SECONDS = 1.5
+LOCK_ERRORS = (frappe.QueryDeadlockError, frappe.QueryTimeoutError)
+LOCK_RETRIES = 4
+LOCK_WAIT_SECONDS = 3
+"""The run's own wait for a row lock (InnoDB's default is 50 s): short, then retried with back-off, so neither the
+run nor the desk users whose rows it needs wait long."""
+ABORTS = (JobTimeoutException,)
+"""Exceptions that end the run, never one record."""
 
 
 class SyncRun:
@@ -46,6 +64,93 @@ class SyncRun:
 		self.handlers = build_handlers(self.reader.mapping, handler_config, self.settings)
 		self.resolver = Resolver()
 		self._savepoints = itertools.count()
+		self.log: str | None = None
+		frappe.db.sql("SET SESSION innodb_lock_wait_timeout = %s", LOCK_WAIT_SECONDS)
+
+	def write(self, changes: Iterable[Change], observer: FrappeObserver, module: str | None = None) -> None:
+		"""Apply changes in order, committing every :data:`COMMIT_SECONDS`; with ``module``, each commit moves
+		that stream's watermark to its last change (so it never passes an uncommitted one)."""
+		todo = deque(changes)
+		group: list[Change] = []
+		attempts: dict[Watermark, int] = {}
+		retrying: Watermark | None = None
+		started = time.monotonic()
+		while todo:
+			change = todo.popleft()
+			try:
+				if attempts.get(change.key, 0) > LOCK_RETRIES:
+					self._fail_locked(change, observer)
+				else:
+					self._apply_change(change, observer)
+			except LOCK_ERRORS:
+				self._rollback_group(observer)
+				attempts[change.key] = attempts.get(change.key, 0) + 1
+				retrying = change.key
+				todo.extendleft(reversed([*group, change]))
+				group.clear()
+				self.beat()
+				time.sleep(0.5 * 2 ** (attempts[change.key] - 1))
+				continue
+			group.append(change)
+			observer.record_read()
+			if retrying is not None or time.monotonic() - started >= COMMIT_SECONDS:
+				self.commit(group, observer, module)
+				started = time.monotonic()
+				if change.key == retrying:
+					retrying = None
+		self.commit(group, observer, module)
+
+	def commit(self, group: list[Change], observer: FrappeObserver, module: str | None) -> None:
+		if group:
+			self._commit(module, group[-1].key, observer)
+			group.clear()
+
+	def advance_watermark(self, module: str, key: Watermark, observer: FrappeObserver) -> None:
+		"""Move the stream's watermark to ``key`` (everything before it is committed)."""
+		self._commit(module, key, observer)
+
+	def _commit(self, module: str | None, key: Watermark, observer: FrappeObserver) -> None:
+		"""Commit the group with the stream's watermark at ``key``; a watermark only moves forward (a run
+		re-reads an overlap before it, which must not pull it back)."""
+		current = Watermark.parse(self.doc.watermark(module)) if module else None
+		moved = module is not None and (current is None or key > current)
+		if moved:
+			self.doc.set_watermark(module, str(key))
+		observer.batch_committed(module, str(key) if moved else None)
+		frappe.db.commit()
+		self.resolver.commit()
+		observer.committed()
+		self.beat()
+
+	def beat(self) -> None:
+		"""Tell the scheduler and the next Sync Now that this run is alive."""
+		if self.log:
+			beat(self.doc.name, self.log)
+
+	def _rollback_group(self, observer: FrappeObserver) -> None:
+		rollback_or_reconnect()
+		frappe.db.sql("SET SESSION innodb_lock_wait_timeout = %s", LOCK_WAIT_SECONDS)
+		self.resolver.rollback()
+		observer.rollback()
+
+	def _apply_change(self, change: Change, observer: FrappeObserver) -> None:
+		if change.bundle is not None:
+			self.apply(self.planner.plan(change.bundle), observer)
+		elif change.deleted is not None:
+			self.delete(change.deleted, observer)
+
+	def _fail_locked(self, change: Change, observer: FrappeObserver) -> None:
+		ref = change.deleted or change.bundle.source
+		observer.line(
+			"Failed",
+			ref.module,
+			f"{self.doc.id_prefix or ''}{ref.crmid}",
+			_(
+				"Another transaction kept a lock on a document this record needs ({0} attempts); Retry failed "
+				"records writes it once the lock is gone"
+			).format(LOCK_RETRIES + 1),
+			record=ref.crmid,
+		)
 
 	@property
 	def streams(self) -> list[str]:
@@ -100,6 +205,8 @@ class SyncRun:
 		frappe.db.savepoint(savepoint)
 		try:
 			outcome = self.handlers[plan.entity.split("#")[0]].apply(plan, self.resolver)
+		except (*LOCK_ERRORS, *ABORTS):
+			raise
 		except Exception as exc:
 			frappe.db.rollback(save_point=savepoint)
 			frappe.clear_messages()
@@ -130,6 +237,8 @@ class SyncRun:
 		try:
 			for doctype, name in documents:
 				outcome, message = remove_document(doctype, name, action)
+				if outcome is None:
+					continue  # already as the policy wants it (the overlap re-reads recent deletions)
 				observer.line(
 					outcome,
 					ref.module,
@@ -139,6 +248,8 @@ class SyncRun:
 					target_name=name,
 					record=ref.crmid,
 				)
+		except (*LOCK_ERRORS, *ABORTS):
+			raise
 		except Exception as exc:
 			frappe.db.rollback(save_point=savepoint)
 			frappe.clear_messages()

@@ -1,10 +1,132 @@
-"""A connection's run state (watermarks, status) kept consistent with what each run committed."""
+"""A connection's run state kept true to what runs really did: alive, dead, or competing for the same documents.
+
+- A running job beats a heartbeat in Redis on every record and every commit. A connection left Queued or Running
+  whose job is gone, or whose heartbeat stopped (its worker and work horse were killed), is closed as Failed with
+  the reason, by the next start and by the scheduler; its RQ job, if RQ still shows it started, is removed, so
+  Sync Now works again at once.
+- Every job that writes documents (a run, a retry, a scheduled or CLI run) holds a database lock named after the
+  connection's id prefix: two connections that share a prefix, or a retry and a scheduled run, never write the same
+  documents at once. The lock is MariaDB's ``GET_LOCK``: it belongs to the job's database session, so a killed
+  worker's lock goes with its connection.
+- Watermarks and status live on the connection document, written with ``db_set`` and never by a form save (the
+  controller re-reads them under a row lock before saving).
+"""
 
 from __future__ import annotations
 
-import frappe
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from vtigercrm_sync.constants import SETTING_DOCTYPE
+import frappe
+from frappe import _
+from frappe.utils import cint, now_datetime
+from frappe.utils.background_jobs import get_job
+from rq.job import JobStatus
+
+from vtigercrm_sync.constants import (
+	LOG_DOCTYPE,
+	SETTING_DOCTYPE,
+	STATUS_FAILED,
+	STATUS_QUEUED,
+	STATUS_RUNNING,
+	job_id,
+)
+
+HEARTBEAT_SECONDS = 60
+"""A run that has not beaten for this long is dead: longer than any one record, or one page of VTiger, takes.
+A site may set ``vtigercrm_sync_heartbeat_seconds`` in its site_config.json."""
+PREFIX_LOCK_WAIT_SECONDS = 5
+RUN_STATE_FIELDS = (
+	"status",
+	"last_run_at",
+	"last_log",
+	"last_counts",
+	"last_error",
+	"watermark_accounts",
+	"watermark_contacts",
+	"watermark_sales_orders",
+)
+
+
+class RunRefused(Exception):
+	"""Another job is writing the same documents; the message says which."""
+
+
+def beat(connection: str, log: str) -> None:
+	seconds = cint(frappe.conf.get("vtigercrm_sync_heartbeat_seconds")) or HEARTBEAT_SECONDS
+	frappe.cache.set_value(_heartbeat_key(connection), log, expires_in_sec=seconds)
+
+
+def stop_beating(connection: str) -> None:
+	frappe.cache.delete_value(_heartbeat_key(connection))
+
+
+def is_beating(connection: str) -> bool:
+	return bool(frappe.cache.get_value(_heartbeat_key(connection)))
+
+
+def close_stale_run(connection: str) -> str | None:
+	"""Close the run a dead worker left open; returns the log it closed, if any."""
+	state = frappe.db.get_value(SETTING_DOCTYPE, connection, ["status", "last_log"], as_dict=True)
+	if not state or state.status not in (STATUS_QUEUED, STATUS_RUNNING):
+		return None
+	job = get_job(job_id(connection))
+	status = job.get_status() if job else None
+	if status == JobStatus.QUEUED or (status == JobStatus.STARTED and is_beating(connection)):
+		return None
+	if state.status == STATUS_RUNNING and is_beating(connection):
+		return None
+	if job and status == JobStatus.STARTED:
+		job.delete()  # its worker is gone: RQ would keep it "started", and Sync Now refused, until it expires
+	reason = _(
+		"The worker running this sync stopped without ending it (killed, or its server lost); the next run "
+		"resumes after the last committed group of records"
+	)
+	log = state.last_log if state.status == STATUS_RUNNING else None
+	if log and frappe.db.get_value(LOG_DOCTYPE, log, "status") == STATUS_RUNNING:
+		started = frappe.db.get_value(LOG_DOCTYPE, log, "started_at")
+		ended = now_datetime()
+		frappe.db.set_value(
+			LOG_DOCTYPE,
+			log,
+			{
+				"status": STATUS_FAILED,
+				"ended_at": ended,
+				"duration": (ended - started).total_seconds() if started else 0,
+				"error_summary": reason,
+			},
+			update_modified=False,
+		)
+	frappe.get_doc(SETTING_DOCTYPE, connection).db_set(
+		{"status": STATUS_FAILED, "last_error": reason}, update_modified=False, notify=True
+	)
+	stop_beating(connection)
+	frappe.db.commit()
+	return log
+
+
+@contextmanager
+def prefix_lock(prefix: str, log: str) -> Iterator[None]:
+	"""Hold the lock of the documents with this id prefix for the block, or raise :class:`RunRefused`."""
+	name = "vtigercrm_sync:" + hashlib.sha1(prefix.encode()).hexdigest()[:32]
+	if not frappe.db.sql("SELECT GET_LOCK(%s, %s)", (name, PREFIX_LOCK_WAIT_SECONDS))[0][0]:
+		holder = frappe.cache.get_value(name) or _("another job")
+		raise RunRefused(
+			_(
+				"{0} is writing the documents of VTiger ID prefix {1}; this run waited {2} seconds and wrote "
+				"nothing. Start it again when {0} has ended."
+			).format(holder, prefix or _("(none)"), PREFIX_LOCK_WAIT_SECONDS)
+		)
+	frappe.cache.set_value(name, log)
+	try:
+		yield
+	finally:
+		frappe.cache.delete_value(name)
+		try:
+			frappe.db.sql("SELECT RELEASE_LOCK(%s)", name)
+		except Exception:
+			frappe.db.close()  # a broken connection: closing it is what releases its lock
 
 
 def restore_watermarks(connection: str, watermarks: dict[str, str | None]) -> None:
@@ -12,3 +134,7 @@ def restore_watermarks(connection: str, watermarks: dict[str, str | None]) -> No
 	for module, value in watermarks.items():
 		doc.set_watermark(module, value)
 	frappe.db.commit()
+
+
+def _heartbeat_key(connection: str) -> str:
+	return f"vtigercrm_sync:heartbeat:{connection}"

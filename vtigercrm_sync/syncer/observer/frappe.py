@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 
 import frappe
 from frappe import _
@@ -30,6 +31,7 @@ class FrappeObserver:
 		self.done = 0
 		self.throttle = ProgressThrottle(started=time.monotonic())
 		self._pending_lines: list[dict] = []
+		self._committed: tuple[Counts, int] = (replace(self.counts), 0)
 
 	@classmethod
 	def start(
@@ -55,7 +57,7 @@ class FrappeObserver:
 			}
 		).insert(ignore_permissions=True)
 		frappe.get_doc(SETTING_DOCTYPE, connection).db_set(
-			{"status": STATUS_RUNNING, "last_log": log.name}, notify=True
+			{"status": STATUS_RUNNING, "last_log": log.name}, update_modified=False, notify=True
 		)
 		frappe.db.commit()
 		observer = cls(connection, log.name, watermarks)
@@ -102,10 +104,20 @@ class FrappeObserver:
 		self.done += n
 		self.progress()
 
-	def batch_committed(self, module: str, watermark: str) -> None:
-		"""Called inside the batch's transaction, just before it commits."""
-		self.watermarks[module] = watermark
+	def batch_committed(self, module: str | None, watermark: str | None) -> None:
+		"""Called inside the transaction of a group of records, just before it commits."""
+		if module and watermark:
+			self.watermarks[module] = watermark
 		self.flush()
+
+	def committed(self) -> None:
+		"""The group's transaction committed: its counts and lines are now what the log says."""
+		self._committed = (replace(self.counts), self.done)
+
+	def rollback(self) -> None:
+		"""The group's transaction was rolled back (a deadlock): forget what it counted and logged."""
+		self.counts, self.done = replace(self._committed[0]), self._committed[1]
+		self._pending_lines.clear()
 
 	def flush(self) -> None:
 		for row in self._pending_lines:
@@ -137,6 +149,7 @@ class FrappeObserver:
 				"last_counts": json.dumps(self.counts.as_dict()),
 				"last_error": error,
 			},
+			update_modified=False,
 			notify=True,
 		)
 		frappe.db.commit()

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, Select, and_, func, or_, select, text
 from sqlalchemy.engine import URL
@@ -93,6 +94,11 @@ class Watermark:
 	def __str__(self) -> str:
 		return f"{self.modifiedtime:%Y-%m-%d %H:%M:%S}{WATERMARK_SEPARATOR}{self.crmid}"
 
+	def rewound(self, overlap: timedelta) -> Watermark:
+		"""Where to read from so the ``overlap`` before this watermark is read again: a VTiger save stamped
+		before a run's signpost but committed after the run read that second is caught by the next run."""
+		return Watermark(self.modifiedtime - overlap, 0) if overlap else self
+
 	@classmethod
 	def parse(cls, value: str | None) -> Watermark | None:
 		if not value:
@@ -115,13 +121,31 @@ class Bundle:
 	lines: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Change:
+	"""One changed record at its place in keyset order: a live record's bundle, or a deleted record."""
+
+	key: Watermark
+	bundle: Bundle | None = None
+	deleted: RecordRef | None = None
+
+
 @dataclass
 class ChangeBatch:
 	module: str
-	bundles: list[Bundle]
-	deleted: list[RecordRef]
+	changes: list[Change]
+	"""Live and deleted records together, in (modifiedtime, crmid) order: a writer that commits part of a batch
+	can move its watermark to the last change it committed."""
 	last: Watermark
 	size: int
+
+	@property
+	def bundles(self) -> list[Bundle]:
+		return [change.bundle for change in self.changes if change.bundle is not None]
+
+	@property
+	def deleted(self) -> list[RecordRef]:
+		return [change.deleted for change in self.changes if change.deleted is not None]
 
 
 def check_connection(settings: ConnectionSettings) -> str:
@@ -202,12 +226,19 @@ class VTigerReader:
 		catalog = read_catalog(engine)
 		return cls(lambda: SqlAlchemyUnitOfWork(engine), catalog, resolve_mapping(mapping, catalog), **kwargs)
 
-	def signpost(self) -> datetime:
-		"""The server's clock, truncated to the second: this run reads records modified strictly before it."""
+	def signpost(self, time_zone: str | None = None) -> datetime:
+		"""Now on VTiger's clock, truncated to the second: this run reads records modified strictly before it.
+
+		VTiger stamps ``modifiedtime`` with PHP's clock in its ``$default_timezone``, which need not be the
+		database session's: with ``time_zone`` (an IANA name), the database server's UTC clock is read in that
+		zone; without it, the session's ``NOW()`` is taken to be VTiger's clock.
+		"""
 		with self._uow_factory() as uow:
-			now = uow.session.execute(select(func.now())).scalar_one()
+			now = uow.session.execute(select(func.utc_timestamp() if time_zone else func.now())).scalar_one()
 		if isinstance(now, str):
 			now = datetime.fromisoformat(now)
+		if time_zone:
+			now = now.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(time_zone)).replace(tzinfo=None)
 		return now.replace(microsecond=0)
 
 	def count_changes(self, module: str, since: Watermark | None, until: datetime) -> int:
@@ -227,10 +258,18 @@ class VTigerReader:
 				if not keys:
 					return
 				live = [row.crmid for row in keys if not row.deleted]
-				bundles = self._read_bundles(uow.session, module, live)
-			deleted = [RecordRef(module, row.crmid) for row in keys if row.deleted]
+				bundles = {b.source.crmid: b for b in self._read_bundles(uow.session, module, live)}
+			changes = [
+				Change(
+					Watermark(row.modifiedtime, row.crmid),
+					bundle=bundles.get(row.crmid),
+					deleted=RecordRef(module, row.crmid) if row.deleted else None,
+				)
+				for row in keys
+				if row.deleted or row.crmid in bundles
+			]
 			cursor = Watermark(keys[-1].modifiedtime, keys[-1].crmid)
-			yield ChangeBatch(module, bundles, deleted, cursor, len(keys))
+			yield ChangeBatch(module, changes, cursor, len(keys))
 			if len(keys) < self.batch_size:
 				return
 
@@ -250,6 +289,8 @@ class VTigerReader:
 		e = m.CrmEntity.__table__
 		conditions = [e.c.setype == module, e.c.modifiedtime < until]
 		if since is not None:
+			# The plain range first, so an index on (setype, modifiedtime, crmid) serves it; the tie-break after.
+			conditions.append(e.c.modifiedtime >= since.modifiedtime)
 			conditions.append(
 				or_(
 					e.c.modifiedtime > since.modifiedtime,

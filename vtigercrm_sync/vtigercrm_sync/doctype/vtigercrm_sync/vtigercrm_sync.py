@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
+from zoneinfo import available_timezones
 
 import frappe
 from croniter import croniter
@@ -32,6 +33,7 @@ from vtigercrm_sync.constants import (
 	job_id,
 )
 from vtigercrm_sync.database.engine import ConnectionSettings, get_engine
+from vtigercrm_sync.syncer.handler.run_state import RUN_STATE_FIELDS, close_stale_run
 from vtigercrm_sync.syncer.handler.tax_accounts import create_tax_accounts, unmapped_tax_rows
 from vtigercrm_sync.syncer.handler.units import fill_units, whole_number_units
 from vtigercrm_sync.syncer.services.query import ConnectionFailed, check_connection, read_catalog
@@ -78,6 +80,7 @@ class VTigerCRMSync(Document):
 		last_log: DF.Link | None
 		last_run_at: DF.Datetime | None
 		mapping_preset: DF.Literal["standard", "insurance_household", "custom"]
+		overlap_minutes: DF.Int
 		port: DF.Int
 		schedule: DF.Literal["Off", "Hourly", "Daily", "Cron"]
 		selling_price_list: DF.Link | None
@@ -93,6 +96,7 @@ class VTigerCRMSync(Document):
 		territory: DF.Link | None
 		title: DF.Data
 		units: DF.Table[VTigerCRMSyncUnit]
+		vtiger_time_zone: DF.Data | None
 		watermark_accounts: DF.Data | None
 		watermark_contacts: DF.Data | None
 		watermark_sales_orders: DF.Data | None
@@ -102,7 +106,12 @@ class VTigerCRMSync(Document):
 	def before_insert(self):
 		self.set_id_prefix()
 
+	def before_save(self):
+		self.keep_run_state()
+
 	def validate(self):
+		self.forget_password_for_a_new_server()
+		self.validate_time_zone()
 		self.validate_id_prefix()
 		self.validate_schedule()
 		self.validate_streams()
@@ -130,6 +139,44 @@ class VTigerCRMSync(Document):
 				_(
 					"VTiger ID Prefix {0} must be letters, digits and hyphens ending with a slash, e.g. prod/"
 				).format(frappe.bold(self.id_prefix))
+			)
+
+	def keep_run_state(self):
+		"""Watermarks and status belong to runs, which write them with ``db_set``: a form opened before a run and
+		saved after it must not write them back. The row lock makes a run's next write wait for this save."""
+		if self.is_new():
+			return
+		current = frappe.db.get_value(
+			SETTING_DOCTYPE, self.name, RUN_STATE_FIELDS, as_dict=True, for_update=True
+		)
+		if current:
+			self.update(current)
+
+	def forget_password_for_a_new_server(self):
+		"""A stored password is never sent to another host, port or user than the one it was typed for."""
+		if self.is_new() or not self.has_value_changed_in(("host", "port", "db_user")):
+			return
+		if self.db_password and set(self.db_password) != {"*"}:
+			return  # typed again with the new server
+		self.db_password = None
+		frappe.db.delete(
+			"__Auth", {"doctype": SETTING_DOCTYPE, "name": self.name, "fieldname": "db_password"}
+		)
+		frappe.msgprint(
+			_("The password was cleared because the server or user changed; type it again."),
+			indicator="orange",
+			alert=True,
+		)
+
+	def has_value_changed_in(self, fieldnames) -> bool:
+		return any(self.has_value_changed(fieldname) for fieldname in fieldnames)
+
+	def validate_time_zone(self):
+		if self.vtiger_time_zone and self.vtiger_time_zone not in available_timezones():
+			frappe.throw(
+				_("VTiger Time Zone {0} is not a time zone name such as Europe/Warsaw or UTC").format(
+					frappe.bold(self.vtiger_time_zone)
+				)
 			)
 
 	def validate_schedule(self):
@@ -253,12 +300,13 @@ class VTigerCRMSync(Document):
 			self.check_sync_permission()
 		if not self.enabled:
 			frappe.throw(_("{0} is disabled; enable it to sync").format(frappe.bold(self.name)))
+		close_stale_run(self.name)
 		if is_job_enqueued(job_id(self.name)):
 			return {
 				"status": "already_running",
 				"message": _("A sync of {0} is already queued or running").format(frappe.bold(self.name)),
 			}
-		self.db_set("status", STATUS_QUEUED, notify=True)
+		self.db_set("status", STATUS_QUEUED, update_modified=False, notify=True)
 		frappe.enqueue(
 			"vtigercrm_sync.syncer.handler.job.run_sync",
 			queue="long",
