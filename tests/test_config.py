@@ -440,3 +440,22 @@ def test_links_to_another_part_of_the_record_need_a_key():
 	assert "'customer' is read from 'account', not 'salesorder'" in found["entities.sales_order.links[0].key"]
 	# The key column is selected for the entity's own source.
 	assert "contactid" in load_preset("standard").selected_columns()["salesorder"]
+
+
+@pytest.mark.parametrize("source", ["cf_cvv2", "Card CVV", "Security Code", "card-verification value"])
+def test_reading_a_card_security_code_is_refused_by_its_name(source):
+	doc = standard_doc()
+	doc["entities"]["customer"]["fields"]["customer_details"] = {"from": source}
+	assert "card security code" in problems_of(doc)["entities.customer.fields.customer_details.from"]
+
+
+@pytest.mark.parametrize(
+	"template", ["{first.__class__}", "{first!r}", "{first[0]}", "{first:>10}", "cf_{first", "{first}}"]
+)
+def test_a_placeholder_is_a_bare_name_only(template):
+	"""``str.format_map`` would reach attributes of the member's values; only ``{name}`` is filled in."""
+	doc = standard_doc()
+	doc["entities"]["contact"]["repeat"] = [{"first": "firstname"}]
+	doc["entities"]["contact"]["fields"]["first_name"] = {"from": template}
+	found = problems_of(doc)
+	assert "bare name in braces" in found["entities.contact.fields.first_name"]

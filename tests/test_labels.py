@@ -233,3 +233,14 @@ def test_link_keys_are_resolved_too(vtiger_engine: Engine, custom_fields):
 	reader = make_reader(vtiger_engine, load_mapping(doc))
 	# A label works for a key as for a field: "Contact Name" is the order's contactid field.
 	assert reader.mapping.entity("sales_order").links[1].key == "contactid"
+
+
+def test_a_custom_field_labelled_as_a_card_security_code_is_refused(
+	vtiger: VTigerWriter, vtiger_engine: Engine
+):
+	"""The guard reads VTiger's labels too: a column named cf_NNN whose label is "Card CVV" is never read."""
+	column = vtiger.add_custom_field("SalesOrder", "Card CVV", length=4)
+	found = resolution_problems(vtiger_engine, policy_mapping({"vtiger_benefit_id": column}))
+	assert "'Card CVV', a card security code (CVC)" in found["entities.policy.fields.vtiger_benefit_id.from"]
+	with pytest.raises(MappingError, match="card security code"):
+		policy_mapping({"vtiger_benefit_id": "Card CVV"})

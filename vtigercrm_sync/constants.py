@@ -40,6 +40,17 @@ WATERMARK_FIELDS = {
 	"SalesOrder": "watermark_sales_orders",
 }
 
+SENSITIVE_PERMLEVEL = 1
+"""The permission level of a Contact's SSN fields: need-to-know, granted to :data:`SENSITIVE_ROLES` only."""
+SENSITIVE_ROLES = ("System Manager", MANAGER_ROLE, "Accounts Manager")
+
+SECRET_FIELDS = (
+	(SETTING_DOCTYPE, "db_password"),
+	(BANK_CARD_DOCTYPE, "card_number"),
+	("Contact", "vtiger_ssn"),
+)
+"""Every encrypted value the app keeps (``__Auth``); uninstalling removes them all."""
+
 JOB_TIMEOUT = 4 * 3600
 REFRESH_EVENT = "vtigercrm_sync_refresh"
 
@@ -138,8 +149,15 @@ CUSTOM_FIELDS: dict[str, list[dict]] = {
 				_field("vtiger_relationship", "Relationship"),
 				_field("vtiger_member_id", "Member ID"),
 				_field("vtiger_document", "Document"),
-				_field("vtiger_ssn", "SSN", "Password", no_copy=1),
-				_field("vtiger_ssn_last4", "SSN (last 4)", read_only=1, no_copy=1, length=4),
+				_field("vtiger_ssn", "SSN", "Password", no_copy=1, permlevel=SENSITIVE_PERMLEVEL),
+				_field(
+					"vtiger_ssn_last4",
+					"SSN (last 4)",
+					read_only=1,
+					no_copy=1,
+					length=4,
+					permlevel=SENSITIVE_PERMLEVEL,
+				),
 			],
 			REFUSED_FIELD,
 		),

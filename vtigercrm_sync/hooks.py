@@ -15,6 +15,29 @@ export_python_type_annotations = True
 
 after_install = "vtigercrm_sync.install.after_install"
 after_migrate = "vtigercrm_sync.install.after_migrate"
+before_uninstall = "vtigercrm_sync.install.before_uninstall"
+
+# A personal data deletion request reaches the SSNs and cards the sync stored (vtigercrm_sync/privacy.py).
+user_data_fields = [
+	{
+		"doctype": "Bank Card",
+		"filter_by": "customer_email",
+		"redact_fields": [
+			"holder_name",
+			"masked_number",
+			"card_last4",
+			"billing_address_line1",
+			"billing_address_line2",
+			"billing_zip",
+		],
+	},
+]
+
+doc_events = {
+	"Personal Data Deletion Request": {
+		"on_change": "vtigercrm_sync.vtigercrm_sync.privacy.forget_redacted_secrets",
+	},
+}
 
 scheduler_events = {
 	"cron": {

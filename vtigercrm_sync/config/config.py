@@ -41,9 +41,15 @@ STREAM_ORDER = tuple(STREAM_SOURCES)
 """Streams in the order a run reads them: accounts before the contacts and orders that point at them."""
 
 LINK_KINDS = ("field", "dynamic", "primary")
-FORBIDDEN_TARGET = re.compile(r"cvc|cvv|cvn|(?<![a-z])cid(?![a-z])|card_?code|security_?code", re.IGNORECASE)
-"""A card's security code is never stored, so no mapping may name a target that would hold one. ``cid`` counts only
-as a word of its own (``card_cid``), not inside words such as ``accident_date`` or ``incident``."""
+FORBIDDEN_TARGET = re.compile(
+	r"cvc|cvv|cvn|csc|(?<![a-z])cid(?![a-z])|card[ _-]?code|security[ _-]?code|card[ _-]?verification",
+	re.IGNORECASE,
+)
+"""A card's security code is never stored, so no mapping may name a target that would hold one, nor read a VTiger
+field (by column or label) that holds one. ``cid`` counts only as a word of its own (``card_cid``), not inside
+words such as ``accident_date`` or ``incident``."""
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+"""A repeating group's placeholder: a bare name (``{first}``), nothing a format string could do with it."""
 
 _ENTITY_KEYS = {
 	"source",
@@ -417,6 +423,17 @@ def _load_fields(
 				Problem(instance_path, f"{fpath}.from uses placeholder {missing} that this member lacks")
 			)
 			continue
+		except ValueError as bad:
+			problems.append(Problem(fpath, str(bad)))
+			continue
+		reads_code = [source for source in sources if FORBIDDEN_TARGET.search(source)]
+		if reads_code:
+			problems.append(
+				Problem(
+					f"{fpath}.from", f"{reads_code[0]!r} is a card security code (CVC), which is never read"
+				)
+			)
+			continue
 		specs.append(
 			FieldSpec(
 				target=target,
@@ -438,7 +455,14 @@ def _load_fields(
 
 
 def _fill(source: str, placeholders: Mapping[str, Any]) -> str:
-	return source.format_map(placeholders) if "{" in source else source
+	"""Replace ``{name}`` placeholders by the member's values; any other use of braces is refused (a format string
+	could reach attributes of the values)."""
+	if "{" not in source and "}" not in source:
+		return source
+	filled = PLACEHOLDER.sub(lambda m: str(placeholders[m.group(1)]), source)
+	if "{" in PLACEHOLDER.sub("", source) or "}" in PLACEHOLDER.sub("", source):
+		raise ValueError(f"{source!r}: a placeholder is a bare name in braces, such as {{first}}")
+	return filled
 
 
 def _load_transforms(raw: Any, path: str, problems: list[Problem]) -> tuple[tuple[str, Any], ...]:
@@ -698,12 +722,21 @@ def _resolve_name(
 	source, bare = split_source(name, default_source)
 	prefix = "" if source == default_source else f"{source}."
 	columns = catalog.columns(source)
-	if bare in columns:
-		return name
 	labels = catalog.labels(source)
-	by_label = {label.casefold(): column for label, column in labels.items()}
-	column = by_label.get(bare.casefold())
+	column = (
+		bare if bare in columns else {label.casefold(): c for label, c in labels.items()}.get(bare.casefold())
+	)
 	if column in columns:
+		code_label = next(
+			(label for label, c in labels.items() if c == column and FORBIDDEN_TARGET.search(label)), None
+		)
+		if code_label:
+			problems.append(
+				Problem(
+					path,
+					f"{column} is VTiger's {code_label!r}, a card security code (CVC), which is never read",
+				)
+			)
 		return prefix + column
 	module = SOURCE_MODULES[source]
 	hint = _suggest(bare, [*columns, *labels], prefix="; closest fields: ")

@@ -38,6 +38,15 @@ def validate_connection_mapping(doc: Any) -> tuple[list[str], VTigerCatalog | No
 	return problems, catalog
 
 
+def _keeps_secret(entity: Any, meta: Any, target: str) -> bool:
+	"""A sensitive value is kept only encrypted: in a Password field, or reduced by its processor (a card number
+	becomes its last four digits, and its full number a Password field, only when the connection opts in)."""
+	if target in PROCESSORS[entity.processor].consumed_fields:
+		return True
+	field = meta.get_field(target)
+	return bool(field) and field.fieldtype == "Password"
+
+
 def target_field_problems(mapping: Any) -> list[str]:
 	problems = []
 	for entity in mapping.entities:
@@ -52,6 +61,13 @@ def target_field_problems(mapping: Any) -> list[str]:
 				problems.append(
 					f"{path}.fields.{spec.target}: "
 					+ _("{0} has no field {1}").format(entity.doctype, spec.target)
+				)
+			elif spec.sensitive and not _keeps_secret(entity, meta, spec.target):
+				problems.append(
+					f"{path}.fields.{spec.target}: "
+					+ _(
+						"is sensitive, so it may only go to a Password field, and {0}.{1} is a {2} field"
+					).format(entity.doctype, spec.target, meta.get_field(spec.target).fieldtype)
 				)
 		for child in entity.children:
 			table = meta.get_field(child.table)

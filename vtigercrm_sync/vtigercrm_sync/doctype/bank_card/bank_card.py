@@ -27,6 +27,7 @@ class BankCard(Document):
 		card_number: DF.Password | None
 		card_type: DF.Literal["", "Debit", "Credit", "Other"]
 		customer: DF.Link
+		customer_email: DF.Data | None
 		expiry_month: DF.Int
 		expiry_year: DF.Int
 		holder_name: DF.Data | None

@@ -12,6 +12,7 @@ import frappe
 from croniter import croniter
 from frappe import _
 from frappe.model.document import Document
+from frappe.utils import escape_html
 from frappe.utils.background_jobs import is_job_enqueued
 
 from vtigercrm_sync.config.config import (
@@ -23,12 +24,14 @@ from vtigercrm_sync.config.config import (
 	load_preset,
 )
 from vtigercrm_sync.constants import (
+	BANK_CARD_DOCTYPE,
 	JOB_TIMEOUT,
 	SETTING_DOCTYPE,
 	STATUS_QUEUED,
 	STREAM_FIELDS,
 	SYNC_ROLES,
 	TRIGGER_BUTTON,
+	VTIGER_ID_FIELD,
 	WATERMARK_FIELDS,
 	job_id,
 )
@@ -108,6 +111,24 @@ class VTigerCRMSync(Document):
 
 	def before_save(self):
 		self.keep_run_state()
+
+	def on_update(self):
+		self.purge_full_card_numbers()
+
+	def purge_full_card_numbers(self):
+		"""Turning off "Store Full Card Numbers" removes the numbers already stored, not only future ones."""
+		if self.store_full_card_number or not self.has_value_changed("store_full_card_number"):
+			return
+		cards = frappe.get_all(
+			BANK_CARD_DOCTYPE, filters={VTIGER_ID_FIELD: ("like", f"{self.id_prefix or ''}%")}, pluck="name"
+		)
+		if cards:
+			frappe.db.delete(
+				"__Auth", {"doctype": BANK_CARD_DOCTYPE, "fieldname": "card_number", "name": ("in", cards)}
+			)
+			frappe.db.set_value(
+				BANK_CARD_DOCTYPE, {"name": ("in", cards)}, "card_number", None, update_modified=False
+			)
 
 	def validate(self):
 		self.forget_password_for_a_new_server()
@@ -327,7 +348,7 @@ def throw_problems(problems: list[str], title: str) -> None:
 	"""Show every problem as one bulleted message, or do nothing when there is none."""
 	if problems:
 		frappe.throw(
-			[frappe.utils.escape_html(problem) for problem in problems],
+			[escape_html(problem) for problem in problems],
 			title=_("{0}: {1} problem(s)").format(title, len(problems)),
 			as_list=True,
 		)
@@ -365,7 +386,7 @@ def _catalog_of(doc: VTigerCRMSync):
 	try:
 		return read_catalog(get_engine(doc.connection_settings()))
 	except ConnectionFailed as exc:
-		frappe.throw(str(exc), title=_("Connection Failed"))
+		frappe.throw(escape_html(str(exc)), title=_("Connection Failed"))
 
 
 @frappe.whitelist()
@@ -374,6 +395,6 @@ def form_test_connection(name: str) -> str:
 	doc = frappe.get_doc(SETTING_DOCTYPE, name)
 	doc.check_permission("read")
 	try:
-		return check_connection(doc.connection_settings())
+		return escape_html(check_connection(doc.connection_settings()))
 	except ConnectionFailed as exc:
-		frappe.throw(str(exc), title=_("Connection Failed"))
+		frappe.throw(escape_html(str(exc)), title=_("Connection Failed"))
