@@ -109,7 +109,9 @@ class TestInsuranceSync(InsuranceTestCase):
 	def test_filtered_policy_is_logged_not_synced(self):
 		self.assertIsNone(self.find("Sales Order", self.cancelled))
 		prefix = frappe.db.get_value(SETTING_DOCTYPE, self.connection, "id_prefix")
-		filtered = [l for l in self.first.lines if l.action == "Filtered" and l.vtiger_record == self.cancelled]
+		filtered = [
+			l for l in self.first.lines if l.action == "Filtered" and l.vtiger_record == self.cancelled
+		]
 		self.assertEqual([l.vtiger_id for l in filtered], [f"{prefix}{self.cancelled}"])
 		self.assertIn("Cancelación", filtered[0].message)
 
