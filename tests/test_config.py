@@ -459,3 +459,10 @@ def test_a_placeholder_is_a_bare_name_only(template):
 	doc["entities"]["contact"]["fields"]["first_name"] = {"from": template}
 	found = problems_of(doc)
 	assert "bare name in braces" in found["entities.contact.fields.first_name"]
+
+
+def test_a_repeating_group_needs_a_role():
+	doc = standard_doc()
+	doc["entities"]["contact"]["repeat"] = [{"first": "firstname"}, {"first": "lastname"}]
+	doc["entities"]["contact"].pop("role", None)
+	assert "needs a role" in problems_of(doc)["entities.contact.role"]

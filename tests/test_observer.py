@@ -15,7 +15,9 @@ from vtigercrm_sync.syncer.observer.base import (
 	Counts,
 	ProgressThrottle,
 	final_status,
-	progress_text,
+	group_reasons,
+	progress_payload,
+	reason_of,
 )
 
 
@@ -95,11 +97,29 @@ def test_eta():
 	assert throttle.eta_seconds(110.0, 100, 100) is None
 
 
-def test_progress_text_has_figures_only():
-	text = progress_text(1234, 5000, counts(created=1000, updated=200, skipped=30, failed=4), eta=125.0)
-	assert text == "1,234 / 5,000 · 1000 created, 200 updated, 30 skipped, 4 failed · ETA 2m 05s"
-	without_eta = progress_text(1, 2, Counts(), None)
-	assert "ETA" not in without_eta
-	# Nothing but numbers and the fixed words: no names, ids or personal data can slip in.
-	words = set(re.findall(r"[^\W\d_]+", text))
-	assert words <= {"created", "updated", "skipped", "failed", "ETA", "m", "s"}
+def test_progress_payload_has_figures_only_and_labels_documents():
+	payload = progress_payload(1234, 5000, counts(created=1000, updated=200, skipped=30, failed=4), eta=125.4)
+	assert payload == {
+		"done": 1234,
+		"total": 5000,
+		"percent": 24.7,
+		"documents": {"created": 1000, "updated": 200, "unchanged": 30, "failed": 4},
+		"eta": 125,
+	}
+	assert progress_payload(0, 0, Counts(), None)["percent"] == 100
+
+
+def test_log_lines_group_by_reason_without_what_is_particular_to_each_record():
+	messages = [
+		"Email IDs row 1: Email ID (email_id): chloé.17@example.org refused by ERPNext (not an e-mail address)",
+		"Email IDs row 2: Email ID (email_id): søren.21@example.dk refused by ERPNext (not an e-mail address)",
+		"SalesOrder 5512, sales_order.items[1].item_code: line 1 refers to VTiger product/service 99, which does not exist",
+		"SalesOrder 7, sales_order.items[2].item_code: line 2 refers to VTiger product/service 12, which does not exist",
+		"sales_order (Sales Order): VTiger applies VAT (tax1) 4.50 to this order",
+	]
+	assert group_reasons(messages) == [
+		("Email IDs row #: Email ID (email_id): <e-mail> refused by ERPNext (not an e-mail address)", 2),
+		("line # refers to VTiger product/service #, which does not exist", 2),
+		("sales_order (Sales Order): VTiger applies VAT (tax#) # to this order", 1),
+	]
+	assert reason_of("") == ""

@@ -24,7 +24,7 @@ from support import (
 from vtiger_writer import VTigerWriter
 
 from vtigercrm_sync.config.config import load_handler_config, load_mapping, read_json
-from vtigercrm_sync.syncer.plan import RecordRef
+from vtigercrm_sync.syncer.plan import RecordRef, VTigerId
 from vtigercrm_sync.syncer.processor.bank_card import card_brand, mask_card, parse_expiry, passes_luhn
 from vtigercrm_sync.syncer.processor.base import PlanContext
 from vtigercrm_sync.syncer.processor.planner import BundlePlanner
@@ -1227,3 +1227,50 @@ def test_vtiger_total_is_rounded_half_up_as_its_ui_shows_it(
 	assert stored_totals(vtiger_engine, order)["total"] == Decimal("917.325")
 	so = plans_by_key(plan_record(vtiger_engine, "SalesOrder", order))["sales_order"]
 	assert so.meta["vtiger_total"] == Decimal("917.33")
+
+
+@pytest.mark.parametrize(
+	("text", "parts"),
+	[
+		("prod/11:dependent-2", ("prod/", 11, "dependent-2")),
+		("acceptance-2/26", ("acceptance-2/", 26, None)),
+		("26:billing", ("", 26, "billing")),
+	],
+)
+def test_a_vtiger_id_reads_back_what_it_writes(text, parts):
+	vtiger_id = VTigerId.parse(text)
+	assert (vtiger_id.prefix, vtiger_id.crmid, vtiger_id.role) == parts
+	assert str(vtiger_id) == text
+	assert str(vtiger_id.record) == text.partition(":")[0]
+
+
+@pytest.mark.parametrize("text", ["prod/", "prod/x1", ""])
+def test_what_is_not_a_vtiger_id_is_refused(text):
+	with pytest.raises(ValueError, match="not a VTiger id"):
+		VTigerId.parse(text)
+
+
+def test_an_engine_message_is_english_text_that_can_be_translated_at_the_edge(
+	vtiger: VTigerWriter, vtiger_engine: Engine, catalog
+):
+	"""Processors stay free of Frappe: their reasons are English strings that keep template and values, which the
+	Frappe layer renders with _() (here a fake Spanish dictionary)."""
+	ghost = vtiger.create_sales_order(
+		"Ghost",
+		account_id=catalog["account"],
+		lines=[{"productid": catalog["product"], "quantity": 1, "listprice": 1}],
+	)
+	with vtiger_engine.begin() as conn:
+		conn.execute(
+			text("UPDATE vtiger_inventoryproductrel SET productid = 4242 WHERE id = :id"), {"id": ghost}
+		)
+	(issue,) = plan_record(vtiger_engine, "SalesOrder", ghost).errors
+	assert issue.reason == "line 1 refers to VTiger product/service 4242, which does not exist"
+	spanish = {
+		"line {line} refers to VTiger product/service {product}, which does not exist": (
+			"la línea {line} remite al producto o servicio {product} de VTiger, que no existe"
+		)
+	}
+	assert issue.translated(lambda s: spanish.get(s, s)).endswith(
+		"sales_order.items[1].item_code: la línea 1 remite al producto o servicio 4242 de VTiger, que no existe"
+	)

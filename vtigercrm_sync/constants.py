@@ -14,6 +14,8 @@ SYNC_ROLES = ("System Manager", MANAGER_ROLE)
 
 VTIGER_ID_FIELD = "vtiger_id"
 VTIGER_HASH_FIELD = "vtiger_hash"
+CONNECTION_FIELD = "vtiger_connection"
+MODULE_FIELD = "vtiger_module"
 REFUSED_FIELD = "vtiger_refused"
 """Where a synced document keeps the VTiger values ERPNext refused (an e-mail, a phone, a missing link)."""
 
@@ -53,6 +55,7 @@ SECRET_FIELDS = (
 
 JOB_TIMEOUT = 4 * 3600
 REFRESH_EVENT = "vtigercrm_sync_refresh"
+PROGRESS_EVENT = "vtigercrm_sync_progress"
 
 
 def job_id(connection: str) -> str:
@@ -64,8 +67,12 @@ def retry_job_id(log: str) -> str:
 	return f"vtigercrm_sync_log::{log}"
 
 
+MODULE = "VTigerCRM Sync"
+"""The app's module: its custom fields belong to it, so they are exported and uninstalled with it."""
+
+
 def _field(fieldname: str, label: str, fieldtype: str = "Data", **extra) -> dict:
-	return {"fieldname": fieldname, "label": label, "fieldtype": fieldtype, **extra}
+	return {"fieldname": fieldname, "label": label, "fieldtype": fieldtype, "module": MODULE, **extra}
 
 
 def _sync_fields(insert_after: str) -> list[dict]:
@@ -75,14 +82,28 @@ def _sync_fields(insert_after: str) -> list[dict]:
 			"VTiger ID",
 			unique=1,
 			search_index=1,
+			in_standard_filter=1,
+			in_global_search=1,
 			read_only=1,
 			no_copy=1,
 			insert_after=insert_after,
-			description="The VTiger record (crmid, and role) this document is synced from",
+			description="The VTiger record (connection prefix, crmid, and role) this document is synced from",
 		),
 		_field(
-			VTIGER_HASH_FIELD, "VTiger Hash", hidden=1, read_only=1, no_copy=1, insert_after=VTIGER_ID_FIELD
+			CONNECTION_FIELD,
+			"VTiger Connection",
+			"Link",
+			options=SETTING_DOCTYPE,
+			read_only=1,
+			no_copy=1,
+			in_standard_filter=1,
+			insert_after=VTIGER_ID_FIELD,
+			depends_on=f"eval:doc.{VTIGER_ID_FIELD}",
 		),
+		_field(
+			MODULE_FIELD, "VTiger Module", hidden=1, read_only=1, no_copy=1, insert_after=CONNECTION_FIELD
+		),
+		_field(VTIGER_HASH_FIELD, "VTiger Hash", hidden=1, read_only=1, no_copy=1, insert_after=MODULE_FIELD),
 		_field(
 			REFUSED_FIELD,
 			"VTiger Values ERPNext Refused",

@@ -7,8 +7,22 @@ app_license = "mit"
 
 required_apps = ["erpnext"]
 
-# Status colours shared by the forms and lists (public/js/vtigercrm_sync.bundle.js).
-app_include_js = "vtigercrm_sync.bundle.js"
+add_to_apps_screen = [
+	{
+		"name": "vtigercrm_sync",
+		"logo": "/assets/vtigercrm_sync/images/vtiger-sync.svg",
+		"title": "VTiger Sync",
+		"route": "/app/vtiger-sync",
+		"has_permission": "vtigercrm_sync.vtigercrm_sync.number_cards.can_use_app",
+	}
+]
+
+# "Open in VTiger" on the forms of synced documents, and nowhere else.
+doctype_js = {
+	"Customer": "public/js/vtiger_link.js",
+	"Contact": "public/js/vtiger_link.js",
+	"Sales Order": "public/js/vtiger_link.js",
+}
 
 # Keep the typed block of each controller in step when a DocType is saved in developer mode.
 export_python_type_annotations = True

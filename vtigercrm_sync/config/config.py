@@ -345,6 +345,13 @@ def _load_entity(
 	):
 		problems.append(Problem(f"{path}.repeat", "must be a list of objects (one per member)"))
 		return []
+	if repeat and not raw.get("role"):
+		problems.append(
+			Problem(
+				f"{path}.role",
+				"a repeating group needs a role, so each member's document has an id of its own",
+			)
+		)
 	instances: list[tuple[int | None, Mapping[str, Any]]] = (
 		[(i + 1, member) for i, member in enumerate(repeat)] if repeat else [(None, {})]
 	)

@@ -3,6 +3,8 @@
 
 import frappe
 
+from vtigercrm_sync.syncer.plan import VTigerId
+
 LOG_LINE_DOCTYPE = "VTigerCRM Sync Log Line"
 
 
@@ -10,8 +12,8 @@ def execute():
 	for line in frappe.get_all(
 		LOG_LINE_DOCTYPE, filters={"vtiger_record": ("in", (0, None))}, fields=["name", "vtiger_id"]
 	):
-		crmid = (line.vtiger_id or "").rpartition("/")[2].partition(":")[0]
-		if crmid.isdigit():
-			frappe.db.set_value(
-				LOG_LINE_DOCTYPE, line.name, "vtiger_record", int(crmid), update_modified=False
-			)
+		try:
+			crmid = VTigerId.parse(line.vtiger_id or "").crmid
+		except ValueError:
+			continue
+		frappe.db.set_value(LOG_LINE_DOCTYPE, line.name, "vtiger_record", crmid, update_modified=False)

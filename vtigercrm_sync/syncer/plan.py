@@ -8,12 +8,30 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
 LinkKind = Literal["field", "dynamic", "primary"]
+
+
+class Message(str):
+	"""English text that keeps its template and values, so the Frappe layer can translate it at the edge:
+	``_(template).format(**values)``. It is a ``str`` (its English rendering) everywhere else."""
+
+	template: str
+	params: dict[str, Any]
+
+	def __new__(cls, template: str, **params: Any) -> Message:
+		text = super().__new__(cls, template.format(**params) if params else template)
+		text.template, text.params = template, params
+		return text
+
+	def translated(self, gettext: Callable[[str], str]) -> str:
+		values = {k: v.translated(gettext) if isinstance(v, Message) else v for k, v in self.params.items()}
+		return gettext(self.template).format(**values) if values else gettext(self.template)
 
 
 @dataclass(frozen=True)
@@ -25,6 +43,33 @@ class RecordRef:
 
 	def __str__(self) -> str:
 		return f"{self.module} {self.crmid}"
+
+
+@dataclass(frozen=True)
+class VTigerId:
+	"""The id a synced document carries (``vtiger_id``): the connection's prefix, the crmid of the VTiger record
+	it came from, and a role when one record becomes several documents of one doctype (``prod/11:dependent-2``).
+	The one place that format is written and read."""
+
+	prefix: str
+	crmid: int
+	role: str | None = None
+
+	def __str__(self) -> str:
+		return f"{self.prefix}{self.crmid}" + (f":{self.role}" if self.role else "")
+
+	@property
+	def record(self) -> VTigerId:
+		"""The id of the record itself (every document of a record starts with it)."""
+		return VTigerId(self.prefix, self.crmid)
+
+	@classmethod
+	def parse(cls, text: str) -> VTigerId:
+		head, slash, rest = text.rpartition("/")
+		crmid, _, role = rest.partition(":")
+		if not crmid.isdigit():
+			raise ValueError(f"{text!r} is not a VTiger id (prefix/crmid[:role])")
+		return cls(head + slash, int(crmid), role or None)
 
 
 @dataclass(frozen=True)
@@ -59,6 +104,8 @@ class DocumentPlan:
 	meta: dict[str, Any] = field(default_factory=dict)
 	secrets: dict[str, str] = field(default_factory=dict, repr=False)
 	content_hash: str = ""
+	module: str = ""
+	"""The VTiger module of the record the document comes from (``Accounts``, ``Products``…), for links back."""
 
 	@property
 	def key(self) -> tuple[str, str]:
@@ -79,6 +126,12 @@ class RecordIssue:
 	def message(self) -> str:
 		where = f"{self.source}, {self.entity}" + (f".{self.field}" if self.field else "")
 		return f"{where}: {self.reason}"
+
+	def translated(self, gettext: Callable[[str], str]) -> str:
+		"""The message with its reason in the user's language (the record's names stay as they are)."""
+		where = f"{self.source}, {self.entity}" + (f".{self.field}" if self.field else "")
+		reason = self.reason.translated(gettext) if isinstance(self.reason, Message) else gettext(self.reason)
+		return f"{where}: {reason}"
 
 
 @dataclass

@@ -17,7 +17,14 @@ from frappe import _
 from frappe.model.document import Document
 from frappe.utils import strip_html
 
-from vtigercrm_sync.constants import REFUSED_FIELD, VTIGER_HASH_FIELD, VTIGER_ID_FIELD
+from vtigercrm_sync.constants import (
+	CONNECTION_FIELD,
+	LOG_DOCTYPE,
+	MODULE_FIELD,
+	REFUSED_FIELD,
+	VTIGER_HASH_FIELD,
+	VTIGER_ID_FIELD,
+)
 from vtigercrm_sync.syncer.handler.guard import FieldGuard, Refusal
 from vtigercrm_sync.syncer.plan import DocumentPlan, Link
 
@@ -41,6 +48,9 @@ class SyncSettings:
 	units: dict[str, str] = field(default_factory=dict)
 	"""VTiger usage unit -> ERPNext UOM."""
 	vtiger_base_currency: str | None = None
+	connection: str | None = None
+	log: str | None = None
+	"""The run's Sync Log: a document's timeline credits the sync, and links to it, for what the run wrote."""
 
 
 @dataclass(frozen=True)
@@ -144,10 +154,19 @@ class DocumentHandler:
 		self.fill(doc, plan, resolver, warnings)
 		doc.set(VTIGER_ID_FIELD, doc.get(VTIGER_ID_FIELD) or plan.vtiger_id)
 		doc.set(VTIGER_HASH_FIELD, content_hash)
+		for fieldname, value in ((CONNECTION_FIELD, self.settings.connection), (MODULE_FIELD, plan.module)):
+			if self.meta.has_field(fieldname):
+				doc.set(fieldname, value)
+		if self.settings.log:
+			doc.flags.updater_reference = {
+				"doctype": LOG_DOCTYPE,
+				"docname": self.settings.log,
+				"label": _("via VTiger sync {0}").format(self.settings.log),
+			}
 		doc.flags.ignore_permissions = True
 		doc.flags.ignore_mandatory = False
 		is_new = doc.is_new()
-		doc.save()
+		doc.save(ignore_version=False)  # the timeline credits the sync, tests included
 		message = self.after_save(doc, plan, resolver)
 		self.apply_primary_links(doc, plan, resolver)
 		resolver.remember(plan.doctype, plan.vtiger_id, doc.name, content_hash)

@@ -6,13 +6,16 @@ import frappe
 from frappe import _
 
 from vtigercrm_sync.constants import BANK_CARD_DOCTYPE, VTIGER_ID_FIELD
+from vtigercrm_sync.syncer.plan import VTigerId
 
 DELETE_ORDER = ("Sales Order", BANK_CARD_DOCTYPE, "Bank Account", "Address", "Contact", "Customer", "Item")
 """Every doctype the sync writes, dependents first, so a deletion never trips over a link."""
 
 
-def documents_of(vtiger_id: str) -> list[tuple[str, str]]:
-	"""Every synced document that came from this VTiger record (its prefixed crmid), dependents first."""
+def documents_of(record: VTigerId) -> list[tuple[str, str]]:
+	"""Every synced document that came from this VTiger record (its id, and its id with any role), dependents
+	first."""
+	vtiger_id = str(record.record)
 	found = []
 	for doctype in DELETE_ORDER:
 		for name in frappe.get_all(

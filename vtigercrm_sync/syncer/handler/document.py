@@ -369,7 +369,7 @@ class SalesOrderHandler(DocumentHandler):
 				)
 			)
 		if plan.meta.get("total_mismatch"):
-			notes.append(plan.meta["total_mismatch"])
+			notes.append(plan.meta["total_mismatch"].translated(_))
 		if plan.meta.get("vtiger_status") in self.settings.submit_statuses:
 			doc.submit()
 		return "; ".join(notes) or None

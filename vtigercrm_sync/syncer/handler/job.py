@@ -99,8 +99,7 @@ def _run_job(connection: str, observer: FrappeObserver, body: Callable[[SyncRun]
 	beat(connection, observer.log.name)
 	prefix = frappe.db.get_value(SETTING_DOCTYPE, connection, "id_prefix") or ""
 	try:
-		run = SyncRun(connection)
-		run.log = observer.log.name
+		run = SyncRun(connection, observer.log.name)
 		with prefix_lock(prefix, observer.log.name):
 			body(run)
 	except JobTimeoutException:

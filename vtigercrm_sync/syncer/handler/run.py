@@ -28,7 +28,7 @@ from vtigercrm_sync.syncer.handler.factory import build_handlers
 from vtigercrm_sync.syncer.handler.run_state import beat
 from vtigercrm_sync.syncer.handler.settings import hash_key, sync_settings
 from vtigercrm_sync.syncer.observer.frappe import FrappeObserver
-from vtigercrm_sync.syncer.plan import BundleResult, DocumentPlan, RecordRef
+from vtigercrm_sync.syncer.plan import BundleResult, DocumentPlan, Message, RecordRef, VTigerId
 from vtigercrm_sync.syncer.processor.base import PlanContext
 from vtigercrm_sync.syncer.processor.planner import BundlePlanner
 from vtigercrm_sync.syncer.redact import redact
@@ -47,13 +47,13 @@ ABORTS = (JobTimeoutException,)
 class SyncRun:
 	"""One run of one connection: the reader, planner and handlers it needs, built once."""
 
-	def __init__(self, connection: str):
+	def __init__(self, connection: str, log: str | None = None):
 		self.doc = frappe.get_doc(SETTING_DOCTYPE, connection)
 		handler_config = load_handler_config()
 		self.reader = VTigerReader.connect(
 			self.doc.connection_settings(), self.doc.mapping_config(), batch_size=self.doc.batch_size or 500
 		)
-		self.settings = sync_settings(self.doc, self.reader.catalog)
+		self.settings = sync_settings(self.doc, self.reader.catalog, log)
 		context = PlanContext(
 			hash_key=hash_key(),
 			defaults={"country": self.settings.default_country},
@@ -64,7 +64,7 @@ class SyncRun:
 		self.handlers = build_handlers(self.reader.mapping, handler_config, self.settings)
 		self.resolver = Resolver()
 		self._savepoints = itertools.count()
-		self.log: str | None = None
+		self.log = log
 		frappe.db.sql("SET SESSION innodb_lock_wait_timeout = %s", LOCK_WAIT_SECONDS)
 
 	def write(self, changes: Iterable[Change], observer: FrappeObserver, module: str | None = None) -> None:
@@ -159,15 +159,17 @@ class SyncRun:
 	def apply(self, result: BundleResult, observer: FrappeObserver) -> None:
 		"""Write one record's plans, each in a savepoint of its own, and log what did not simply succeed."""
 		module, crmid = result.source.module, result.source.crmid
-		record_id = f"{self.doc.id_prefix or ''}{crmid}"
+		record_id = str(VTigerId(self.doc.id_prefix or "", crmid))
 		secrets = [value for plan in result.plans for value in plan.secrets.values()]
 		for issue in result.issues:
-			action = "Warning" if issue.severity == "warning" else "Failed"
-			observer.line(
-				action, module, record_id, redact(issue.message, secrets), issue.entity, record=crmid
-			)
+			if issue.severity == "warning":
+				message = redact(issue.translated(_), secrets)
+				observer.line("Warning", module, record_id, message, issue.entity, record=crmid)
+		if result.errors:  # one line for the record: what it could not plan, and what failed with it
+			message = redact("; ".join(issue.translated(_) for issue in result.errors), secrets)
+			observer.line("Failed", module, record_id, message, result.errors[0].entity, record=crmid)
 		if result.filtered:
-			observer.line("Filtered", module, record_id, result.filtered, record=crmid)
+			observer.line("Filtered", module, record_id, translate(result.filtered), record=crmid)
 			return
 		for plan in result.plans:
 			outcome = self._apply_plan(plan, module, crmid, secrets, observer)
@@ -219,7 +221,7 @@ class SyncRun:
 	def delete(self, ref: RecordRef, observer: FrappeObserver) -> None:
 		"""Follow the connection's policy for a record deleted in VTiger."""
 		action = self.settings.deleted_record_action
-		record_id = f"{self.doc.id_prefix or ''}{ref.crmid}"
+		record_id = VTigerId(self.doc.id_prefix or "", ref.crmid)
 		documents = documents_of(record_id)
 		if not documents:
 			return
@@ -254,3 +256,8 @@ class SyncRun:
 			frappe.db.rollback(save_point=savepoint)
 			frappe.clear_messages()
 			observer.line("Failed", ref.module, record_id, redact(error_text(exc)), record=ref.crmid)
+
+
+def translate(text: str) -> str:
+	"""An engine message in the user's language."""
+	return text.translated(_) if isinstance(text, Message) else _(text)

@@ -10,7 +10,7 @@ from frappe.utils.password import get_encryption_key
 from vtigercrm_sync.syncer.handler.base import SyncSettings
 
 
-def sync_settings(doc: Any, catalog: Any = None) -> SyncSettings:
+def sync_settings(doc: Any, catalog: Any = None, log: str | None = None) -> SyncSettings:
 	"""The handlers' view of a connection (and of what its VTiger defines, when its ``catalog`` is at hand)."""
 	return SyncSettings(
 		company=doc.company,
@@ -27,6 +27,8 @@ def sync_settings(doc: Any, catalog: Any = None) -> SyncSettings:
 		deleted_record_action=doc.deleted_record_action or "Ignore",
 		units={row.vtiger_unit: row.uom for row in doc.get("units") or [] if row.vtiger_unit and row.uom},
 		vtiger_base_currency=getattr(catalog, "base_currency", None),
+		connection=doc.name,
+		log=log,
 	)
 
 

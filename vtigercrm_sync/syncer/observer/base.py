@@ -6,7 +6,11 @@ Frappe observer (``observer/frappe.py``) only turns them into realtime events an
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from vtigercrm_sync.constants import STATUS_FAILED as FAILED
 from vtigercrm_sync.constants import STATUS_PARTIAL as PARTIAL
@@ -72,12 +76,38 @@ class ProgressThrottle:
 		return elapsed / done * (total - done)
 
 
-def progress_text(done: int, total: int, counts: Counts, eta: float | None) -> str:
-	"""A progress line with figures only: no names, ids or other personal data."""
-	parts = [f"{done:,} / {total:,}"]
-	parts.append(
-		f"{counts.created} created, {counts.updated} updated, {counts.skipped} skipped, {counts.failed} failed"
-	)
-	if eta is not None:
-		parts.append(f"ETA {int(eta // 60)}m {int(eta % 60):02d}s")
-	return " · ".join(parts)
+def progress_payload(done: int, total: int, counts: Counts, eta: float | None) -> dict[str, Any]:
+	"""What a progress event carries: figures only, no names, ids or other personal data. Records are VTiger
+	records read; the counts are of ERPNext documents, so the form labels them as documents."""
+	return {
+		"done": done,
+		"total": total,
+		"percent": 100 if not total else min(100, round(done * 100 / total, 1)),
+		"documents": {
+			"created": counts.created,
+			"updated": counts.updated,
+			"unchanged": counts.skipped,
+			"failed": counts.failed,
+		},
+		"eta": None if eta is None else int(eta),
+	}
+
+
+_RECORD_PREFIX = re.compile(r"^\w+ \d+, [\w#.\[\]]+: ")
+_EMAIL = re.compile(r"[^\s@(),;:]+@[^\s@(),;:]+")
+_QUOTED = re.compile(r"'[^']*'")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def reason_of(message: str) -> str:
+	"""What a log line says, without what is particular to its record (ids, figures, e-mail addresses, quoted
+	values), so lines failing for one reason group together ("56 lines: e-mail refused by ERPNext")."""
+	reason = _RECORD_PREFIX.sub("", message or "")
+	reason = _EMAIL.sub("<e-mail>", reason)
+	reason = _QUOTED.sub("'…'", reason)
+	return _NUMBER.sub("#", reason).strip()
+
+
+def group_reasons(messages: Iterable[str]) -> list[tuple[str, int]]:
+	"""(reason, how many lines) for each distinct reason, most frequent first."""
+	return Counter(reason_of(message) for message in messages).most_common()

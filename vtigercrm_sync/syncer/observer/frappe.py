@@ -13,10 +13,21 @@ from dataclasses import replace
 
 import frappe
 from frappe import _
+from frappe.desk.doctype.notification_log.notification_log import enqueue_create_notification
 from frappe.utils import now_datetime, strip_html
 
-from vtigercrm_sync.constants import LOG_DOCTYPE, REFRESH_EVENT, SETTING_DOCTYPE, STATUS_RUNNING
-from vtigercrm_sync.syncer.observer.base import Counts, ProgressThrottle, final_status, progress_text
+from vtigercrm_sync.constants import (
+	LOG_DOCTYPE,
+	MANAGER_ROLE,
+	PROGRESS_EVENT,
+	REFRESH_EVENT,
+	SETTING_DOCTYPE,
+	STATUS_FAILED,
+	STATUS_PARTIAL,
+	STATUS_RUNNING,
+	STATUS_TIMED_OUT,
+)
+from vtigercrm_sync.syncer.observer.base import Counts, ProgressThrottle, final_status, progress_payload
 
 MESSAGE_LENGTH = 1000
 
@@ -152,23 +163,47 @@ class FrappeObserver:
 			update_modified=False,
 			notify=True,
 		)
+		if status in (STATUS_FAILED, STATUS_PARTIAL, STATUS_TIMED_OUT):
+			self.notify_managers(status, error)
 		frappe.db.commit()
 		self.progress(force=True)
 		self.refresh()
 		return status
 
-	def progress(self, force: bool = False) -> None:
-		now = time.monotonic()
-		if not (force or self.throttle.should_emit(now, self.done, self.total)):
+	def notify_managers(self, status: str, error: str | None) -> None:
+		"""Once per run, not per record: a Notification Log for each Sync Manager (System Managers when there
+		is none), which Frappe also e-mails when the site sends mail."""
+		users = managers()
+		if not users:
 			return
-		percent = 100 if not self.total else min(100, self.done * 100 / self.total)
-		eta = self.throttle.eta_seconds(now, self.done, self.total)
-		frappe.publish_progress(
-			percent,
-			title=_("Syncing from VTiger"),
+		subject = _("VTiger sync of {0} ended {1}: {2} failed").format(
+			self.connection, _(status), self.counts.failed
+		)
+		enqueue_create_notification(
+			users,
+			{
+				"type": "Alert",
+				"document_type": LOG_DOCTYPE,
+				"document_name": self.log.name,
+				"subject": subject,
+				"email_content": strip_html(error or "") or subject,
+			},
+		)
+
+	def progress(self, force: bool = False) -> None:
+		"""The app's own progress event, in the connection's room (the form draws it; Frappe's modal does not
+		open); a run with nothing to read shows no progress at all."""
+		now = time.monotonic()
+		if not self.total or not (force or self.throttle.should_emit(now, self.done, self.total)):
+			return
+		payload = progress_payload(
+			self.done, self.total, self.counts, self.throttle.eta_seconds(now, self.done, self.total)
+		)
+		frappe.publish_realtime(
+			PROGRESS_EVENT,
+			{"name": self.connection, "log": self.log.name, **payload},
 			doctype=SETTING_DOCTYPE,
 			docname=self.connection,
-			description=progress_text(self.done, self.total, self.counts, eta),
 		)
 
 	def refresh(self) -> None:
@@ -178,3 +213,22 @@ class FrappeObserver:
 			doctype=SETTING_DOCTYPE,
 			docname=self.connection,
 		)
+
+
+def managers() -> list[str]:
+	"""Enabled users who run the syncs: VTigerCRM Sync Managers, or System Managers when there is none."""
+	for role in (MANAGER_ROLE, "System Manager"):
+		users = frappe.get_all(
+			"Has Role",
+			filters={"role": role, "parenttype": "User", "parent": ("not in", ("Administrator", "Guest"))},
+			pluck="parent",
+			distinct=True,
+		)
+		enabled = (
+			frappe.get_all("User", filters={"name": ("in", users), "enabled": 1}, pluck="name")
+			if users
+			else []
+		)
+		if enabled:
+			return enabled
+	return []

@@ -10,6 +10,7 @@ never the customer's preferred address, and the handler reuses an identical addr
 from __future__ import annotations
 
 from vtigercrm_sync.config.transforms import is_empty
+from vtigercrm_sync.syncer.plan import Message
 from vtigercrm_sync.syncer.processor.base import Draft, EntityProcessor, SkipEntity
 from vtigercrm_sync.syncer.services.query import Bundle
 
@@ -40,7 +41,8 @@ class AddressProcessor(EntityProcessor):
 		for fieldname in REQUIRED:
 			if is_empty(values.get(fieldname)):
 				raise SkipEntity(
-					f"address left out: ERPNext needs {fieldname} and VTiger has none", fieldname
+					Message("address left out: ERPNext needs {field} and VTiger has none", field=fieldname),
+					fieldname,
 				)
 		if is_empty(values.get("country")):
 			values["country"] = self.context.defaults.get("country")

@@ -14,6 +14,7 @@ from datetime import date
 from dateutil import parser as date_parser
 
 from vtigercrm_sync.config.transforms import is_empty
+from vtigercrm_sync.syncer.plan import Message
 from vtigercrm_sync.syncer.processor.base import Draft, EntityProcessor, SkipEntity
 from vtigercrm_sync.syncer.services.query import Bundle
 
@@ -74,11 +75,11 @@ def parse_expiry(value: object) -> tuple[int, int]:
 		try:
 			parsed = date_parser.parse(text)
 		except (ValueError, OverflowError):
-			raise ValueError("card expiry is not a month and year")
+			raise ValueError(Message("card expiry is not a month and year"))
 		month, year = parsed.month, parsed.year
 	year = year + 2000 if year < 100 else year
 	if not 1 <= month <= 12:
-		raise ValueError("card expiry month is not between 1 and 12")
+		raise ValueError(Message("card expiry month is not between 1 and 12"))
 	return month, year
 
 
@@ -91,7 +92,9 @@ class BankCardProcessor(EntityProcessor):
 		if not number:
 			raise SkipEntity()
 		if not 12 <= len(number) <= 19 or not passes_luhn(number):
-			raise SkipEntity("card left out: the card number is not a valid card number", CARD_NUMBER)
+			raise SkipEntity(
+				Message("card left out: the card number is not a valid card number"), CARD_NUMBER
+			)
 		values = draft.values
 		values.update(card_last4=number[-4:], masked_number=mask_card(number), brand=card_brand(number))
 		expiry = values.pop("expiry", None)
@@ -99,7 +102,7 @@ class BankCardProcessor(EntityProcessor):
 			try:
 				values["expiry_month"], values["expiry_year"] = parse_expiry(expiry)
 			except ValueError as exc:
-				raise SkipEntity(f"card left out: {exc}", "expiry")
+				raise SkipEntity(Message("card left out: {reason}", reason=exc.args[0]), "expiry")
 		subtype = values.get("card_type")
 		if not is_empty(subtype):
 			values["card_type"] = SUBTYPES.get(str(subtype).strip().lower(), "Other")
@@ -111,7 +114,7 @@ class BankAccountProcessor(EntityProcessor):
 	def adjust(self, draft: Draft, bundle: Bundle) -> None:
 		values = draft.values
 		if is_empty(values.get("bank")):
-			raise SkipEntity("bank account left out: VTiger has no bank name", "bank")
+			raise SkipEntity(Message("bank account left out: VTiger has no bank name"), "bank")
 		if is_empty(values.get("account_name")):
 			values["account_name"] = values["bank"]
 		values.setdefault("party_type", "Customer")

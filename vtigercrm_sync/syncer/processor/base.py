@@ -15,7 +15,7 @@ from typing import Any
 
 from vtigercrm_sync.config.config import ChildSpec, EntitySpec, FieldSpec, split_source
 from vtigercrm_sync.config.transforms import TRANSFORMS, TransformError, compile_map, is_empty, lookup_map
-from vtigercrm_sync.syncer.plan import RecordIssue
+from vtigercrm_sync.syncer.plan import Message, RecordIssue, VTigerId
 from vtigercrm_sync.syncer.services.catalog import DEFAULT_TAXES, TaxDefinition
 from vtigercrm_sync.syncer.services.query import Bundle
 
@@ -30,6 +30,9 @@ class PlanContext:
 	id_prefix: str = ""
 	taxes: tuple[TaxDefinition, ...] = DEFAULT_TAXES
 	"""The taxes the VTiger install defines (names, labels, which are on shipping)."""
+
+
+REQUIRED = "is required but VTiger has no value"
 
 
 class FieldError(Exception):
@@ -62,17 +65,16 @@ class Draft:
 def vtiger_id_for(spec: EntitySpec, crmid: int, prefix: str = "") -> str:
 	"""``crmid``, ``crmid:role`` or ``crmid:role-N`` after the connection's prefix: one id per ERPNext document
 	a VTiger record becomes."""
-	suffix = f":{spec.role}" if spec.role else ""
-	if spec.instance is not None:
-		suffix += f"-{spec.instance}"
-	return f"{prefix}{crmid}{suffix}"
+	role = spec.role if spec.instance is None else f"{spec.role}-{spec.instance}"
+	return str(VTigerId(prefix, crmid, role))
 
 
-def _describe(value: Any, spec: FieldSpec) -> str:
-	if spec.sensitive:
-		return ""
-	text = str(value)
-	return f" ({text[:40]!r})" if text else ""
+def _transform_problem(name: str, value: Any, spec: FieldSpec, exc: TransformError) -> Message:
+	"""Which transform refused which value; a sensitive value is never quoted."""
+	text = "" if spec.sensitive else str(value)
+	if not text:
+		return Message("{transform}: the value " + str(exc), transform=name)
+	return Message("{transform}: value {value} " + str(exc), transform=name, value=repr(text[:40]))
 
 
 def _compile_step(name: str, arg: Any) -> tuple[Any, Any, str]:
@@ -114,7 +116,7 @@ class FieldEvaluator:
 		if value is None:
 			value = spec.default
 			if spec.required and is_empty(value):
-				raise FieldError(spec.target, "is required but VTiger has no value")
+				raise FieldError(spec.target, Message(REQUIRED))
 		return value
 
 	def _combine(self, row: Mapping[str, Any], parts: Mapping[str, Any], own_source: str) -> Any:
@@ -134,9 +136,7 @@ class FieldEvaluator:
 			try:
 				value = func(value, arg)
 			except TransformError as exc:
-				raise FieldError(
-					self.spec.target, f"{name}: value{_describe(value, self.spec)} {exc}"
-				) from None
+				raise FieldError(self.spec.target, _transform_problem(name, value, self.spec, exc)) from None
 			if is_empty(value):
 				return None
 		return value

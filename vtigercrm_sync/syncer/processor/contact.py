@@ -9,6 +9,7 @@ handler's call (``syncer/handler/guard.py``): a value it refuses is set aside on
 from __future__ import annotations
 
 from vtigercrm_sync.config.transforms import is_empty
+from vtigercrm_sync.syncer.plan import Message
 from vtigercrm_sync.syncer.processor.base import Draft, EntityProcessor, FieldError
 from vtigercrm_sync.syncer.services.query import Bundle
 
@@ -23,7 +24,7 @@ class ContactProcessor(EntityProcessor):
 		values = draft.values
 		first, last = values.get("first_name"), values.get("last_name")
 		if is_empty(first) and is_empty(last):
-			raise FieldError("first_name", "the contact has neither a first nor a last name")
+			raise FieldError("first_name", Message("the contact has neither a first nor a last name"))
 		if is_empty(first):
 			values["first_name"], values["last_name"] = last, None
 		emails = []

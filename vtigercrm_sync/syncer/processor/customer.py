@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from vtigercrm_sync.config.transforms import is_empty
-from vtigercrm_sync.syncer.processor.base import Draft, EntityProcessor, FieldError
+from vtigercrm_sync.syncer.plan import Message
+from vtigercrm_sync.syncer.processor.base import REQUIRED, Draft, EntityProcessor, FieldError
 from vtigercrm_sync.syncer.services.query import Bundle
 
 CUSTOMER_TYPES = ("Company", "Individual", "Partnership")
@@ -15,11 +16,13 @@ class CustomerProcessor(EntityProcessor):
 		values = draft.values
 		name = values.get("customer_name")
 		if is_empty(name):
-			raise FieldError("customer_name", "is required but VTiger has no value")
+			raise FieldError("customer_name", Message(REQUIRED))
 		values["customer_name"] = " ".join(str(name).split())[:NAME_LENGTH]
 		if "customer_name" in draft.match:
 			draft.match["customer_name"] = values["customer_name"]
 		customer_type = values.get("customer_type") or self.spec.options.get("customer_type", "Company")
 		if customer_type not in CUSTOMER_TYPES:
-			raise FieldError("customer_type", f"must be one of {', '.join(CUSTOMER_TYPES)}")
+			raise FieldError(
+				"customer_type", Message("must be one of {choices}", choices=", ".join(CUSTOMER_TYPES))
+			)
 		values["customer_type"] = customer_type

@@ -18,7 +18,7 @@ from vtigercrm_sync.config.config import (
 	MappingConfig,
 	write_order,
 )
-from vtigercrm_sync.syncer.plan import BundleResult, DocumentPlan, Link, RecordIssue, content_hash
+from vtigercrm_sync.syncer.plan import BundleResult, DocumentPlan, Link, Message, RecordIssue, content_hash
 from vtigercrm_sync.syncer.processor.address import AddressProcessor
 from vtigercrm_sync.syncer.processor.bank_card import BankAccountProcessor, BankCardProcessor
 from vtigercrm_sync.syncer.processor.base import (
@@ -154,7 +154,9 @@ class BundlePlanner:
 		value = str(row.get(flt.column) or "").strip()
 		if value.casefold() in {v.casefold() for v in flt.values}:
 			return None
-		return f"{flt.column} is {value!r}, not one of the synced values"
+		return Message(
+			"{column} is {value}, not one of the synced values", column=flt.column, value=repr(value)
+		)
 
 	def _links(
 		self,
@@ -180,7 +182,10 @@ class BundlePlanner:
 							bundle.source,
 							draft.spec.key,
 							spec.fieldname,
-							f"needs {spec.entity!r}, which VTiger does not have (or has deleted) for this record",
+							Message(
+								"needs {entity}, which VTiger does not have (or has deleted) for this record",
+								entity=repr(spec.entity),
+							),
 						)
 					)
 					return None
@@ -238,14 +243,20 @@ class BundlePlanner:
 	) -> bool:
 		"""A link whose target could not be planned: a required one fails the draft (False), any other is left
 		empty with a warning that says why (True)."""
-		message = f"{spec.entity!r} could not be written ({reason})"
+		message = Message("{entity} could not be written ({reason})", entity=repr(spec.entity), reason=reason)
 		if spec.required:
-			issues.append(RecordIssue(bundle.source, draft.spec.key, FAILED_LINK, f"needs {message}"))
+			issues.append(
+				RecordIssue(bundle.source, draft.spec.key, FAILED_LINK, Message("needs {what}", what=message))
+			)
 			return False
-		where = spec.fieldname or "its link"
+		where = spec.fieldname or Message("its link")
 		warnings.append(
 			RecordIssue(
-				bundle.source, draft.spec.key, spec.fieldname, f"{where} left empty: {message}", "warning"
+				bundle.source,
+				draft.spec.key,
+				spec.fieldname,
+				Message("{field} left empty: {reason}", field=where, reason=message),
+				"warning",
 			)
 		)
 		return True
@@ -318,4 +329,5 @@ class BundlePlanner:
 			meta=draft.meta,
 			secrets=draft.secrets,
 			content_hash=content_hash(body, draft.secrets, self.context.hash_key),
+			module=draft.row.get("item_type") or "" if spec.source == "line" else spec.module,
 		)

@@ -15,6 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from vtigercrm_sync.config.transforms import is_empty
+from vtigercrm_sync.syncer.plan import Message
 from vtigercrm_sync.syncer.processor.base import Draft, EntityProcessor, FieldError, SkipEntity
 from vtigercrm_sync.syncer.services.catalog import DEFAULT_TAXES, TaxDefinition
 from vtigercrm_sync.syncer.services.query import Bundle
@@ -56,7 +57,7 @@ def shipping_taxes(charges: str | None, keys: Mapping[int, str] | None = None) -
 	try:
 		parsed = json.loads(charges)
 	except ValueError:
-		raise FieldError("charges", "the shipping & handling charges are not valid JSON")
+		raise FieldError("charges", Message("the shipping & handling charges are not valid JSON"))
 	keys = keys or {}
 	amounts: dict[str, Decimal] = {}
 	for charge in parsed.values() if isinstance(parsed, dict) else ():
@@ -120,7 +121,7 @@ class SalesOrderProcessor(EntityProcessor):
 		order = bundle.parts["salesorder"]
 		lines = bundle.lines
 		if not lines:
-			raise FieldError("items", "the order has no line items")
+			raise FieldError("items", Message("the order has no line items"))
 		mapped = draft.children.get("items") or [{} for _ in lines]
 		nets = [line_net(line) for line in lines]
 		draft.children["items"] = [
@@ -146,9 +147,10 @@ class SalesOrderProcessor(EntityProcessor):
 			units=[line.get("usageunit") or "" for line in lines],
 		)
 		if abs(stored_total - totals["total"]) > CENT:
-			draft.meta["total_mismatch"] = (
-				f"VTiger's stored total {_money(stored_total)} differs from its line arithmetic "
-				f"{_money(totals['total'])}"
+			draft.meta["total_mismatch"] = Message(
+				"VTiger's stored total {stored} differs from its line arithmetic {computed}",
+				stored=_money(stored_total),
+				computed=_money(totals["total"]),
 			)
 
 	def _item_row(
@@ -157,13 +159,19 @@ class SalesOrderProcessor(EntityProcessor):
 		if line.get("item_type") is None:
 			raise FieldError(
 				f"items[{index}].item_code",
-				f"line {index} refers to VTiger product/service {line.get('productid')}, which does not exist",
+				Message(
+					"line {line} refers to VTiger product/service {product}, which does not exist",
+					line=index,
+					product=line.get("productid"),
+				),
 			)
 		if is_empty(line.get("item_no")):
-			raise FieldError(
-				f"items[{index}].item_code",
-				f"line {index}'s {str(line['item_type']).lower().rstrip('s')} has no number in VTiger",
+			template = (
+				"line {line}'s service has no number in VTiger"
+				if line["item_type"] == "Services"
+				else "line {line}'s product has no number in VTiger"
 			)
+			raise FieldError(f"items[{index}].item_code", Message(template, line=index))
 		qty = _dec(line.get("quantity"))
 		price = _dec(line.get("listprice"))
 		rate = net / qty if qty else price

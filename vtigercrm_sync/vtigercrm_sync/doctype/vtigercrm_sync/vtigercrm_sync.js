@@ -3,6 +3,8 @@
 
 const VTIGER_SYNC_METHODS = "vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync.vtigercrm_sync";
 const VTIGER_REFRESH_EVENT = "vtigercrm_sync_refresh";
+const VTIGER_PROGRESS_EVENT = "vtigercrm_sync_progress";
+const VTIGER_SUMMARY_COLORS = { Success: "green", "Partial Success": "yellow", Failed: "red", "Timed Out": "red" };
 
 frappe.ui.form.on("VTigerCRM Sync", {
 	setup(frm) {
@@ -14,13 +16,14 @@ frappe.ui.form.on("VTigerCRM Sync", {
 
 	refresh(frm) {
 		listen_to_runs(frm);
-		if (frm.doc.status) {
-			frm.page.set_indicator(__(frm.doc.status), vtigercrm_sync.status_color(frm.doc.status));
-		}
 		if (frm.is_new()) {
 			return;
 		}
+		show_summary(frm);
 		frm.add_custom_button(__("Test Connection"), () => test_connection(frm));
+		frm.add_custom_button(__("View Logs"), () =>
+			frappe.set_route("List", "VTigerCRM Sync Log", { connection: frm.doc.name })
+		);
 		frm.add_custom_button(
 			__("Create Tax Accounts"),
 			() =>
@@ -39,29 +42,52 @@ frappe.ui.form.on("VTigerCRM Sync", {
 				),
 			__("Setup")
 		);
-		frm.add_custom_button(__("View Logs"), () =>
-			frappe.set_route("List", "VTigerCRM Sync Log", { connection: frm.doc.name })
-		);
 		if (!frm.doc.enabled) {
 			frm.dashboard.set_headline(__("This connection is disabled; enable it to sync."));
 			return;
 		}
-		frm.add_custom_button(__("Full Resync"), () =>
+		const running = summary_of(frm).running;
+		const full = frm.add_custom_button(__("Full Resync"), () =>
 			frappe.confirm(
 				__(
-					"Read every record again from VTiger? Unchanged documents are still skipped, but a large database takes a while."
+					"Read every record again from VTiger and rewrite every document whose VTiger data, or the settings that shape it, changed. Edits made in ERPNext to the fields VTiger fills are overwritten. A large database takes a while."
 				),
 				() => start_sync(frm, 1)
 			)
 		);
-		const sync_now = frm.add_custom_button(__("Sync Now"), () => start_sync(frm, 0));
-		sync_now.removeClass("btn-default").addClass("btn-primary");
+		const now = frm.add_custom_button(__("Sync Now"), () => start_sync(frm, 0));
+		now.removeClass("btn-default").addClass("btn-primary");
+		for (const button of [full, now]) {
+			button.prop("disabled", running);
+			if (running) button.attr("title", __("A sync is queued or running"));
+		}
 	},
 
 	on_hide(frm) {
 		stop_listening(frm);
 	},
 });
+
+function summary_of(frm) {
+	return (frm.doc.__onload || {}).run_summary || {};
+}
+
+// The last run's outcome in one line at the top of the form, with its log.
+function show_summary(frm) {
+	const summary = summary_of(frm);
+	if (!summary.text) return;
+	let html = frappe.utils.escape_html(summary.text);
+	if (summary.log) {
+		html += ` · <a href="${frappe.utils.get_form_link("VTigerCRM Sync Log", summary.log)}">${__(
+			"open {0}",
+			[frappe.utils.escape_html(summary.log)]
+		)}</a>`;
+	}
+	if (summary.last_run_at && !summary.running) {
+		html += ` · ${frappe.datetime.comment_when(summary.last_run_at)}`;
+	}
+	frm.set_intro(html, summary.running ? "blue" : VTIGER_SUMMARY_COLORS[summary.status] || "gray");
+}
 
 // The form object outlives the page: bind once per showing (refresh) and unbind when the page hides, so
 // handlers never pile up across documents or visits.
@@ -74,21 +100,32 @@ function listen_to_runs(frm) {
 				frm.reload_doc();
 			}
 		},
-		// The run publishes progress to this document's room. Frappe's stock handler shows it in a modal;
-		// this draws it on the form's dashboard too, while this form is the one on screen.
-		progress: (data) => {
-			if (!data || data.percent == null || cur_frm !== frm || frm.is_new()) return;
-			if (!["Queued", "Running"].includes(frm.doc.status)) return;
-			frm.dashboard.show_progress(
-				data.title || __("Syncing from VTiger"),
-				data.percent,
-				data.description || ""
-			);
+		// The run publishes its own progress event to this document's room: records read from VTiger out of
+		// the run's total, and what happened to the ERPNext documents they became.
+		[VTIGER_PROGRESS_EVENT]: (data) => {
+			if (!data || data.name !== frm.doc.name || cur_frm !== frm) return;
+			frm.dashboard.show_progress(__("Syncing from VTiger"), data.percent, progress_message(data));
 		},
 	};
 	for (const [event, handler] of Object.entries(frm._vtiger_handlers)) {
 		frappe.realtime.on(event, handler);
 	}
+}
+
+function progress_message(data) {
+	const docs = data.documents || {};
+	const count = (value) => format_number(value || 0, null, 0);
+	let message = __("{0} of {1} records read", [count(data.done), count(data.total)]);
+	message += " · " + __("documents: {0} created, {1} updated, {2} unchanged, {3} failed", [
+		count(docs.created),
+		count(docs.updated),
+		count(docs.unchanged),
+		count(docs.failed),
+	]);
+	if (data.eta != null) {
+		message += " · " + __("about {0} min {1} s left", [Math.floor(data.eta / 60), data.eta % 60]);
+	}
+	return message;
 }
 
 function stop_listening(frm) {
@@ -146,6 +183,7 @@ function test_connection(frm) {
 				frappe.msgprint({
 					title: __("Connected"),
 					indicator: "green",
+					// escaped by the server: a server's version string is its own text
 					message: __("VTiger database server {0}", [r.message]),
 				});
 			}

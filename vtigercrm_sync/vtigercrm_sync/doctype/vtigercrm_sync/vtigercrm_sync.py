@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
+from urllib.parse import urlencode
 from zoneinfo import available_timezones
 
 import frappe
 from croniter import croniter
-from frappe import _
+from frappe import _, _lt
 from frappe.model.document import Document
 from frappe.utils import escape_html
 from frappe.utils.background_jobs import is_job_enqueued
@@ -25,9 +26,12 @@ from vtigercrm_sync.config.config import (
 )
 from vtigercrm_sync.constants import (
 	BANK_CARD_DOCTYPE,
+	CONNECTION_FIELD,
 	JOB_TIMEOUT,
+	MODULE_FIELD,
 	SETTING_DOCTYPE,
 	STATUS_QUEUED,
+	STATUS_RUNNING,
 	STREAM_FIELDS,
 	SYNC_ROLES,
 	TRIGGER_BUTTON,
@@ -39,9 +43,17 @@ from vtigercrm_sync.database.engine import ConnectionSettings, get_engine
 from vtigercrm_sync.syncer.handler.run_state import RUN_STATE_FIELDS, close_stale_run
 from vtigercrm_sync.syncer.handler.tax_accounts import create_tax_accounts, unmapped_tax_rows
 from vtigercrm_sync.syncer.handler.units import fill_units, whole_number_units
+from vtigercrm_sync.syncer.plan import VTigerId
 from vtigercrm_sync.syncer.services.query import ConnectionFailed, check_connection, read_catalog
 
 ID_PREFIX_BASE_LENGTH = 12
+SUMMARY_COUNTS = (
+	("failed", _lt("{0} failed")),
+	("created", _lt("{0} created")),
+	("updated", _lt("{0} updated")),
+	("deleted", _lt("{0} deleted or disabled")),
+	("records_read", _lt("{0} records read")),
+)
 
 
 class VTigerCRMSync(Document):
@@ -100,6 +112,7 @@ class VTigerCRMSync(Document):
 		title: DF.Data
 		units: DF.Table[VTigerCRMSyncUnit]
 		vtiger_time_zone: DF.Data | None
+		vtiger_url: DF.Data | None
 		watermark_accounts: DF.Data | None
 		watermark_contacts: DF.Data | None
 		watermark_sales_orders: DF.Data | None
@@ -108,6 +121,33 @@ class VTigerCRMSync(Document):
 
 	def before_insert(self):
 		self.set_id_prefix()
+
+	def onload(self):
+		self.set_onload("run_summary", self.run_summary())
+
+	def run_summary(self) -> dict:
+		"""What the form says at its top: the last run's outcome in a line, its log, and whether a run is on (then
+		Sync Now and Full Resync are disabled)."""
+		running = self.status in (STATUS_QUEUED, STATUS_RUNNING)
+		counts = json.loads(self.last_counts or "{}")
+		if running:
+			text = _("A sync is {0}").format(_(self.status).lower())
+		elif not self.last_log:
+			text = _("Never run")
+		else:
+			parts = [_("Last run: {0}").format(_(self.status))]
+			for key, label in SUMMARY_COUNTS:
+				if counts.get(key):
+					parts.append(str(label).format(frappe.format(counts[key], "Int")))
+			text = " · ".join(parts)
+		return {
+			"text": text,
+			"status": self.status,
+			"running": running,
+			"log": self.last_log,
+			"last_run_at": self.last_run_at,
+			"error": self.last_error,
+		}
 
 	def before_save(self):
 		self.keep_run_state()
@@ -354,7 +394,7 @@ def throw_problems(problems: list[str], title: str) -> None:
 		)
 
 
-@frappe.whitelist()
+@frappe.whitelist(methods=["POST"])
 def form_start_sync(name: str, full: bool | int = 0) -> dict:
 	doc = frappe.get_doc(SETTING_DOCTYPE, name)
 	doc.check_permission("write")
@@ -387,6 +427,19 @@ def _catalog_of(doc: VTigerCRMSync):
 		return read_catalog(get_engine(doc.connection_settings()))
 	except ConnectionFailed as exc:
 		frappe.throw(escape_html(str(exc)), title=_("Connection Failed"))
+
+
+@frappe.whitelist()
+def get_vtiger_url(doctype: str, name: str) -> str | None:
+	"""The VTiger page of the record a synced document comes from, when its connection knows VTiger's URL."""
+	doc = frappe.get_doc(doctype, name)
+	doc.check_permission("read")
+	connection, vtiger_id, module = (doc.get(f) for f in (CONNECTION_FIELD, VTIGER_ID_FIELD, MODULE_FIELD))
+	base = connection and frappe.db.get_value(SETTING_DOCTYPE, connection, "vtiger_url")
+	if not (base and vtiger_id and module):
+		return None
+	crmid = VTigerId.parse(vtiger_id).crmid
+	return f"{base.rstrip('/')}/index.php?{urlencode({'module': module, 'view': 'Detail', 'record': crmid})}"
 
 
 @frappe.whitelist()

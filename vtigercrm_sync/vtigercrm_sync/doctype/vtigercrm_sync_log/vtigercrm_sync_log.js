@@ -1,11 +1,13 @@
 // Copyright (c) 2026, vtigercrm_sync developers
 // For license information, please see license.txt
 
+const VTIGER_LOG_METHODS = "vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync_log.vtigercrm_sync_log";
 
 frappe.ui.form.on("VTigerCRM Sync Log", {
 	refresh(frm) {
+		frm.disable_save(); // a log says what a run did; nobody edits it
 		listen_to_run(frm);
-		frm.page.set_indicator(__(frm.doc.status), vtigercrm_sync.status_color(frm.doc.status));
+		show_reasons(frm);
 		if (frm.doc.connection) {
 			frm.add_custom_button(__("Connection"), () =>
 				frappe.set_route("Form", "VTigerCRM Sync", frm.doc.connection)
@@ -20,6 +22,34 @@ frappe.ui.form.on("VTigerCRM Sync Log", {
 		stop_listening(frm);
 	},
 });
+
+// The failures and warnings grouped by reason, above the lines: "56 × e-mail refused by ERPNext", each with
+// links to the documents it concerns and their VTiger ids (as stored on the documents, to paste in a filter).
+function show_reasons(frm) {
+	const groups = (frm.doc.__onload || {}).reasons || [];
+	const field = frm.get_field("failure_summary");
+	if (!groups.length) {
+		field.$wrapper.empty();
+		return;
+	}
+	const rows = groups.map((group) => {
+		const color = group.action === "Failed" ? "red" : "orange";
+		const documents = group.documents
+			.map((d) => {
+				const id = frappe.utils.escape_html(d.vtiger_id || "");
+				if (!d.doctype || !d.name) return `<code>${id}</code>`;
+				const url = frappe.utils.get_form_link(d.doctype, d.name);
+				return `<a href="${url}">${frappe.utils.escape_html(d.name)}</a> <code>${id}</code>`;
+			})
+			.join(", ");
+		return `<li class="mb-2">
+			<span class="indicator-pill ${color}">${group.count} × ${__(group.action)}</span>
+			${frappe.utils.escape_html(group.reason)}
+			${documents ? `<div class="text-muted small">${documents}</div>` : ""}
+		</li>`;
+	});
+	field.$wrapper.html(`<ul class="list-unstyled vtiger-reasons">${rows.join("")}</ul>`);
+}
 
 // While the run writes this log, its end reloads the form. The run announces it in its connection's room
 // (the event names the log), so join that room too.
@@ -44,8 +74,8 @@ function stop_listening(frm) {
 
 function retry_failed(log) {
 	frappe.call({
-		method:
-			"vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync_log.vtigercrm_sync_log.retry_failed",
+		method: `${VTIGER_LOG_METHODS}.retry_failed`,
+		type: "POST",
 		args: { log },
 		freeze: true,
 		callback: (r) => {

@@ -19,6 +19,7 @@ from vtigercrm_sync.constants import (
 	job_id,
 	retry_job_id,
 )
+from vtigercrm_sync.syncer.observer.base import group_reasons, reason_of
 
 
 class VTigerCRMSyncLog(Document):
@@ -57,6 +58,24 @@ class VTigerCRMSyncLog(Document):
 
 	# end: auto-generated types
 
+	def onload(self):
+		self.set_onload("reasons", self.reasons())
+
+	def reasons(self) -> list[dict]:
+		"""The failures, then the warnings, grouped by reason, most frequent first, each with the documents it
+		concerns (up to five) so the form can link to them."""
+		groups = []
+		for action in (ACTION_FAILED, "Warning"):
+			lines = [line for line in self.lines if line.action == action]
+			for reason, count in group_reasons(line.message for line in lines):
+				documents = [
+					{"doctype": line.target_doctype, "name": line.target_name, "vtiger_id": line.vtiger_id}
+					for line in lines
+					if reason_of(line.message) == reason
+				][:5]
+				groups.append({"action": action, "reason": reason, "count": count, "documents": documents})
+		return groups
+
 	@staticmethod
 	def clear_old_logs(days: int = 30) -> None:
 		"""Delete logs last touched more than ``days`` ago, lines first (Log Settings calls this, see hooks)."""
@@ -83,7 +102,7 @@ class VTigerCRMSyncLog(Document):
 		return [list(key) for key in seen]
 
 
-@frappe.whitelist()
+@frappe.whitelist(methods=["POST"])
 def retry_failed(log: str) -> dict:
 	"""Re-read and re-apply the records a run could not write; a new log tells how it went."""
 	doc = frappe.get_doc(LOG_DOCTYPE, log)

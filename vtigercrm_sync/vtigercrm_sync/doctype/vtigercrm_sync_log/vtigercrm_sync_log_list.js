@@ -1,11 +1,9 @@
 // Copyright (c) 2026, vtigercrm_sync developers
 // For license information, please see license.txt
 
+// Status colours come from the doctype's states, so this list needs no other file.
 frappe.listview_settings["VTigerCRM Sync Log"] = {
 	add_fields: ["status", "failed"],
-	get_indicator(doc) {
-		return [__(doc.status), vtigercrm_sync.status_color(doc.status), `status,=,${doc.status}`];
-	},
 	onload(listview) {
 		listview.page.add_actions_menu_item(__("Retry failed records"), () => {
 			const logs = listview
@@ -19,6 +17,7 @@ frappe.listview_settings["VTigerCRM Sync Log"] = {
 				frappe.call({
 					method:
 						"vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync_log.vtigercrm_sync_log.retry_failed",
+					type: "POST",
 					args: { log: doc.name },
 				})
 			);
