@@ -29,10 +29,14 @@ class CustomerHandler(DocumentHandler):
 	) -> dict[str, Any]:
 		values = super().prepare(values, plan, resolver, refusals)
 		values["customer_group"] = (
-			values.get("customer_group") or self.settings.customer_group or _selling_default("customer_group")
+			values.get("customer_group")
+			or self.settings.customer_group
+			or self.once(("customer_group",), lambda: _selling_default("customer_group"))
 		)
 		values["territory"] = (
-			values.get("territory") or self.settings.territory or _selling_default("territory")
+			values.get("territory")
+			or self.settings.territory
+			or self.once(("territory",), lambda: _selling_default("territory"))
 		)
 		if self.settings.default_currency and not values.get("default_currency"):
 			values["default_currency"] = self.settings.default_currency
@@ -87,7 +91,7 @@ class AddressHandler(DocumentHandler):
 	def country(self, value: str | None, refusals: list[Refusal]) -> str:
 		"""An ERPNext Country for VTiger's free-text country (in any language), or the connection's default; a
 		country that is not recognised is kept on the document and said."""
-		found = erpnext_country(value) if value else None
+		found = self.once(("country", value), lambda: erpnext_country(value)) if value else None
 		if found:
 			return found
 		if not self.settings.default_country:
@@ -141,7 +145,11 @@ class ItemHandler(DocumentHandler):
 		self, values: dict[str, Any], plan: DocumentPlan, resolver: Resolver, refusals: list[Refusal]
 	) -> dict[str, Any]:
 		values = super().prepare(values, plan, resolver, refusals)
-		values["item_group"] = values.get("item_group") or self.settings.item_group or _item_group_default()
+		values["item_group"] = (
+			values.get("item_group")
+			or self.settings.item_group
+			or self.once(("item_group",), _item_group_default)
+		)
 		values["stock_uom"] = uom_for(values.get("stock_uom"), self.settings.units)
 		values.setdefault("include_item_in_manufacturing", 0)
 		return values
@@ -377,16 +385,26 @@ class SalesOrderHandler(DocumentHandler):
 
 def link_contact_to_customer(contact: str, customer: str) -> None:
 	"""VTiger lets an order name a contact of another account; ERPNext wants the order's contact linked to its
-	customer. Add that link (a contact may belong to several customers) rather than drop VTiger's contact."""
-	if frappe.db.exists(
+	customer. Add that link (a contact may belong to several customers) rather than drop VTiger's contact: one
+	Dynamic Link row between two documents that exist, without loading and saving the whole contact."""
+	links = frappe.get_all(
 		"Dynamic Link",
-		{"parenttype": "Contact", "parent": contact, "link_doctype": "Customer", "link_name": customer},
-	):
+		filters={"parenttype": "Contact", "parent": contact, "parentfield": "links"},
+		fields=["link_doctype", "link_name", "idx"],
+	)
+	if any((row.link_doctype, row.link_name) == ("Customer", customer) for row in links):
 		return
-	doc = frappe.get_doc("Contact", contact)
-	doc.append("links", {"link_doctype": "Customer", "link_name": customer})
-	doc.flags.ignore_permissions = True
-	doc.save()
+	frappe.get_doc(
+		{
+			"doctype": "Dynamic Link",
+			"parenttype": "Contact",
+			"parentfield": "links",
+			"parent": contact,
+			"idx": max((row.idx for row in links), default=0) + 1,
+			"link_doctype": "Customer",
+			"link_name": customer,
+		}
+	).db_insert()
 
 
 ADDRESS_KEY_FIELDS = ("address_line1", "address_line2", "city", "state", "pincode", "country")

@@ -69,7 +69,13 @@ class SyncRun:
 
 	def write(self, changes: Iterable[Change], observer: FrappeObserver, module: str | None = None) -> None:
 		"""Apply changes in order, committing every :data:`COMMIT_SECONDS`; with ``module``, each commit moves
-		that stream's watermark to its last change (so it never passes an uncommitted one)."""
+		that stream's watermark to its last change (so it never passes an uncommitted one). The changes are
+		planned first, so the documents they touch are looked up in one query per doctype."""
+		changes = list(changes)
+		plans = {
+			change.key: self.planner.plan(change.bundle) for change in changes if change.bundle is not None
+		}
+		self.resolver.prefetch(documents_touched(plans.values()))
 		todo = deque(changes)
 		group: list[Change] = []
 		attempts: dict[Watermark, int] = {}
@@ -81,7 +87,7 @@ class SyncRun:
 				if attempts.get(change.key, 0) > LOCK_RETRIES:
 					self._fail_locked(change, observer)
 				else:
-					self._apply_change(change, observer)
+					self._apply_change(change, plans.get(change.key), observer)
 			except LOCK_ERRORS:
 				self._rollback_group(observer)
 				attempts[change.key] = attempts.get(change.key, 0) + 1
@@ -133,9 +139,9 @@ class SyncRun:
 		self.resolver.rollback()
 		observer.rollback()
 
-	def _apply_change(self, change: Change, observer: FrappeObserver) -> None:
-		if change.bundle is not None:
-			self.apply(self.planner.plan(change.bundle), observer)
+	def _apply_change(self, change: Change, result: BundleResult | None, observer: FrappeObserver) -> None:
+		if result is not None:
+			self.apply(result, observer)
 		elif change.deleted is not None:
 			self.delete(change.deleted, observer)
 
@@ -256,6 +262,21 @@ class SyncRun:
 			frappe.db.rollback(save_point=savepoint)
 			frappe.clear_messages()
 			observer.line("Failed", ref.module, record_id, redact(error_text(exc)), record=ref.crmid)
+
+
+def documents_touched(results: Iterable[BundleResult]) -> dict[str, set[str]]:
+	"""doctype -> the VTiger ids of every document the records write or link to."""
+	wanted: dict[str, set[str]] = {}
+	for result in results:
+		for plan in result.plans:
+			wanted.setdefault(plan.doctype, set()).add(plan.vtiger_id)
+			links = [
+				*plan.links,
+				*(link for rows in plan.child_links.values() for row in rows for link in row),
+			]
+			for link in links:
+				wanted.setdefault(link.doctype, set()).add(link.vtiger_id)
+	return wanted
 
 
 def translate(text: str) -> str:

@@ -18,6 +18,7 @@ from frappe.utils import now_datetime, strip_html
 
 from vtigercrm_sync.constants import (
 	LOG_DOCTYPE,
+	LOG_LINE_DOCTYPE,
 	MANAGER_ROLE,
 	PROGRESS_EVENT,
 	REFRESH_EVENT,
@@ -30,6 +31,18 @@ from vtigercrm_sync.constants import (
 from vtigercrm_sync.syncer.observer.base import Counts, ProgressThrottle, final_status, progress_payload
 
 MESSAGE_LENGTH = 1000
+LINE_META_FIELDS = ("name", "parent", "parenttype", "parentfield", "idx")
+LINE_META_FIELDS += ("creation", "modified", "owner", "modified_by", "docstatus")
+LINE_FIELDS = (
+	"vtiger_module",
+	"vtiger_id",
+	"vtiger_record",
+	"entity",
+	"target_doctype",
+	"target_name",
+	"action",
+	"message",
+)
 
 
 class FrappeObserver:
@@ -42,6 +55,7 @@ class FrappeObserver:
 		self.done = 0
 		self.throttle = ProgressThrottle(started=time.monotonic())
 		self._pending_lines: list[dict] = []
+		self._lines = 0
 		self._committed: tuple[Counts, int] = (replace(self.counts), 0)
 
 	@classmethod
@@ -131,8 +145,26 @@ class FrappeObserver:
 		self._pending_lines.clear()
 
 	def flush(self) -> None:
-		for row in self._pending_lines:
-			self.log.append("lines", row).db_insert()
+		"""Write the pending log lines in one statement, and the log's counts and watermarks."""
+		if self._pending_lines:
+			now, user = now_datetime(), frappe.session.user
+			frappe.db.bulk_insert(
+				LOG_LINE_DOCTYPE,
+				[*LINE_META_FIELDS, *LINE_FIELDS],
+				[
+					(
+						frappe.generate_hash(length=12),
+						self.log.name,
+						LOG_DOCTYPE,
+						"lines",
+						self._lines + i,
+						*(now, now, user, user, 0),
+						*(row[field] for field in LINE_FIELDS),
+					)
+					for i, row in enumerate(self._pending_lines, start=1)
+				],
+			)
+			self._lines += len(self._pending_lines)
 		self._pending_lines.clear()
 		self.log.db_set(
 			{**self.counts.as_dict(), "watermark_after": json.dumps(self.watermarks, sort_keys=True)},
