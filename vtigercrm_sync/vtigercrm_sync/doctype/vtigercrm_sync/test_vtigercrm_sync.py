@@ -16,6 +16,24 @@ from vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync.vtigercrm_sync import 
 	form_test_connection,
 )
 
+# The tests run against the site's own company, users and settings. Frappe's and ERPNext's test records for the
+# doctypes these link to need "_Test Company" and "_Test Role" (made by those apps' own before_tests only), so the
+# runner must not try to make them.
+test_ignore = [
+	"Account",
+	"Company",
+	"Country",
+	"Currency",
+	"Customer Group",
+	"DocType",
+	"Item Group",
+	"Price List",
+	"Territory",
+	"UOM",
+	"User",
+	"VTigerCRM Sync Log",
+]
+
 
 class TestVTigerCRMSync(VTigerSyncTestCase):
 	def tearDown(self):
