@@ -364,6 +364,14 @@ def test_a_watermark_rewound_rereads_the_overlap_and_a_zero_overlap_rereads_noth
 	assert mark.rewound(timedelta(0)) is mark
 
 
+def test_the_overlap_is_taken_before_the_last_signpost_and_a_quiet_database_rereads_nothing():
+	mark = Watermark(datetime(2025, 3, 1, 12, 0, 5), 42)
+	busy = mark.rewound(timedelta(minutes=10), signpost=datetime(2025, 3, 1, 12, 0, 9))
+	assert busy == Watermark(datetime(2025, 3, 1, 11, 50, 9), 0)
+	quiet = mark.rewound(timedelta(minutes=10), signpost=datetime(2025, 3, 8, 9, 0, 0))
+	assert quiet is mark
+
+
 def test_live_and_deleted_changes_come_in_keyset_order(vtiger: VTigerWriter, reader: VTigerReader):
 	"""A writer that commits part of a batch moves its watermark to the last change it committed, so deletions
 	take their place among the live records instead of trailing them."""

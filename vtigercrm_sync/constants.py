@@ -8,6 +8,7 @@ from __future__ import annotations
 SETTING_DOCTYPE = "VTigerCRM Sync"
 LOG_DOCTYPE = "VTigerCRM Sync Log"
 LOG_LINE_DOCTYPE = "VTigerCRM Sync Log Line"
+CHUNK_DOCTYPE = "VTigerCRM Sync Chunk"
 BANK_CARD_DOCTYPE = "Bank Card"
 MANAGER_ROLE = "VTigerCRM Sync Manager"
 SYNC_ROLES = ("System Manager", MANAGER_ROLE)

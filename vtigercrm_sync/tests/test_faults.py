@@ -25,58 +25,14 @@ from frappe.installer import update_site_config
 from rq.timeouts import JobTimeoutException, UnixSignalDeathPenalty
 from sqlalchemy import text
 
-from vtigercrm_sync.constants import LOG_DOCTYPE, SETTING_DOCTYPE, STATUS_QUEUED, job_id
+from vtigercrm_sync.constants import CHUNK_DOCTYPE, LOG_DOCTYPE, SETTING_DOCTYPE, STATUS_QUEUED, job_id
 from vtigercrm_sync.syncer.handler.job import retry_records
 from vtigercrm_sync.syncer.handler.run_state import prefix_lock
 from vtigercrm_sync.syncer.services.query import Watermark
-from vtigercrm_sync.tests.utils import VTigerSyncTestCase
+from vtigercrm_sync.tests.utils import Session, VTigerSyncTestCase, kill_worker, start_worker
 
 ORDERS = 100
 ACCOUNTS = 10
-
-
-def children_of(pid: int) -> list[int]:
-	"""Processes whose parent is ``pid`` (RQ's work horse calls setsid, so it is not in the worker's group)."""
-	children = []
-	for entry in os.listdir("/proc"):
-		if entry.isdigit():
-			try:
-				with open(f"/proc/{entry}/stat") as stat:
-					if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
-						children.append(int(entry))
-			except OSError:
-				continue
-	return children
-
-
-class Session(threading.Thread):
-	"""Another Frappe session on this site, in a thread of its own (a desk user, a second job)."""
-
-	def __init__(self, work: Callable[[], object]):
-		super().__init__(daemon=True)
-		self.work, self.site, self.sites_path = work, frappe.local.site, frappe.local.sites_path
-		self.result: object = None
-		self.error: BaseException | None = None
-		self.start()
-
-	def run(self):
-		frappe.init(site=self.site, sites_path=self.sites_path)
-		frappe.connect()
-		frappe.set_user("Administrator")
-		try:
-			self.result = self.work()
-			frappe.db.commit()
-		except BaseException as exc:
-			self.error = exc
-			frappe.db.rollback()
-		finally:
-			frappe.destroy()
-
-	def outcome(self, timeout: float = 120):
-		self.join(timeout)
-		if self.error:
-			raise self.error
-		return self.result
 
 
 class TestFaults(VTigerSyncTestCase):
@@ -168,19 +124,11 @@ class TestFaults(VTigerSyncTestCase):
 		self.assertEqual(again.status, "Success", again.error_summary)
 		self.assert_complete(connection)
 
-	def test_a_killed_worker_is_closed_and_the_next_run_completes(self):
+	def test_a_killed_worker_s_chunk_is_run_again_and_the_run_completes(self):
 		connection = self.fresh_connection("Killed worker")
 		update_site_config("vtigercrm_sync_heartbeat_seconds", 3)
 		self.addCleanup(update_site_config, "vtigercrm_sync_heartbeat_seconds", "None")
-		worker = subprocess.Popen(
-			[sys.executable, "-m", "frappe.utils.bench_helper", "frappe", "worker", "--queue", "long"],
-			cwd=frappe.local.sites_path,
-			start_new_session=True,
-			stdout=subprocess.DEVNULL,
-			stderr=subprocess.DEVNULL,
-		)
-		self.addCleanup(lambda: worker.poll() is None and os.killpg(worker.pid, signal.SIGKILL))
-		self.assertIsNone(worker.poll(), "the worker started")
+		worker = start_worker(self, "long,vtigercrm_sync")
 		frappe.db.set_value(SETTING_DOCTYPE, connection, "status", STATUS_QUEUED, update_modified=False)
 		frappe.enqueue(
 			"vtigercrm_sync.syncer.handler.job.run_sync",
@@ -198,23 +146,30 @@ class TestFaults(VTigerSyncTestCase):
 			self.assertLess(time.monotonic(), deadline, "the worker did not get far enough")
 			time.sleep(0.5)
 			frappe.db.rollback()  # see the worker's commits
-		for pid in (*children_of(worker.pid), worker.pid):  # the work horse and its worker, without a word
-			os.kill(pid, signal.SIGKILL)
-		worker.wait()
+		kill_worker(worker)
 		frappe.db.rollback()
 		dead_log = frappe.db.get_value(SETTING_DOCTYPE, connection, "last_log")
 		self.assertEqual(frappe.db.get_value(LOG_DOCTYPE, dead_log, "status"), "Running")
 		time.sleep(4)  # the heartbeat runs out
 
+		killed = frappe.get_all(
+			CHUNK_DOCTYPE, filters={"parent": dead_log, "status": "Running"}, fields=["name", "done_key"]
+		)
+		self.assertEqual(len(killed), 1, "the killed chunk is left Running")
+		self.assert_watermark_is_what_was_committed(connection)
+
 		answer = frappe.get_doc(SETTING_DOCTYPE, connection).start_sync()  # Sync Now: runs inline under test
 		self.assertEqual(answer["status"], "queued", answer)
 		dead = frappe.get_doc(LOG_DOCTYPE, dead_log)
-		self.assertEqual(dead.status, "Failed")
-		self.assertIn("stopped without ending it", dead.error_summary)
+		self.assertEqual(dead.status, "Success", dead.error_summary)
 		self.assertTrue(dead.ended_at)
+		chunk = frappe.get_doc(CHUNK_DOCTYPE, killed[0].name)
+		self.assertEqual((chunk.status, chunk.attempts), ("Done", 2), "the killed chunk ran again, once")
+		self.assertEqual(dead.records_read, dead.total_records, "each record of the window counted once")
 		new_log = frappe.get_doc(LOG_DOCTYPE, frappe.db.get_value(SETTING_DOCTYPE, connection, "last_log"))
 		self.assertNotEqual(new_log.name, dead_log)
 		self.assertEqual(new_log.status, "Success", new_log.error_summary)
+		self.assertEqual(new_log.created, 0)
 		self.assert_complete(connection)
 
 	def test_a_killed_vtiger_connection_fails_with_the_reason_and_the_rerun_completes(self):

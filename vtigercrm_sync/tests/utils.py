@@ -8,14 +8,22 @@ suite never collide with this run's VTiger ids.
 
 from __future__ import annotations
 
+import os
 import random
+import signal
+import subprocess
 import sys
+import threading
+import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import frappe
 from frappe.tests.utils import FrappeTestCase
+from frappe.utils.background_jobs import get_redis_conn
+from rq import Worker
 from sqlalchemy import create_engine, text
 
 from vtigercrm_sync.constants import LOG_DOCTYPE, SETTING_DOCTYPE
@@ -33,6 +41,82 @@ _loaded_urls: dict = {}
 _clock = [datetime(2025, 1, 1, 8, 0, 0)]
 """VTiger's clock for every class of the suite: it only moves forward, as a real server's does, so a record
 written by a later test is never older than what an earlier sync already read."""
+
+
+def children_of(pid: int) -> list[int]:
+	"""Processes whose parent is ``pid`` (RQ's work horse calls setsid, so it is not in the worker's group)."""
+	children = []
+	for entry in os.listdir("/proc"):
+		if entry.isdigit():
+			try:
+				with open(f"/proc/{entry}/stat") as stat:
+					if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
+						children.append(int(entry))
+			except OSError:
+				continue
+	return children
+
+
+def kill_worker(worker: subprocess.Popen) -> None:
+	"""SIGKILL a worker and its work horse, without a word, as the OOM killer or a lost host would."""
+	for pid in (*children_of(worker.pid), worker.pid):
+		try:
+			os.kill(pid, signal.SIGKILL)
+		except ProcessLookupError:
+			continue
+	worker.wait()
+
+
+def start_worker(test: FrappeTestCase, queues: str) -> subprocess.Popen:
+	"""A real ``bench worker`` on this site, stopped when the test ends.
+
+	It runs without ``CI`` in its environment: Frappe's job runner turns ``in_test`` on when ``CI`` is set, and
+	the jobs a worker enqueues would then run inline in that worker instead of going to the queue."""
+	worker = subprocess.Popen(
+		[sys.executable, "-m", "frappe.utils.bench_helper", "frappe", "worker", "--queue", queues],
+		cwd=frappe.local.sites_path,
+		env={key: value for key, value in os.environ.items() if key != "CI"},
+		start_new_session=True,
+		stdout=subprocess.DEVNULL,
+		stderr=subprocess.DEVNULL,
+	)
+	test.addCleanup(lambda: worker.poll() is None and kill_worker(worker))
+	deadline = time.monotonic() + 60
+	while not any(w.pid == worker.pid for w in Worker.all(connection=get_redis_conn())):
+		test.assertIsNone(worker.poll(), f"the worker for {queues} exited (are its queues configured?)")
+		test.assertLess(time.monotonic(), deadline, "the worker did not register with Redis")
+		time.sleep(0.2)
+	return worker
+
+
+class Session(threading.Thread):
+	"""Another Frappe session on this site, in a thread of its own (a desk user, a second job)."""
+
+	def __init__(self, work: Callable[[], object]):
+		super().__init__(daemon=True)
+		self.work, self.site, self.sites_path = work, frappe.local.site, frappe.local.sites_path
+		self.result: object = None
+		self.error: BaseException | None = None
+		self.start()
+
+	def run(self):
+		frappe.init(site=self.site, sites_path=self.sites_path)
+		frappe.connect()
+		frappe.set_user("Administrator")
+		try:
+			self.result = self.work()
+			frappe.db.commit()
+		except BaseException as exc:
+			self.error = exc
+			frappe.db.rollback()
+		finally:
+			frappe.destroy()
+
+	def outcome(self, timeout: float = 120):
+		self.join(timeout)
+		if self.error:
+			raise self.error
+		return self.result
 
 
 def vtiger_database_url(database: str = DATABASE):

@@ -69,6 +69,11 @@ class LinkNotFound(frappe.ValidationError):
 	pass
 
 
+class CreatedConcurrently(frappe.ValidationError):
+	"""Another job committed the document (its VTiger id or its name) while this one was creating it. The run
+	writes its uncommitted group again, as after a deadlock, and then finds the document and updates it."""
+
+
 class Resolver:
 	"""(doctype, vtiger_id) -> document name, for this run. Entries follow the database: staged while a record is
 	written, kept once it is, and trusted across records only once its transaction commits, so a rollback (a
@@ -135,8 +140,11 @@ class Resolver:
 		self._uncommitted.clear()
 
 	def rollback(self) -> None:
+		"""Forget what the rolled-back group wrote, and what was prefetched: another job may have created one of
+		the documents since (which is why the group is written again)."""
 		self._staged.clear()
 		self._uncommitted.clear()
+		self._stored.clear()
 
 
 class DocumentHandler:
@@ -201,11 +209,25 @@ class DocumentHandler:
 		doc.flags.ignore_permissions = True
 		doc.flags.ignore_mandatory = False
 		is_new = doc.is_new()
-		doc.save(ignore_version=False)  # the timeline credits the sync, tests included
+		try:
+			doc.save(ignore_version=False)  # the timeline credits the sync, tests included
+		except (frappe.UniqueValidationError, frappe.DuplicateEntryError) as exc:
+			if is_new and self.created_concurrently(doc, plan):
+				raise CreatedConcurrently(
+					_("{0} {1} was created by another job at the same time").format(_(self.doctype), doc.name)
+				) from exc
+			raise
 		message = self.after_save(doc, plan, resolver)
 		self.apply_primary_links(doc, plan, resolver)
 		resolver.remember(plan.doctype, plan.vtiger_id, doc.name, content_hash)
 		return Outcome("Created" if is_new else "Updated", doc.name, message, warnings=tuple(warnings))
+
+	def created_concurrently(self, doc: Document, plan: DocumentPlan) -> bool:
+		"""Whether the row that collided was committed after this transaction's snapshot: a locking read sees
+		it, the snapshot does not (a document that was always there is a real conflict, and fails)."""
+		query = f"SELECT name FROM `tab{self.doctype}` WHERE {VTIGER_ID_FIELD} = %s OR name = %s"
+		values = (plan.vtiger_id, doc.name)
+		return bool(frappe.db.sql(f"{query} LOCK IN SHARE MODE", values)) and not frappe.db.sql(query, values)
 
 	def find(self, plan: DocumentPlan, resolver: Resolver) -> tuple[str | None, str | None]:
 		"""By VTiger id, else by the match key; an adopted document keeps its own name."""

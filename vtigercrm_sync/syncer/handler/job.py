@@ -6,8 +6,9 @@ error Failed with a redacted reason (and a redacted Error Log). Watermarks only 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import frappe
@@ -17,8 +18,8 @@ from sqlalchemy.exc import OperationalError
 
 from vtigercrm_sync.config.config import STREAM_ORDER, MappingError
 from vtigercrm_sync.constants import (
+	LOG_DOCTYPE,
 	SETTING_DOCTYPE,
-	STATUS_FAILED,
 	TRIGGER_RETRY,
 	VTIGER_HASH_FIELD,
 	VTIGER_ID_FIELD,
@@ -28,10 +29,11 @@ from vtigercrm_sync.syncer.handler.run import SyncRun
 from vtigercrm_sync.syncer.handler.run_state import (
 	RunRefused,
 	beat,
-	prefix_lock,
-	restore_watermarks,
+	claim_prefix,
+	release_prefix,
 	stop_beating,
 )
+from vtigercrm_sync.syncer.handler.stages import plan_run
 from vtigercrm_sync.syncer.observer.frappe import FrappeObserver
 from vtigercrm_sync.syncer.plan import BundleResult
 from vtigercrm_sync.syncer.redact import redact
@@ -41,9 +43,12 @@ DEFAULT_OVERLAP_MINUTES = 10
 
 
 def run_sync(connection: str, trigger: str = "Button", full: bool = False, user: str | None = None) -> str:
-	"""Job body: sync everything changed since the stored watermarks (or everything, with ``full``)."""
+	"""Job body of a run's start: its window (everything changed since the stored watermarks, or everything with
+	``full``), cut into stages and chunks whose jobs write it (``stages.py``); returns the log's status (final
+	when the chunks ran in this process, as under tests)."""
 	doc = frappe.get_doc(SETTING_DOCTYPE, connection)
 	before = {module: doc.watermark(module) for module in STREAM_ORDER}
+	last_signpost = _last_signpost(connection)
 	observer = FrappeObserver.start(connection, trigger, user, full, before)
 
 	def body(run: SyncRun) -> None:
@@ -52,20 +57,23 @@ def run_sync(connection: str, trigger: str = "Button", full: bool = False, user:
 			minutes=doc.overlap_minutes if doc.overlap_minutes is not None else DEFAULT_OVERLAP_MINUTES
 		)
 		since = {
-			m: None if full or not before[m] else Watermark.parse(before[m]).rewound(overlap)
+			m: None if full or not before[m] else Watermark.parse(before[m]).rewound(overlap, last_signpost)
 			for m in run.streams
 		}
-		observer.set_total(sum(run.reader.count_changes(m, since[m], until) for m in run.streams))
-		for module in run.streams:
-			for batch in run.reader.iter_changes(module, since[module], until):
-				run.beat()
-				run.write(batch.changes, observer, module)
-				run.advance_watermark(module, batch.last, observer)  # past keys with nothing to write
+		plan_run(run, observer, until, since)
 
-	status = _run_job(connection, observer, body)
-	if status == STATUS_FAILED and not observer.log.error_summary:
-		restore_watermarks(connection, before)  # every record failed: the next run tries them again
-	return status
+	return _run_job(connection, observer, body, hold=True)
+
+
+def _last_signpost(connection: str) -> datetime | None:
+	"""The signpost of the connection's last run that read a window: the overlap is re-read before it."""
+	window = frappe.db.get_value(
+		LOG_DOCTYPE,
+		{"connection": connection, "run_window": ("is", "set")},
+		"run_window",
+		order_by="started_at desc",
+	)
+	return datetime.fromisoformat(json.loads(window)["until"]) if window else None
 
 
 def retry_records(
@@ -94,45 +102,53 @@ def retry_records(
 	return _run_job(connection, observer, body)
 
 
-def _run_job(connection: str, observer: FrappeObserver, body: Callable[[SyncRun], None]) -> str:
-	"""Run ``body`` under the connection's prefix lock and end the log in a final state, whatever happens."""
-	beat(connection, observer.log.name)
+def _run_job(
+	connection: str, observer: FrappeObserver, body: Callable[[SyncRun], None], hold: bool = False
+) -> str:
+	"""Run ``body`` with the lease of the connection's id prefix and end the log in a final state, whatever
+	happens. With ``hold``, the body only starts the run: its chunks keep the lease and end the log."""
+	log = observer.log.name
+	beat(connection, log)
 	prefix = frappe.db.get_value(SETTING_DOCTYPE, connection, "id_prefix") or ""
 	try:
-		run = SyncRun(connection, observer.log.name)
-		with prefix_lock(prefix, observer.log.name):
-			body(run)
+		run = SyncRun(connection, log)
+		claim_prefix(prefix, log)
+		body(run)
 	except JobTimeoutException:
 		rollback_or_reconnect()
 		return _finish(
 			connection,
+			prefix,
 			observer,
 			_("The run hit its time limit; the next run resumes after the last committed group of records"),
 			timed_out=True,
 		)
 	except (ConnectionFailed, MappingError, RunRefused) as exc:
 		rollback_or_reconnect()
-		return _finish(connection, observer, redact(str(exc)))
+		return _finish(connection, prefix, observer, redact(str(exc)))
 	except OperationalError as exc:
 		rollback_or_reconnect()
 		return _finish(
-			connection, observer, _("Lost the connection to VTiger: {0}").format(redact(reason(exc)))
+			connection, prefix, observer, _("Lost the connection to VTiger: {0}").format(redact(reason(exc)))
 		)
 	except BaseException as exc:
 		rollback_or_reconnect()
 		frappe.log_error(
 			title=_("VTigerCRM Sync {0} failed").format(connection), message=redact(frappe.get_traceback())
 		)
-		status = _finish(connection, observer, redact(error_text(exc)))
+		status = _finish(connection, prefix, observer, redact(error_text(exc)))
 		if not isinstance(exc, Exception):
 			raise  # the worker is being stopped: let it stop, with the log closed
 		return status
-	return _finish(connection, observer)
+	if hold:
+		return frappe.db.get_value(LOG_DOCTYPE, log, "status")
+	return _finish(connection, prefix, observer)
 
 
 def _finish(
-	connection: str, observer: FrappeObserver, error: str | None = None, timed_out: bool = False
+	connection: str, prefix: str, observer: FrappeObserver, error: str | None = None, timed_out: bool = False
 ) -> str:
+	release_prefix(prefix, observer.log.name)
 	stop_beating(connection)
 	return observer.finish(error, timed_out=timed_out)
 

@@ -6,7 +6,8 @@ resumes after the last committed group. Each document of a record is written ins
 fails is rolled back alone and logged, and the record's other documents still land (an order whose contact ERPNext
 refuses lands without the contact); a document fails with the one it needs (a required link). A deadlock or a lock
 wait time-out undoes the whole uncommitted group: the group is written again and committed, and the record that met
-the lock is retried a few times before it alone fails.
+the lock is retried a few times before it alone fails. So does a document another job created at the same time
+(create-or-find on the unique ``vtiger_id``): written again, the group finds it.
 """
 
 from __future__ import annotations
@@ -15,31 +16,41 @@ import itertools
 import time
 from collections import deque
 from collections.abc import Iterable
+from dataclasses import replace
 
 import frappe
 from frappe import _
 from rq.timeouts import JobTimeoutException
 
-from vtigercrm_sync.config.config import STREAM_ORDER, load_handler_config
-from vtigercrm_sync.constants import SETTING_DOCTYPE
-from vtigercrm_sync.syncer.handler.base import Outcome, Resolver, error_text, rollback_or_reconnect
+from vtigercrm_sync.config.config import STREAM_ORDER, STREAM_SOURCES, load_handler_config
+from vtigercrm_sync.constants import CHUNK_DOCTYPE, SETTING_DOCTYPE
+from vtigercrm_sync.syncer.handler.base import (
+	CreatedConcurrently,
+	Outcome,
+	Resolver,
+	error_text,
+	rollback_or_reconnect,
+)
 from vtigercrm_sync.syncer.handler.deletion import documents_of, remove_document
 from vtigercrm_sync.syncer.handler.factory import build_handlers
-from vtigercrm_sync.syncer.handler.run_state import beat
+from vtigercrm_sync.syncer.handler.run_state import beat, renew_prefix
 from vtigercrm_sync.syncer.handler.settings import hash_key, sync_settings
 from vtigercrm_sync.syncer.observer.frappe import FrappeObserver
 from vtigercrm_sync.syncer.plan import BundleResult, DocumentPlan, Message, RecordRef, VTigerId
 from vtigercrm_sync.syncer.processor.base import PlanContext
 from vtigercrm_sync.syncer.processor.planner import BundlePlanner
 from vtigercrm_sync.syncer.redact import redact
-from vtigercrm_sync.syncer.services.query import Change, VTigerReader, Watermark
+from vtigercrm_sync.syncer.services.query import Bundle, Change, VTigerReader, Watermark
 
 COMMIT_SECONDS = 1.5
-LOCK_ERRORS = (frappe.QueryDeadlockError, frappe.QueryTimeoutError)
+LOCK_ERRORS = (frappe.QueryDeadlockError, frappe.QueryTimeoutError, CreatedConcurrently)
 LOCK_RETRIES = 4
 LOCK_WAIT_SECONDS = 3
 """The run's own wait for a row lock (InnoDB's default is 50 s): short, then retried with back-off, so neither the
 run nor the desk users whose rows it needs wait long."""
+LINKED, OWN = "Linked", "Own"
+"""The two parts of a record a chunked run writes in separate stages: the documents other records may share, written
+first by one job, then each record's own documents, by many."""
 ABORTS = (JobTimeoutException,)
 """Exceptions that end the run, never one record."""
 
@@ -67,13 +78,21 @@ class SyncRun:
 		self.log = log
 		frappe.db.sql("SET SESSION innodb_lock_wait_timeout = %s", LOCK_WAIT_SECONDS)
 
-	def write(self, changes: Iterable[Change], observer: FrappeObserver, module: str | None = None) -> None:
-		"""Apply changes in order, committing every :data:`COMMIT_SECONDS`; with ``module``, each commit moves
-		that stream's watermark to its last change (so it never passes an uncommitted one). The changes are
+	def write(
+		self,
+		changes: Iterable[Change],
+		observer: FrappeObserver,
+		*,
+		chunk: str | None = None,
+		part: str | None = None,
+	) -> None:
+		"""Apply changes in order, committing every :data:`COMMIT_SECONDS`; with ``chunk``, each commit records
+		how far the chunk got (its watermark moves the stream's only once the chunks before it ended). With a
+		``part`` (:data:`LINKED` or :data:`OWN`), just the documents of that part are written. The changes are
 		planned first, so the documents they touch are looked up in one query per doctype."""
 		changes = list(changes)
 		plans = {
-			change.key: self.planner.plan(change.bundle) for change in changes if change.bundle is not None
+			change.key: self._planned(change.bundle, part) for change in changes if change.bundle is not None
 		}
 		self.resolver.prefetch(documents_touched(plans.values()))
 		todo = deque(changes)
@@ -94,44 +113,61 @@ class SyncRun:
 				retrying = change.key
 				todo.extendleft(reversed([*group, change]))
 				group.clear()
-				self.beat()
+				self.beat(chunk)
 				time.sleep(0.5 * 2 ** (attempts[change.key] - 1))
 				continue
 			group.append(change)
-			observer.record_read()
+			if part != LINKED:
+				observer.record_read()
 			if retrying is not None or time.monotonic() - started >= COMMIT_SECONDS:
-				self.commit(group, observer, module)
+				self.commit(group, observer, chunk)
 				started = time.monotonic()
 				if change.key == retrying:
 					retrying = None
-		self.commit(group, observer, module)
+		self.commit(group, observer, chunk)
 
-	def commit(self, group: list[Change], observer: FrappeObserver, module: str | None) -> None:
-		if group:
-			self._commit(module, group[-1].key, observer)
-			group.clear()
+	def _planned(self, bundle: Bundle, part: str | None) -> BundleResult:
+		result = self.planner.plan(bundle)
+		if part is None:
+			return result
+		own = STREAM_SOURCES[bundle.source.module][0]
+		plans = [
+			p
+			for p in result.plans
+			if (self.reader.mapping.entity(p.entity).source != own) == (part == LINKED)
+		]
+		if part == LINKED:  # the record's own stage logs its issues and filter
+			return BundleResult(result.source, plans)
+		return replace(result, plans=plans)
 
-	def advance_watermark(self, module: str, key: Watermark, observer: FrappeObserver) -> None:
-		"""Move the stream's watermark to ``key`` (everything before it is committed)."""
-		self._commit(module, key, observer)
+	def has_linked(self, module: str) -> bool:
+		"""Whether records of the stream bring records along (an order its account, contact and products) whose
+		documents other records of the stream may share."""
+		return any(
+			entity.source != STREAM_SOURCES[module][0] for entity in self.reader.mapping.for_stream(module)
+		)
 
-	def _commit(self, module: str | None, key: Watermark, observer: FrappeObserver) -> None:
-		"""Commit the group with the stream's watermark at ``key``; a watermark only moves forward (a run
-		re-reads an overlap before it, which must not pull it back)."""
-		current = Watermark.parse(self.doc.watermark(module)) if module else None
-		moved = module is not None and (current is None or key > current)
-		if moved:
-			self.doc.set_watermark(module, str(key))
-		observer.batch_committed(module, str(key) if moved else None)
+	def commit(self, group: list[Change], observer: FrappeObserver, chunk: str | None) -> None:
+		"""Commit the group with its log lines and counts, and (a chunk's) how far it got."""
+		if not group:
+			return
+		if chunk:
+			frappe.db.set_value(CHUNK_DOCTYPE, chunk, "done_key", str(group[-1].key))
+		observer.batch_committed(None, None)
 		frappe.db.commit()
 		self.resolver.commit()
 		observer.committed()
-		self.beat()
+		group.clear()
+		self.beat(chunk)
 
-	def beat(self) -> None:
-		"""Tell the scheduler and the next Sync Now that this run is alive."""
+	def beat(self, chunk: str | None = None) -> None:
+		"""Tell the scheduler and the next Sync Now that this run (and this chunk) is alive, and keep its lease
+		of the documents of its id prefix."""
 		if self.log:
 			beat(self.doc.name, self.log)
+			renew_prefix(self.doc.id_prefix or "", self.log)
+		if chunk:
+			beat(chunk, self.log)
 
 	def _rollback_group(self, observer: FrappeObserver) -> None:
 		rollback_or_reconnect()

@@ -4,10 +4,10 @@
   whose job is gone, or whose heartbeat stopped (its worker and work horse were killed), is closed as Failed with
   the reason, by the next start and by the scheduler; its RQ job, if RQ still shows it started, is removed, so
   Sync Now works again at once.
-- Every job that writes documents (a run, a retry, a scheduled or CLI run) holds a database lock named after the
-  connection's id prefix: two connections that share a prefix, or a retry and a scheduled run, never write the same
-  documents at once. The lock is MariaDB's ``GET_LOCK``: it belongs to the job's database session, so a killed
-  worker's lock goes with its connection.
+- Every job that writes documents (a run and its chunks, a retry, a scheduled or CLI run) holds the lease of the
+  connection's id prefix for its log: two connections that share a prefix, or a retry and a scheduled run, never
+  write the same documents at once. The lease is a Redis key that lapses with the run's heartbeat, so a killed
+  worker's lease goes with it.
 - Watermarks and status live on the connection document, written with ``db_set`` and never by a form save (the
   controller re-reads them under a row lock before saving).
 """
@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -54,8 +55,7 @@ class RunRefused(Exception):
 
 
 def beat(connection: str, log: str) -> None:
-	seconds = cint(frappe.conf.get("vtigercrm_sync_heartbeat_seconds")) or HEARTBEAT_SECONDS
-	frappe.cache.set_value(_heartbeat_key(connection), log, expires_in_sec=seconds)
+	frappe.cache.set_value(_heartbeat_key(connection), log, expires_in_sec=_heartbeat_seconds())
 
 
 def stop_beating(connection: str) -> None:
@@ -67,9 +67,15 @@ def is_beating(connection: str) -> bool:
 
 
 def close_stale_run(connection: str) -> str | None:
-	"""Close the run a dead worker left open; returns the log it closed, if any."""
+	"""Close the run a dead worker left open (or, once its chunks exist, queue the dead ones again); returns
+	the log it closed, if any."""
+	from vtigercrm_sync.syncer.handler.stages import has_chunks, resume_run
+
 	state = frappe.db.get_value(SETTING_DOCTYPE, connection, ["status", "last_log"], as_dict=True)
 	if not state or state.status not in (STATUS_QUEUED, STATUS_RUNNING):
+		return None
+	if state.status == STATUS_RUNNING and state.last_log and has_chunks(state.last_log):
+		resume_run(state.last_log)
 		return None
 	job = get_job(job_id(connection))
 	status = job.get_status() if job else None
@@ -108,25 +114,57 @@ def close_stale_run(connection: str) -> str | None:
 
 @contextmanager
 def prefix_lock(prefix: str, log: str) -> Iterator[None]:
-	"""Hold the lock of the documents with this id prefix for the block, or raise :class:`RunRefused`."""
-	name = "vtigercrm_sync:" + hashlib.sha1(prefix.encode()).hexdigest()[:32]
-	if not frappe.db.sql("SELECT GET_LOCK(%s, %s)", (name, PREFIX_LOCK_WAIT_SECONDS))[0][0]:
-		holder = frappe.cache.get_value(name) or _("another job")
-		raise RunRefused(
-			_(
-				"{0} is writing the documents of VTiger ID prefix {1}; this run waited {2} seconds and wrote "
-				"nothing. Start it again when {0} has ended."
-			).format(holder, prefix or _("(none)"), PREFIX_LOCK_WAIT_SECONDS)
-		)
-	frappe.cache.set_value(name, log)
+	"""Hold the lease of the documents with this id prefix for the block, or raise :class:`RunRefused`."""
+	claim_prefix(prefix, log)
 	try:
 		yield
 	finally:
-		frappe.cache.delete_value(name)
-		try:
-			frappe.db.sql("SELECT RELEASE_LOCK(%s)", name)
-		except Exception:
-			frappe.db.close()  # a broken connection: closing it is what releases its lock
+		release_prefix(prefix, log)
+
+
+def claim_prefix(prefix: str, log: str) -> None:
+	"""Take (or keep) the lease of the documents with this id prefix for ``log``: its jobs (a run's coordinator
+	and its chunks) share it, any other job waits :data:`PREFIX_LOCK_WAIT_SECONDS` and is refused. The lease
+	lives in Redis and lapses with the run's heartbeat, so a dead run's lease goes with it."""
+	key = _lease_key(prefix)
+	deadline = time.monotonic() + PREFIX_LOCK_WAIT_SECONDS
+	while True:
+		if frappe.cache.set(key, log, nx=True, ex=_heartbeat_seconds()) or _renew(key, log):
+			return
+		if time.monotonic() >= deadline:
+			holder = (frappe.cache.get(key) or b"").decode() or _("another job")
+			raise RunRefused(
+				_(
+					"{0} is writing the documents of VTiger ID prefix {1}; this run waited {2} seconds and wrote "
+					"nothing. Start it again when {0} has ended."
+				).format(holder, prefix or _("(none)"), PREFIX_LOCK_WAIT_SECONDS)
+			)
+		time.sleep(0.25)
+
+
+def release_prefix(prefix: str, log: str) -> None:
+	key = _lease_key(prefix)
+	if (frappe.cache.get(key) or b"").decode() == log:
+		frappe.cache.delete(key)
+
+
+def renew_prefix(prefix: str, log: str) -> None:
+	_renew(_lease_key(prefix), log)
+
+
+def _renew(key: str, log: str) -> bool:
+	if (frappe.cache.get(key) or b"").decode() != log:
+		return False
+	frappe.cache.expire(key, _heartbeat_seconds())
+	return True
+
+
+def _lease_key(prefix: str) -> str:
+	return frappe.cache.make_key("vtigercrm_sync:prefix:" + hashlib.sha1(prefix.encode()).hexdigest())
+
+
+def _heartbeat_seconds() -> int:
+	return cint(frappe.conf.get("vtigercrm_sync_heartbeat_seconds")) or HEARTBEAT_SECONDS
 
 
 def restore_watermarks(connection: str, watermarks: dict[str, str | None]) -> None:

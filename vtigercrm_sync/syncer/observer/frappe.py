@@ -1,8 +1,10 @@
 """Report a sync run to Frappe: a Sync Log with a line per record that did not simply succeed, throttled
 progress to the connection's document room, and the connection's status.
 
-The log is flushed in the same transaction as each batch, so a worker killed mid-run leaves a log that matches
-what was committed. Messages carry figures only; per-record texts were scrubbed of secrets by the caller.
+The log is flushed in the same transaction as each group of records, so a worker killed mid-run leaves a log that
+matches what was committed. A run's chunks (``syncer/handler/stages.py``) each report as a writer of their own:
+counts on their own row, lines numbered in their own range, the log's totals their sum, so several writers never
+race on one counter. Messages carry figures only; per-record texts were scrubbed of secrets by the caller.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from frappe.desk.doctype.notification_log.notification_log import enqueue_create
 from frappe.utils import now_datetime, strip_html
 
 from vtigercrm_sync.constants import (
+	CHUNK_DOCTYPE,
 	LOG_DOCTYPE,
 	LOG_LINE_DOCTYPE,
 	MANAGER_ROLE,
@@ -31,6 +34,9 @@ from vtigercrm_sync.constants import (
 from vtigercrm_sync.syncer.observer.base import Counts, ProgressThrottle, final_status, progress_payload
 
 MESSAGE_LENGTH = 1000
+CHUNK_LINES = 100_000
+"""Log lines of chunk N are numbered from N × this, so chunks writing at once never share a number."""
+COUNT_FIELDS = ("records_read", "created", "updated", "skipped", "failed", "deleted", "filtered")
 LINE_META_FIELDS = ("name", "parent", "parenttype", "parentfield", "idx")
 LINE_META_FIELDS += ("creation", "modified", "owner", "modified_by", "docstatus")
 LINE_FIELDS = (
@@ -46,17 +52,44 @@ LINE_FIELDS = (
 
 
 class FrappeObserver:
-	def __init__(self, connection: str, log_name: str, watermarks: dict[str, str | None]):
+	def __init__(
+		self, connection: str, log_name: str, watermarks: dict[str, str | None], chunk: str | None = None
+	):
 		self.connection = connection
-		self.log = frappe.get_doc(LOG_DOCTYPE, log_name)
+		self.log = frappe._dict(
+			frappe.db.get_value(LOG_DOCTYPE, log_name, ["name", "started_at", "total_records"], as_dict=True)
+		)
+		self.chunk = chunk
 		self.counts = Counts()
 		self.watermarks = dict(watermarks)
-		self.total = 0
+		self.total = self.log.total_records or 0
 		self.done = 0
 		self.throttle = ProgressThrottle(started=time.monotonic())
 		self._pending_lines: list[dict] = []
 		self._lines = 0
+		self._first_line = 0
+		if chunk:
+			row = frappe.db.get_value(CHUNK_DOCTYPE, chunk, ["idx", "lines", *COUNT_FIELDS], as_dict=True)
+			self.counts = Counts(**{field: row[field] or 0 for field in COUNT_FIELDS})
+			self._first_line, self._lines = row.idx * CHUNK_LINES, row.lines or 0
 		self._committed: tuple[Counts, int] = (replace(self.counts), 0)
+
+	@classmethod
+	def resume(cls, connection: str, log: str, chunk: str | None) -> FrappeObserver:
+		"""A writer of a run already started: one of its chunks, or (``chunk`` None) the run's end, with the
+		log's totals."""
+		observer = cls(
+			connection,
+			log,
+			json.loads(frappe.db.get_value(LOG_DOCTYPE, log, "watermark_after") or "{}"),
+			chunk,
+		)
+		if chunk is None:
+			totals = frappe.db.get_value(LOG_DOCTYPE, log, list(COUNT_FIELDS), as_dict=True)
+			observer.counts = Counts(**{field: totals[field] or 0 for field in COUNT_FIELDS})
+			observer._lines = frappe.db.count(LOG_LINE_DOCTYPE, {"parent": log, "parenttype": LOG_DOCTYPE})
+			observer._first_line = CHUNK_LINES * 1000
+		return observer
 
 	@classmethod
 	def start(
@@ -129,6 +162,14 @@ class FrappeObserver:
 		self.done += n
 		self.progress()
 
+	def run_totals(self) -> tuple[int, Counts]:
+		"""Records read and document counts of the whole run: a chunk reads what every chunk committed."""
+		if not self.chunk:
+			return self.done, self.counts
+		totals = frappe.db.get_value(LOG_DOCTYPE, self.log.name, list(COUNT_FIELDS), as_dict=True)
+		counts = Counts(**{field: totals[field] or 0 for field in COUNT_FIELDS})
+		return counts.records_read, counts
+
 	def batch_committed(self, module: str | None, watermark: str | None) -> None:
 		"""Called inside the transaction of a group of records, just before it commits."""
 		if module and watermark:
@@ -157,7 +198,7 @@ class FrappeObserver:
 						self.log.name,
 						LOG_DOCTYPE,
 						"lines",
-						self._lines + i,
+						self._first_line + self._lines + i,
 						*(now, now, user, user, 0),
 						*(row[field] for field in LINE_FIELDS),
 					)
@@ -166,9 +207,22 @@ class FrappeObserver:
 			)
 			self._lines += len(self._pending_lines)
 		self._pending_lines.clear()
-		self.log.db_set(
-			{**self.counts.as_dict(), "watermark_after": json.dumps(self.watermarks, sort_keys=True)},
-			update_modified=False,
+		if not self.chunk:
+			frappe.db.set_value(
+				LOG_DOCTYPE,
+				self.log.name,
+				{**self.counts.as_dict(), "watermark_after": json.dumps(self.watermarks, sort_keys=True)},
+				update_modified=False,
+			)
+			return
+		frappe.db.set_value(CHUNK_DOCTYPE, self.chunk, {**self.counts.as_dict(), "lines": self._lines})
+		totals = ", ".join(
+			f"`{field}` = (SELECT COALESCE(SUM(c.`{field}`), 0) FROM `tab{CHUNK_DOCTYPE}` c WHERE c.parent = %(log)s AND c.parenttype = %(doctype)s)"
+			for field in COUNT_FIELDS
+		)
+		frappe.db.sql(
+			f"UPDATE `tab{LOG_DOCTYPE}` SET {totals} WHERE name = %(log)s",
+			{"log": self.log.name, "doctype": LOG_DOCTYPE},
 		)
 
 	def finish(self, error: str | None = None, timed_out: bool = False) -> str:
@@ -176,14 +230,17 @@ class FrappeObserver:
 		status = final_status(self.counts, error, timed_out)
 		self.flush()
 		ended = now_datetime()
-		self.log.db_set(
+		frappe.db.set_value(
+			LOG_DOCTYPE,
+			self.log.name,
 			{
 				"status": status,
 				"ended_at": ended,
 				"duration": (ended - self.log.started_at).total_seconds(),
 				"error_summary": error,
-			}
+			},
 		)
+		self.log.error_summary = error
 		frappe.get_doc(SETTING_DOCTYPE, self.connection).db_set(
 			{
 				"status": status,
@@ -228,9 +285,8 @@ class FrappeObserver:
 		now = time.monotonic()
 		if not self.total or not (force or self.throttle.should_emit(now, self.done, self.total)):
 			return
-		payload = progress_payload(
-			self.done, self.total, self.counts, self.throttle.eta_seconds(now, self.done, self.total)
-		)
+		done, counts = self.run_totals()
+		payload = progress_payload(done, self.total, counts, self.throttle.eta_seconds(now, done, self.total))
 		frappe.publish_realtime(
 			PROGRESS_EVENT,
 			{"name": self.connection, "log": self.log.name, **payload},

@@ -28,6 +28,7 @@ from vtigercrm_sync.syncer.plan import RecordRef
 from vtigercrm_sync.syncer.services.catalog import CF_TABLES, VTigerCatalog, load_catalog
 
 DEFAULT_BATCH_SIZE = 500
+KEY_PAGE = 10_000
 WATERMARK_SEPARATOR = "#"
 MISSING_ITEM = {
 	"item_type": None,
@@ -94,10 +95,13 @@ class Watermark:
 	def __str__(self) -> str:
 		return f"{self.modifiedtime:%Y-%m-%d %H:%M:%S}{WATERMARK_SEPARATOR}{self.crmid}"
 
-	def rewound(self, overlap: timedelta) -> Watermark:
-		"""Where to read from so the ``overlap`` before this watermark is read again: a VTiger save stamped
-		before a run's signpost but committed after the run read that second is caught by the next run."""
-		return Watermark(self.modifiedtime - overlap, 0) if overlap else self
+	def rewound(self, overlap: timedelta, signpost: datetime | None = None) -> Watermark:
+		"""Where the next run reads from: a VTiger save stamped before the last run's ``signpost`` but committed
+		after that run read its second is caught by reading the ``overlap`` before that signpost again (before
+		this watermark when the signpost is unknown). Never later than this watermark, and on a quiet database,
+		whose watermark lies long before the last signpost, nothing is read twice."""
+		start = (signpost or self.modifiedtime) - overlap
+		return Watermark(start, 0) if overlap and start < self.modifiedtime else self
 
 	@classmethod
 	def parse(cls, value: str | None) -> Watermark | None:
@@ -273,6 +277,18 @@ class VTigerReader:
 			if len(keys) < self.batch_size:
 				return
 
+	def iter_keys(self, module: str, since: Watermark | None, until: datetime) -> Iterator[Watermark]:
+		"""The key of every change in (modifiedtime, crmid) order, without the records: where a run cuts its
+		chunks."""
+		cursor = since
+		while True:
+			with self._uow_factory() as uow:
+				keys = self._read_keys(uow.session, module, cursor, until, KEY_PAGE)
+			yield from (Watermark(row.modifiedtime, row.crmid) for row in keys)
+			if len(keys) < KEY_PAGE:
+				return
+			cursor = Watermark(keys[-1].modifiedtime, keys[-1].crmid)
+
 	def read_records(self, module: str, crmids: Sequence[int]) -> list[Bundle]:
 		"""Bundles of chosen live records (a retry of failed records); missing or deleted ids are left out."""
 		bundles: list[Bundle] = []
@@ -300,14 +316,19 @@ class VTigerReader:
 		return conditions
 
 	def _read_keys(
-		self, session: Session, module: str, since: Watermark | None, until: datetime
+		self,
+		session: Session,
+		module: str,
+		since: Watermark | None,
+		until: datetime,
+		limit: int | None = None,
 	) -> list[Any]:
 		e = m.CrmEntity.__table__
 		stmt = (
 			select(e.c.crmid, e.c.modifiedtime, e.c.deleted)
 			.where(*self._window(module, since, until))
 			.order_by(e.c.modifiedtime, e.c.crmid)
-			.limit(self.batch_size)
+			.limit(limit or self.batch_size)
 		)
 		return list(session.execute(stmt).all())
 

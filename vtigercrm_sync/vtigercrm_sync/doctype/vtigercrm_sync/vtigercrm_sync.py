@@ -362,7 +362,8 @@ class VTigerCRMSync(Document):
 		if not self.enabled:
 			frappe.throw(_("{0} is disabled; enable it to sync").format(frappe.bold(self.name)))
 		close_stale_run(self.name)
-		if is_job_enqueued(job_id(self.name)):
+		running = frappe.db.get_value(SETTING_DOCTYPE, self.name, "status") in (STATUS_QUEUED, STATUS_RUNNING)
+		if running or is_job_enqueued(job_id(self.name)):
 			return {
 				"status": "already_running",
 				"message": _("A sync of {0} is already queued or running").format(frappe.bold(self.name)),

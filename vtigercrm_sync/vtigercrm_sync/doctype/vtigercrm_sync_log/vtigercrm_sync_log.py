@@ -31,10 +31,14 @@ class VTigerCRMSyncLog(Document):
 	if TYPE_CHECKING:
 		from frappe.types import DF
 
+		from vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync_chunk.vtigercrm_sync_chunk import (
+			VTigerCRMSyncChunk,
+		)
 		from vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync_log_line.vtigercrm_sync_log_line import (
 			VTigerCRMSyncLogLine,
 		)
 
+		chunks: DF.Table[VTigerCRMSyncChunk]
 		connection: DF.Link | None
 		created: DF.Int
 		deleted: DF.Int
@@ -47,9 +51,11 @@ class VTigerCRMSyncLog(Document):
 		lines: DF.Table[VTigerCRMSyncLogLine]
 		records_read: DF.Int
 		retry_of: DF.Link | None
+		run_window: DF.SmallText | None
 		skipped: DF.Int
 		started_at: DF.Datetime | None
 		status: DF.Literal["Queued", "Running", "Success", "Partial Success", "Failed", "Timed Out"]
+		total_records: DF.Int
 		trigger: DF.Literal["Button", "Schedule", "CLI", "Retry"]
 		updated: DF.Int
 		user: DF.Link | None
