@@ -44,11 +44,11 @@ def insurance_columns() -> list[str]:
 	return sorted(names)
 
 
-def fill(n: int, seed: int = 7, first_crmid: int = 100) -> None:
+def fill(n: int, seed: int = 7, first_crmid: int = 100, database: str = DATABASE) -> None:
 	"""Bulk-insert n sales orders the way VTiger stores them (crmentity, module, address, cf and line rows)."""
 	settings = read_settings()
-	load_database(settings, DATABASE)
-	conn = connect_server(settings, DATABASE)
+	load_database(settings, database)
+	conn = connect_server(settings, database)
 	rng = random.Random(seed)
 	cur = conn.cursor()
 	columns = insurance_columns()
