@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import frappe
 from frappe.tests.utils import FrappeTestCase
 
 from vtigercrm_sync.syncer.handler.tax_accounts import tax_rows_needed
@@ -27,3 +28,8 @@ class TestMessages(FrappeTestCase):
 		self.assertEqual(labels["tax1"], "VAT (7.5 %)")
 		self.assertEqual(labels["tax2"], "Sales (10 %)")
 		self.assertEqual(labels["shtax2"], "Sales on Shipping & Handling (10 %)")
+
+	def test_the_spanish_translation_applies(self):
+		self.addCleanup(setattr, frappe.local, "lang", frappe.local.lang)
+		frappe.local.lang = "es"
+		self.assertEqual(tax_rows_needed(CATALOG)["shtax2"], "Sales sobre Envío y Manipulación (10 %)")
