@@ -54,14 +54,14 @@ def test_demo_preview_table():
 	):
 		assert name in text
 	lines = text.splitlines()
-	failed = [line for line in lines if re.match(r"SalesOrder \d+\s+FAIL\b", line)]
+	failed = [line for line in lines if re.match(r"SalesOrder #\d+\s+FAIL\b", line)]
 	assert len(failed) == 1
 	ghost = failed[0].split()[1]
 	assert any(
 		line.startswith(f"SalesOrder {ghost} ") and " error " in line and "items[2].item_code" in line
 		for line in lines
 	)
-	assert re.search(r"Accounts \d+\s+deleted\s+deleted in VTiger", text)
+	assert re.search(r"Accounts #\d+\s+deleted\s+deleted in VTiger", text)
 	summary = re.search(
 		r"^(\d+) records: (\d+) documents planned, (\d+) records failed, (\d+) deleted$", text, re.M
 	)
@@ -116,7 +116,7 @@ def test_demo_insurance_preview_table():
 	assert code == 0
 	assert "Preset: insurance_household" in text
 	assert re.search(
-		r"SalesOrder \d+\s+filtered\s+cf_2141 is 'Cancelación', not one of the synced values", text
+		r"SalesOrder #\d+\s+filtered\s+cf_2141 is 'Cancelación', not one of the synced values", text
 	)
 	assert "card left out: the card number is not a valid card number" in text
 	for secret in (*DEMO_SSN, *DEMO_CARDS):
@@ -239,16 +239,16 @@ def test_preview_of_a_vtiger_database(vtiger: VTigerWriter, server: URL):
 	data = json.loads(text)
 	assert f"{server.host}:{server.port or 3306}/{server.database}" in data["server"]
 	assert [r["record"] for r in data["records"]] == [
-		f"Accounts {account}",
-		f"Contacts {contact}",
-		f"SalesOrder {order}",
+		f"Accounts #{account}",
+		f"Contacts #{contact}",
+		f"SalesOrder #{order}",
 	]
-	assert data["deleted"] == [f"Accounts {gone}"]
+	assert data["deleted"] == [f"Accounts #{gone}"]
 	records = {r["record"]: r for r in data["records"]}
 	assert all(r["issues"] == [] for r in records.values())
-	customer = records[f"Accounts {account}"]["plans"][0]
+	customer = records[f"Accounts #{account}"]["plans"][0]
 	assert (customer["doctype"], customer["values"]["customer_name"]) == ("Customer", "CLI Łódź Test")
-	so = next(p for p in records[f"SalesOrder {order}"]["plans"] if p["doctype"] == "Sales Order")
+	so = next(p for p in records[f"SalesOrder #{order}"]["plans"] if p["doctype"] == "Sales Order")
 	assert {(link["field"], link["vtiger_id"]) for link in so["links"]} >= {
 		("customer", str(account)),
 		("contact_person", str(contact)),
@@ -258,7 +258,7 @@ def test_preview_of_a_vtiger_database(vtiger: VTigerWriter, server: URL):
 	assert code == 0
 	assert "CLI Łódź Test" in table
 	rows = table.split("RECORD", 1)[1].split("\n\n", 1)[0].splitlines()[1:]
-	assert rows and all(row.startswith(f"SalesOrder {order} ") for row in rows)
+	assert rows and all(row.startswith(f"SalesOrder #{order} ") for row in rows)
 	assert re.search(r"^1 records: \d+ documents planned, 0 records failed, 0 deleted$", table, re.M)
 
 
@@ -271,7 +271,7 @@ def test_preview_since_a_watermark(vtiger: VTigerWriter, server: URL):
 		"preview", "--url", url_text(server), "--no-prompt", "--since", since, "--format", "json"
 	)
 	assert code == 0
-	assert [r["record"] for r in json.loads(text)["records"]] == [f"Accounts {tied}", f"Accounts {later}"]
+	assert [r["record"] for r in json.loads(text)["records"]] == [f"Accounts #{tied}", f"Accounts #{later}"]
 
 
 def test_password_comes_from_the_environment(vtiger_url: URL, monkeypatch: pytest.MonkeyPatch, capsys):

@@ -113,7 +113,7 @@ def test_log_lines_group_by_reason_without_what_is_particular_to_each_record():
 	messages = [
 		"Email IDs row 1: Email ID (email_id): chloé.17@example.org refused by ERPNext (not an e-mail address)",
 		"Email IDs row 2: Email ID (email_id): søren.21@example.dk refused by ERPNext (not an e-mail address)",
-		"SalesOrder 5512, sales_order.items[1].item_code: line 1 refers to VTiger product/service 99, which does not exist",
+		"SalesOrder #5512, sales_order.items[1].item_code: line 1 refers to VTiger product/service #99, which does not exist",
 		"SalesOrder 7, sales_order.items[2].item_code: line 2 refers to VTiger product/service 12, which does not exist",
 		"sales_order (Sales Order): VTiger applies VAT (tax1) 4.50 to this order",
 	]

@@ -538,7 +538,7 @@ def test_order_without_lines_is_a_record_error(vtiger: VTigerWriter, vtiger_engi
 	assert result.failed
 	(issue,) = result.issues
 	assert (issue.entity, issue.field) == ("sales_order", "items")
-	assert issue.message == f"SalesOrder {order}, sales_order.items: the order has no line items"
+	assert issue.message == f"SalesOrder #{order}, sales_order.items: the order has no line items"
 
 
 # -- content hash -------------------------------------------------------------------------------------------------
@@ -1265,12 +1265,12 @@ def test_an_engine_message_is_english_text_that_can_be_translated_at_the_edge(
 			text("UPDATE vtiger_inventoryproductrel SET productid = 4242 WHERE id = :id"), {"id": ghost}
 		)
 	(issue,) = plan_record(vtiger_engine, "SalesOrder", ghost).errors
-	assert issue.reason == "line 1 refers to VTiger product/service 4242, which does not exist"
+	assert issue.reason == "line 1 refers to VTiger product/service #4242, which does not exist"
 	spanish = {
-		"line {line} refers to VTiger product/service {product}, which does not exist": (
-			"la línea {line} remite al producto o servicio {product} de VTiger, que no existe"
+		"line {line} refers to VTiger product/service #{product}, which does not exist": (
+			"la línea {line} remite al producto o servicio #{product} de VTiger, que no existe"
 		)
 	}
 	assert issue.translated(lambda s: spanish.get(s, s)).endswith(
-		"sales_order.items[1].item_code: la línea 1 remite al producto o servicio 4242 de VTiger, que no existe"
+		"sales_order.items[1].item_code: la línea 1 remite al producto o servicio #4242 de VTiger, que no existe"
 	)

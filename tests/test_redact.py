@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from vtigercrm_sync.syncer.plan import Message, RecordIssue, RecordRef
 from vtigercrm_sync.syncer.redact import MASK, redact
 
 
@@ -50,6 +51,25 @@ def test_ssn_and_card_shapes_are_masked_without_being_told(text):
 )
 def test_dates_amounts_and_small_ids_are_kept(text):
 	assert redact(text) == text
+
+
+@pytest.mark.parametrize(
+	"text",
+	[
+		"watermark 2025-01-15 10:00:00#123456789",
+		"Customer with VTiger ID acceptance/123456789 was not synced",
+		"acceptance/123456789:dependent-2 refused",
+	],
+)
+def test_nine_digit_vtiger_ids_after_a_hash_or_slash_are_kept(text):
+	assert redact(text) == text
+
+
+def test_record_ids_in_engine_messages_survive_and_an_ssn_beside_them_does_not():
+	issue = RecordIssue(
+		RecordRef("Accounts", 123456789), "customer", "tax_id", Message("{value} refused", value="987654321")
+	)
+	assert redact(issue.message) == "Accounts #123456789, customer.tax_id: *** refused"
 
 
 def test_longest_secret_first():

@@ -36,13 +36,14 @@ class Message(str):
 
 @dataclass(frozen=True)
 class RecordRef:
-	"""A VTiger record: its module and crmid."""
+	"""A VTiger record: its module and crmid, written ``Accounts #123`` for people (so :mod:`redact` never takes a
+	nine-digit crmid for an SSN)."""
 
 	module: str
 	crmid: int
 
 	def __str__(self) -> str:
-		return f"{self.module} {self.crmid}"
+		return f"{self.module} #{self.crmid}"
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 Known secrets of the record are replaced wherever they appear (also with separators stripped), and anything shaped
 like an SSN or a card number is masked as a second line of defence, e.g. a value echoed back by a validation error.
+Nine digits after ``#`` or ``/`` are a VTiger id (``Accounts #123456789``, ``prod/123456789``), not an SSN.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-SSN_SHAPE = re.compile(r"(?<!\d)\d{3}[- ]?\d{2}[- ]?\d{4}(?!\d)")
+SSN_SHAPE = re.compile(r"(?<![\d#/])\d{3}[- ]?\d{2}[- ]?\d{4}(?!\d)")
 CARD_SHAPE = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 MASK = "***"
 

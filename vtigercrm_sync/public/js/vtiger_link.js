@@ -2,7 +2,8 @@
 // For license information, please see license.txt
 
 // On a Customer, Contact or Sales Order synced from VTiger: a way back to its VTiger record (when the connection
-// knows VTiger's URL) and to the connection. Loaded on these three forms only (hooks.py, doctype_js).
+// knows VTiger's URL) and to the connection, for those who may read it. Loaded on these three forms only
+// (hooks.py, doctype_js).
 for (const doctype of ["Customer", "Contact", "Sales Order"]) {
 	frappe.ui.form.on(doctype, {
 		refresh(frm) {
@@ -17,7 +18,7 @@ for (const doctype of ["Customer", "Contact", "Sales Order"]) {
 					}
 				},
 			});
-			if (frm.doc.vtiger_connection) {
+			if (frm.doc.vtiger_connection && frappe.model.can_read("VTigerCRM Sync")) {
 				frm.add_custom_button(
 					__("Sync Connection"),
 					() => frappe.set_route("Form", "VTigerCRM Sync", frm.doc.vtiger_connection),

@@ -84,6 +84,9 @@ def _parent_account(company: str, root_type: str, is_tax: bool) -> str:
 
 
 def _tax_label(tax: TaxDefinition) -> str:
+	percentage = format(
+		tax.percentage.normalize(), "f"
+	)  # 10.000 -> "10", where normalize() alone gives "1E+1"
 	if tax.shipping:
-		return _("{0} on Shipping & Handling ({1} %)").format(tax.label, tax.percentage.normalize())
-	return _("{0} ({1} %)").format(tax.label, tax.percentage.normalize())
+		return _("{0} on Shipping & Handling ({1} %)").format(tax.label, percentage)
+	return _("{0} ({1} %)").format(tax.label, percentage)

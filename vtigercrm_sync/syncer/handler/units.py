@@ -1,7 +1,7 @@
 """ERPNext UOMs for VTiger's usage units: the connection's table, pre-filled with the sensible match of each.
 
 A unit left without a UOM becomes a UOM of its own name when an item first uses it (fractions allowed, as in
-VTiger). A whole-number UOM cannot hold VTiger's fractional quantities: the form says so when it is saved.
+VTiger). A whole-number UOM cannot hold VTiger's fractional quantities: the form says so when its units are saved.
 """
 
 from __future__ import annotations

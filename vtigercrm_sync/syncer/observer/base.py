@@ -93,10 +93,11 @@ def progress_payload(done: int, total: int, counts: Counts, eta: float | None) -
 	}
 
 
-_RECORD_PREFIX = re.compile(r"^\w+ \d+, [\w#.\[\]]+: ")
+# "#" is optional: lines logged before record ids were written "Accounts #123" have none.
+_RECORD_PREFIX = re.compile(r"^\w+ #?\d+, [\w#.\[\]]+: ")
 _EMAIL = re.compile(r"[^\s@(),;:]+@[^\s@(),;:]+")
 _QUOTED = re.compile(r"'[^']*'")
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_NUMBER = re.compile(r"#?\d+(?:[.,]\d+)*")
 
 
 def reason_of(message: str) -> str:

@@ -160,7 +160,7 @@ class SalesOrderProcessor(EntityProcessor):
 			raise FieldError(
 				f"items[{index}].item_code",
 				Message(
-					"line {line} refers to VTiger product/service {product}, which does not exist",
+					"line {line} refers to VTiger product/service #{product}, which does not exist",
 					line=index,
 					product=line.get("productid"),
 				),

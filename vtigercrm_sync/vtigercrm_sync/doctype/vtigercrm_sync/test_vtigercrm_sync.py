@@ -137,6 +137,24 @@ class TestVTigerCRMSync(VTigerSyncTestCase):
 			doc.save()
 		self.assertIn("no_such_field", str(raised.exception))
 
+	def test_whole_number_units_are_told_when_the_units_change_not_on_every_save(self):
+		def titles_of_save(doc) -> list[str]:
+			frappe.clear_messages()
+			doc.save()
+			return [message.get("title") for message in frappe.get_message_log()]
+
+		doc = frappe.get_doc(SETTING_DOCTYPE, self.connection)
+		doc.append("units", {"vtiger_unit": f"Crate {self.run_id}", "uom": "Nos"})
+		self.addCleanup(self.remove_unit, f"Crate {self.run_id}")
+		self.assertIn("Whole-number units", titles_of_save(doc))
+		doc = frappe.get_doc(SETTING_DOCTYPE, self.connection)
+		self.assertNotIn("Whole-number units", titles_of_save(doc))
+
+	def remove_unit(self, unit: str):
+		doc = frappe.get_doc(SETTING_DOCTYPE, self.connection)
+		doc.units = [row for row in doc.units if row.vtiger_unit != unit]
+		doc.save()
+
 	def test_schedule_is_due(self):
 		now = datetime(2026, 1, 1, 12, 0)
 		self.assertFalse(is_due("Off", None, None, now))

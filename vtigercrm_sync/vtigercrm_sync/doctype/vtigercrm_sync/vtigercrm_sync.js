@@ -4,6 +4,7 @@
 const VTIGER_SYNC_METHODS = "vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync.vtigercrm_sync";
 const VTIGER_REFRESH_EVENT = "vtigercrm_sync_refresh";
 const VTIGER_PROGRESS_EVENT = "vtigercrm_sync_progress";
+// The colours set_intro knows are blue, green, yellow, orange and red.
 const VTIGER_SUMMARY_COLORS = { Success: "green", "Partial Success": "yellow", Failed: "red", "Timed Out": "red" };
 
 frappe.ui.form.on("VTigerCRM Sync", {
@@ -16,6 +17,8 @@ frappe.ui.form.on("VTigerCRM Sync", {
 
 	refresh(frm) {
 		listen_to_runs(frm);
+		// set_intro and set_headline add a message each time: clear what the last refresh showed.
+		frm.set_intro();
 		if (frm.is_new()) {
 			return;
 		}
@@ -86,7 +89,7 @@ function show_summary(frm) {
 	if (summary.last_run_at && !summary.running) {
 		html += ` · ${frappe.datetime.comment_when(summary.last_run_at)}`;
 	}
-	frm.set_intro(html, summary.running ? "blue" : VTIGER_SUMMARY_COLORS[summary.status] || "gray");
+	frm.set_intro(html, (!summary.running && VTIGER_SUMMARY_COLORS[summary.status]) || "blue");
 }
 
 // The form object outlives the page: bind once per showing (refresh) and unbind when the page hides, so

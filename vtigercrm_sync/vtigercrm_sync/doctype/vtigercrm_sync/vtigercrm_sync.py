@@ -278,7 +278,8 @@ class VTigerCRMSync(Document):
 		self.notify_what_cannot_be_written(catalog)
 
 	def notify_what_cannot_be_written(self, catalog) -> None:
-		"""VTiger amounts without an ERPNext account, and whole-number UOMs for VTiger's fractional quantities."""
+		"""VTiger amounts without an ERPNext account, and whole-number UOMs for VTiger's fractional quantities
+		(when the unit rows are new or changed, not on every save)."""
 		unmapped = unmapped_tax_rows(self, catalog) if self.sync_sales_orders else {}
 		if unmapped:
 			frappe.msgprint(
@@ -289,7 +290,7 @@ class VTigerCRMSync(Document):
 				title=_("Taxes without an account"),
 				indicator="orange",
 			)
-		whole = whole_number_units(self)
+		whole = whole_number_units(self) if self.is_new() or not self.is_child_table_same("units") else []
 		if whole:
 			frappe.msgprint(
 				_(
