@@ -128,7 +128,7 @@ class TestFaults(VTigerSyncTestCase):
 		connection = self.fresh_connection("Killed worker")
 		update_site_config("vtigercrm_sync_heartbeat_seconds", 3)
 		self.addCleanup(update_site_config, "vtigercrm_sync_heartbeat_seconds", "None")
-		worker = start_worker(self, "long,vtigercrm_sync")
+		worker = start_worker(self, "long")
 		frappe.db.set_value(SETTING_DOCTYPE, connection, "status", STATUS_QUEUED, update_modified=False)
 		frappe.enqueue(
 			"vtigercrm_sync.syncer.handler.job.run_sync",

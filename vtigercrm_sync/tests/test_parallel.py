@@ -158,6 +158,7 @@ class TestParallelRun(VTigerSyncTestCase):
 		self.assertEqual(victim.status, "Running", "the killed chunk is left Running")
 		self.assertEqual(frappe.db.get_value(LOG_DOCTYPE, log, "status"), "Running")
 		watermark = Watermark.parse(frappe.db.get_value(SETTING_DOCTYPE, parallel, "watermark_sales_orders"))
+		self.assertIn(watermark.crmid if watermark else None, {None, *self.orders}, "an order's key, or none")
 		limit = Watermark.parse(victim.done_key or victim.since_key or None)
 		self.assertTrue(
 			watermark is None if limit is None else watermark <= limit,

@@ -172,7 +172,7 @@ def end_chunk(chunk: str, status: str, error: str | None) -> None:
 	row = frappe.db.get_value(CHUNK_DOCTYPE, chunk, ["stage", "module"], as_dict=True)
 	chunks = frappe.get_all(
 		CHUNK_DOCTYPE,
-		filters={"parent": log, "parenttype": LOG_DOCTYPE, "stage": row.stage},
+		filters={"parent": log, "parenttype": LOG_DOCTYPE, "stage": row.stage, "module": row.module},
 		fields=["name", "status", "until_key", "done_key"],
 		order_by="idx asc",
 	)
