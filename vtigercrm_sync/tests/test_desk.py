@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from vtigercrm_sync.constants import CUSTOM_FIELDS, LOG_DOCTYPE, MANAGER_ROLE, MODULE, SETTING_DOCTYPE
 from vtigercrm_sync.install import before_uninstall, uninstall_inventory
+from vtigercrm_sync.syncer.handler.run_state import beat, stop_beating
 from vtigercrm_sync.tests.utils import VTigerSyncTestCase
 from vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync.vtigercrm_sync import get_vtiger_url
 from vtigercrm_sync.vtigercrm_sync.number_cards import failures_last_7_days, last_successful_run
@@ -91,6 +92,13 @@ class TestDesk(VTigerSyncTestCase):
 			update_modified=False,
 		)
 		doc = frappe.get_doc(SETTING_DOCTYPE, self.connection)
+		doc.run_method("onload")
+		self.assertFalse(
+			doc.get_onload().run_summary["running"],
+			"a run that left no job and no heartbeat behind does not disable Sync Now (which closes it)",
+		)
+		beat(self.connection, self.log.name)
+		self.addCleanup(stop_beating, self.connection)
 		doc.run_method("onload")
 		self.assertTrue(doc.get_onload().run_summary["running"], "Sync Now and Full Resync are disabled")
 

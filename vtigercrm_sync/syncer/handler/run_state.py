@@ -63,7 +63,14 @@ def stop_beating(connection: str) -> None:
 
 
 def is_beating(connection: str) -> bool:
-	return bool(frappe.cache.get_value(_heartbeat_key(connection)))
+	return bool(frappe.cache.get_value(_heartbeat_key(connection), expires=True))  # never the local copy
+
+
+def is_alive(connection: str) -> bool:
+	"""Whether the connection's run is waiting in the queue or beating; a run that is neither is stale, and the
+	next Sync Now or the scheduler closes or resumes it."""
+	job = get_job(job_id(connection))
+	return is_beating(connection) or bool(job and job.get_status() == JobStatus.QUEUED)
 
 
 def close_stale_run(connection: str) -> str | None:

@@ -40,7 +40,7 @@ from vtigercrm_sync.constants import (
 	job_id,
 )
 from vtigercrm_sync.database.engine import ConnectionSettings, get_engine
-from vtigercrm_sync.syncer.handler.run_state import RUN_STATE_FIELDS, close_stale_run
+from vtigercrm_sync.syncer.handler.run_state import RUN_STATE_FIELDS, close_stale_run, is_alive
 from vtigercrm_sync.syncer.handler.tax_accounts import create_tax_accounts, unmapped_tax_rows
 from vtigercrm_sync.syncer.handler.units import fill_units, whole_number_units
 from vtigercrm_sync.syncer.plan import VTigerId
@@ -128,10 +128,15 @@ class VTigerCRMSync(Document):
 	def run_summary(self) -> dict:
 		"""What the form says at its top: the last run's outcome in a line, its log, and whether a run is on (then
 		Sync Now and Full Resync are disabled)."""
-		running = self.status in (STATUS_QUEUED, STATUS_RUNNING)
+		on = self.status in (STATUS_QUEUED, STATUS_RUNNING)
+		running = on and is_alive(self.name)
 		counts = json.loads(self.last_counts or "{}")
 		if running:
 			text = _("A sync is {0}").format(_(self.status).lower())
+		elif on:
+			text = _(
+				"The last run stopped without ending (its worker is gone); Sync Now closes or resumes it"
+			)
 		elif not self.last_log:
 			text = _("Never run")
 		else:
