@@ -22,7 +22,9 @@ The last line reads ``speedup: 1 worker R1x, 2 workers R2x naive; full resync Sx
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
+import pstats
 import random
 import subprocess
 import sys
@@ -41,6 +43,7 @@ from sqlalchemy import create_engine, text
 from vtiger_schema import read_settings
 
 from vtigercrm_sync.constants import LOG_DOCTYPE, SETTING_DOCTYPE, STATUS_QUEUED, job_id
+from vtigercrm_sync.syncer.handler.job import run_sync
 from vtigercrm_sync.syncer.handler.stages import QUEUE
 
 DATABASE = "vtigercrm_sync_bench_frappe"
@@ -244,6 +247,24 @@ def report(label: str, seconds: float, documents: int, orders: int, floor: float
 	)
 
 
+def profile(n: int) -> None:
+	"""A first sync of n orders run serially in this process (chunk jobs inline), under cProfile: the top 15
+	functions by cumulative time."""
+	frappe.set_user("Administrator")
+	(connection,) = fresh_data(n, frappe.db.get_single_value("Global Defaults", "default_company"), "profile")
+	frappe.flags.in_test = True  # the run's chunk jobs run inline, as on a bench with one worker
+	profiler = cProfile.Profile()
+	started = time.perf_counter()
+	profiler.runcall(run_sync, connection, trigger="CLI", full=False, user="Administrator")
+	elapsed = time.perf_counter() - started
+	log = frappe.db.get_value(
+		LOG_DOCTYPE, frappe.db.get_value(SETTING_DOCTYPE, connection, "last_log"), ["*"], as_dict=True
+	)
+	print(f"profiled first sync of {n} orders: {elapsed:.1f}s, {log.status}, created {log.created}")
+	pstats.Stats(profiler).sort_stats("cumulative").print_stats(15)
+	frappe.destroy()
+
+
 def main() -> None:
 	parser = argparse.ArgumentParser(
 		description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -252,9 +273,15 @@ def main() -> None:
 	parser.add_argument("--n", type=int, default=1000)
 	parser.add_argument("--k", type=int, default=10)
 	parser.add_argument("--chunk-records", type=int, default=250)
+	parser.add_argument(
+		"--profile", action="store_true", help="profile a first sync of N in this process instead"
+	)
 	args = parser.parse_args()
 	frappe.init(site=args.site, sites_path=".")
 	frappe.connect()
+	if args.profile:
+		profile(args.n)
+		return
 	common = os.path.join(frappe.local.sites_path, "common_site_config.json")
 	update_site_config("workers", {QUEUE: {"timeout": 14400}}, site_config_path=common)
 	update_site_config("vtigercrm_sync_chunk_records", args.chunk_records)
