@@ -412,6 +412,24 @@ class TestWhatVTigerRemovesERPNextRemoves(RealDataTestCase):
 		so = self.order_doc(order)
 		self.assertEqual((flt(so.discount_amount), flt(so.grand_total)), (0.0, 100.0))
 
+	def test_list_prices_with_three_decimals_keep_vtigers_total(self):
+		"""ERPNext rounds each rate to the cent (12 x 46.595 becomes 12 x 46.60), VTiger does not: the cents
+		this adds up to land on the rounding row, not on the total."""
+		account = self.writer.create_account(self.name("Drei Dezimalen"), at=self.tick())
+		order = self.writer.create_sales_order(
+			self.name("Three decimals"),
+			account_id=account,
+			lines=[
+				{"productid": self.widget, "quantity": 12, "listprice": 46.595},
+				{"productid": self.consulting, "quantity": 10, "listprice": 2.718},
+			],
+			adjustment=-0.335,
+			at=self.tick(),
+		)
+		log = self.sync()
+		self.assertEqual(flt(self.order_doc(order).grand_total), self.vtiger_total(order))
+		self.assertFalse([m for _a, m in self.lines_of(log, order) if "differs" in m])
+
 
 class TestTwoConnectionsWithTheSameProductNumbers(RealDataTestCase):
 	def test_each_connection_has_its_own_items(self):

@@ -330,8 +330,10 @@ class SalesOrderHandler(DocumentHandler):
 
 	def match_vtiger_total(self, doc: Document, target: float) -> None:
 		"""Make the grand total VTiger's total, rounded half up, to the cent, while every row VTiger computed
-		keeps VTiger's amount. ERPNext rounds each line's amount to the cent where VTiger does not; those cents
-		go on one row, "Rounding to VTiger's total", on the company's Round Off account."""
+		keeps VTiger's amount. ERPNext rounds each rate and amount to the cent where VTiger does not (a list
+		price of 46.595 becomes 46.60, as many times as the quantity); those cents, at most half a cent per unit
+		and one per row, go on one row, "Rounding to VTiger's total", on the company's Round Off account. A
+		larger difference is not rounding, and is said on the log line."""
 		if target < 0:
 			raise frappe.ValidationError(
 				_(
@@ -341,7 +343,8 @@ class SalesOrderHandler(DocumentHandler):
 			)
 		doc.calculate_taxes_and_totals()
 		cents = round((target - flt(doc.grand_total)) * 100)
-		if cents and abs(cents) <= len(doc.items) + len(doc.taxes) + 1:
+		rounding = sum(abs(flt(item.qty)) for item in doc.items) / 2 + len(doc.items) + len(doc.taxes) + 1
+		if cents and abs(cents) <= rounding:
 			self.add_round_off_row(doc, _("Rounding to VTiger's total"), "rounding", cents / 100)
 			doc.calculate_taxes_and_totals()
 
