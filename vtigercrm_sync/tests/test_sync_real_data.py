@@ -328,6 +328,15 @@ class TestTaxAccountsOutOfTheBox(RealDataTestCase):
 		self.assertEqual((vat.account_name, vat.account_type, flt(vat.tax_rate)), ("VAT", "Tax", 4.5))
 		self.assertEqual(frappe.db.get_value("Account", vat.parent_account, "account_type"), "Tax")
 		self.assertIn(mapped["tax1"], answer["created"])
+		for key in (
+			"tax1",
+			"tax2",
+			"tax3",
+			"shtax2",
+			"shtax3",
+		):  # "Sales" and "Service" are also income accounts
+			self.assertEqual(frappe.db.get_value("Account", mapped[key], "account_type"), "Tax", key)
+		self.assertEqual(frappe.db.get_value("Account", mapped["tax2"], "account_name"), "Sales Tax")
 
 		log = self.sync(full=True)
 		self.assertEqual(log.failed, 0, [(l.action, l.message) for l in log.lines])

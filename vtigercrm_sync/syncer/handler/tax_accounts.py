@@ -39,9 +39,14 @@ def create_tax_accounts(doc: Any, catalog: VTigerCatalog) -> list[str]:
 	for key in unmapped_tax_rows(doc, catalog):
 		is_tax = key not in CHARGES
 		account_name = labels[key] if is_tax else CHARGES[key]
-		account = frappe.db.get_value(
-			"Account", {"company": company, "account_name": account_name, "is_group": 0}, "name"
-		)
+		kind = {"account_type": "Tax"} if is_tax else {"root_type": "Income"}
+		account = _account(company, account_name, kind)
+		if not account and frappe.db.exists("Account", {"company": company, "account_name": account_name}):
+			# the name is another kind of account's (ERPNext's charts have "Sales" and "Service" income)
+			account_name = (
+				_("{0} Tax").format(account_name) if is_tax else _("{0} Charges").format(account_name)
+			)
+			account = _account(company, account_name, kind)
 		if not account:
 			tax = next((t for t in catalog.taxes if t.key == key), None)
 			account = _new_account(company, account_name, tax).name
@@ -51,6 +56,12 @@ def create_tax_accounts(doc: Any, catalog: VTigerCatalog) -> list[str]:
 		)
 		row.account_head = account
 	return created
+
+
+def _account(company: str, account_name: str, kind: dict[str, str]) -> str | None:
+	"""The company's ledger of that name, only if it is of the kind the row needs (a tax, or income)."""
+	filters = {"company": company, "account_name": account_name, "is_group": 0, **kind}
+	return frappe.db.get_value("Account", filters, "name")
 
 
 def _new_account(company: str, account_name: str, tax: TaxDefinition | None) -> Any:
