@@ -16,6 +16,7 @@ from vtigercrm_sync.config.config import (
 	HandlerConfig,
 	LinkSpec,
 	MappingConfig,
+	stream_entities,
 	write_order,
 )
 from vtigercrm_sync.syncer.plan import BundleResult, DocumentPlan, Link, Message, RecordIssue, content_hash
@@ -53,30 +54,6 @@ PROCESSORS: dict[str, type[EntityProcessor]] = {
 	"bank_card": BankCardProcessor,
 	"bank_account": BankAccountProcessor,
 }
-
-
-def stream_entities(mapping: MappingConfig) -> dict[str, set[str]]:
-	"""The entities one record of each stream plans: its own, and those they link to or depend on.
-
-	An order plans its customer, contact and items so it never links to a document that was not synced yet, but
-	not the contact's own address, which the Contacts stream owns.
-	"""
-	needs = {
-		e.name: set(e.depends_on) | {link.entity for link in e.links if link.kind != "primary"}
-		for e in mapping.entities
-	}
-	result = {}
-	for module in mapping.streams:
-		primary = STREAM_SOURCES[module][0]
-		names = {e.name for e in mapping.entities if e.source == primary}
-		pending = list(names)
-		while pending:
-			for dep in needs.get(pending.pop(), ()):
-				if dep not in names:
-					names.add(dep)
-					pending.append(dep)
-		result[module] = names
-	return result
 
 
 class BundlePlanner:
