@@ -34,6 +34,7 @@ from vtigercrm_sync.syncer.processor.customer import CustomerProcessor
 from vtigercrm_sync.syncer.processor.sales_order import ItemProcessor, SalesOrderProcessor
 from vtigercrm_sync.syncer.services.query import Bundle, reference
 
+SHARED_CACHE_SIZE = 1024
 FAILED_LINK = "links"
 """The field of an issue that fails a document because a document it needs could not be planned."""
 
@@ -64,6 +65,8 @@ class BundlePlanner:
 		self.context = context
 		self._doctypes = {spec.name: spec.doctype for spec in mapping.entities}
 		self._cache = DraftCache()
+		self._shared = DraftCache(SHARED_CACHE_SIZE)
+		"""Snapshots apart: unique ones (every order its own address) must not push accounts out of the cache."""
 		order = write_order(mapping, handler_config)
 		specs = sorted(mapping.entities, key=lambda spec: (order.index(spec.name), spec.instance or 0))
 		self._processors = {
@@ -82,7 +85,8 @@ class BundlePlanner:
 		failed: dict[tuple[str, int], str] = {}
 		planned: set[tuple[str, str]] = set()
 		for processor in self._processors[module]:
-			made = processor.draft(bundle, result.issues, self._cache, failed)
+			cache = self._shared if processor.shares_content else self._cache
+			made = processor.draft(bundle, result.issues, cache, failed)
 			drafts.setdefault(processor.spec.name, []).extend(made)
 		for processor in self._processors[module]:
 			for draft in [d for d in drafts[processor.spec.name] if d.spec is processor.spec]:
