@@ -168,17 +168,18 @@ class EntityProcessor:
 		reads |= {(spec.source, column) for column in self.row_columns}
 		if not self.shares_content:
 			reads.add((spec.source, "productid" if spec.source == "line" else "crmid"))
-		self._reads = sorted(reads)
+		self._own_reads = sorted(column for part, column in reads if part == spec.source)
+		self._other_reads = sorted((part, column) for part, column in reads if part != spec.source)
 
 	def cache_key(self, row: Mapping[str, Any], bundle: Bundle) -> tuple | None:
 		"""Everything a draft of this row is computed from; None when the draft may depend on more."""
 		if not self.cacheable or self.children:
 			return None
-		source = self.spec.source
 		parts = bundle.parts
 		key = (
 			self.spec.key,
-			*((row if part == source else parts.get(part) or {}).get(col) for part, col in self._reads),
+			*map(row.get, self._own_reads),
+			*[(parts.get(part) or {}).get(column) for part, column in self._other_reads],
 		)
 		if self.shares_content:
 			# Which referenced records were loaded decides links, and no column read says it.

@@ -64,6 +64,7 @@ class BundlePlanner:
 		self.mapping = mapping
 		self.context = context
 		self._doctypes = {spec.name: spec.doctype for spec in mapping.entities}
+		self._named = {name: mapping.entities_named(name) for name in self._doctypes}
 		self._cache = DraftCache()
 		self._shared = DraftCache(SHARED_CACHE_SIZE)
 		"""Snapshots apart: unique ones (every order its own address) must not push accounts out of the cache."""
@@ -196,7 +197,7 @@ class BundlePlanner:
 			for row in rows:
 				row_links = []
 				for spec in child.links:
-					target_spec = self.mapping.entities_named(spec.entity)[0]
+					target_spec = self._named[spec.entity][0]
 					crmid = reference(row.get(spec.key))
 					reason = failed.get((target_spec.key, crmid)) if crmid is not None else None
 					if reason is not None:
@@ -260,7 +261,7 @@ class BundlePlanner:
 		contact), and a cached draft must not keep a link decision that depended on the bundle it was first met in.
 		"""
 		targets = drafts.get(spec.entity, [])
-		target_specs = self.mapping.entities_named(spec.entity)
+		target_specs = self._named[spec.entity]
 		if draft.spec.instance is not None and any(t.instance is not None for t in target_specs):
 			targets = [t for t in targets if t.spec.instance == draft.spec.instance]
 			target_specs = [t for t in target_specs if t.instance == draft.spec.instance]
