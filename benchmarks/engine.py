@@ -2,11 +2,13 @@
 
     python benchmarks/engine.py                      # N = 5,000 and 50,000, standard preset
     python benchmarks/engine.py --sizes 1000 --preset insurance_household
+    python benchmarks/engine.py --database my_scratch --runs 5   # median of 5 timed runs per N
 
 For each N it loads VTiger's schema into a scratch database, bulk-inserts N sales orders (with N/5 accounts, N/5
 contacts, 1-4 lines each over 70 products and services, and the insurance preset's custom-field columns), then,
-in a fresh child process, reads the SalesOrder stream and plans every record. Time is measured in one child and
-peak memory (tracemalloc, plus the child's peak RSS) in another, so tracing does not distort the timing.
+in a fresh child process, reads the SalesOrder stream and plans every record. Time is measured in one child (or the
+median of ``--runs`` children, as the machine may be busy) and peak memory (tracemalloc, plus the child's peak RSS)
+in another, so tracing does not distort the timing.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import statistics
 import subprocess
 import sys
 import time
@@ -32,7 +35,7 @@ from vtigercrm_sync.syncer.processor.base import PlanContext
 from vtigercrm_sync.syncer.processor.planner import BundlePlanner
 from vtigercrm_sync.syncer.services.query import VTigerReader
 
-DATABASE = "vtigercrm_sync_bench"
+DEFAULT_DATABASE = "vtigercrm_sync_bench"
 START = datetime(2024, 1, 1, 8, 0, 0)
 CHUNK = 5000
 
@@ -44,7 +47,7 @@ def insurance_columns() -> list[str]:
 	return sorted(names)
 
 
-def fill(n: int, seed: int = 7, first_crmid: int = 100, database: str = DATABASE) -> None:
+def fill(n: int, seed: int = 7, first_crmid: int = 100, database: str = DEFAULT_DATABASE) -> None:
 	"""Bulk-insert n sales orders the way VTiger stores them (crmentity, module, address, cf and line rows)."""
 	settings = read_settings()
 	load_database(settings, database)
@@ -231,9 +234,9 @@ def fill(n: int, seed: int = 7, first_crmid: int = 100, database: str = DATABASE
 	conn.close()
 
 
-def measure(n: int, preset: str, batch_size: int, trace: bool) -> dict:
+def measure(database: str, n: int, preset: str, batch_size: int, trace: bool) -> dict:
 	settings = read_settings()
-	url = settings.database_url(DATABASE)
+	url = settings.database_url(database)
 	reader = VTigerReader.connect(
 		ConnectionSettings.from_url(url), load_preset(preset), batch_size=batch_size
 	)
@@ -269,10 +272,12 @@ def peak_rss_kib() -> int:
 	return 0
 
 
-def child(n: int, preset: str, batch_size: int, trace: bool) -> dict:
+def child(database: str, n: int, preset: str, batch_size: int, trace: bool) -> dict:
 	command = [
 		sys.executable,
 		__file__,
+		"--database",
+		database,
 		"--measure",
 		str(n),
 		"--preset",
@@ -293,23 +298,29 @@ def main() -> None:
 	parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 50000])
 	parser.add_argument("--preset", default="standard", choices=("standard", "insurance_household"))
 	parser.add_argument("--batch-size", type=int, default=1000)
+	parser.add_argument(
+		"--database", default=DEFAULT_DATABASE, help="scratch database (dropped and re-created)"
+	)
+	parser.add_argument("--runs", type=int, default=1, help="timed runs per N; the median is reported")
 	parser.add_argument("--measure", type=int, help=argparse.SUPPRESS)
 	parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
 	args = parser.parse_args()
 	if args.measure:
-		print(json.dumps(measure(args.measure, args.preset, args.batch_size, args.trace)))
+		print(json.dumps(measure(args.database, args.measure, args.preset, args.batch_size, args.trace)))
 		return
-	print(f"preset={args.preset} batch_size={args.batch_size}")
+	print(f"preset={args.preset} batch_size={args.batch_size} runs={args.runs} (median)")
 	print(
 		f"{'N':>7} {'load s':>7} {'read+map s':>10} {'orders/s':>9} {'plans/s':>9} {'peak traced MiB':>15} {'peak RSS MiB':>12}"
 	)
 	rows = []
 	for n in args.sizes:
 		started = time.perf_counter()
-		fill(n)
+		fill(n, database=args.database)
 		load = time.perf_counter() - started
-		timed = child(n, args.preset, args.batch_size, trace=False)
-		traced = child(n, args.preset, args.batch_size, trace=True)
+		runs = [child(args.database, n, args.preset, args.batch_size, trace=False) for _ in range(args.runs)]
+		timed = {**runs[0], "seconds": statistics.median(run["seconds"] for run in runs)}
+		timed["peak_rss_mib"] = statistics.median(run["peak_rss_mib"] for run in runs)
+		traced = child(args.database, n, args.preset, args.batch_size, trace=True)
 		rows.append((n, traced["traced_peak_mib"], traced["peak_rss_mib"]))
 		print(
 			f"{n:>7} {load:>7.1f} {timed['seconds']:>10.2f} {timed['records'] / timed['seconds']:>9.0f}"

@@ -101,6 +101,19 @@ def test_selected_columns_follow_other_parts_of_the_bundle():
 	assert "mailingcity" in selected["contact"] and "mailingcity" not in selected["account"]
 
 
+def test_a_stream_selects_only_what_its_records_plan():
+	mapping = load_preset("standard")
+	orders = mapping.selected_columns("SalesOrder")
+	# An order plans its customer (and its address snapshots), never the account's own addresses.
+	assert "accountname" in orders["account"] and "bill_street" not in orders["account"]
+	# ...nor its contact's mailing address, which the Contacts stream owns.
+	assert "firstname" in orders["contact"] and "mailingcity" not in orders["contact"]
+	assert "bill_street" in orders["salesorder"] and "item_no" in orders["line"]
+	contacts = mapping.selected_columns("Contacts")
+	assert "mailingcity" in contacts["contact"] and "ship_street" not in contacts["account"]
+	assert mapping.selected_columns("Accounts")["account"] >= {"bill_street", "ship_street", "accountname"}
+
+
 # -- every problem at once, with its path ------------------------------------------------------------------------
 
 

@@ -25,6 +25,7 @@ from vtiger_writer import VTigerWriter
 
 from vtigercrm_sync.config.config import load_handler_config, load_mapping, read_json
 from vtigercrm_sync.syncer.plan import RecordRef, VTigerId
+from vtigercrm_sync.syncer.processor.address import AddressProcessor
 from vtigercrm_sync.syncer.processor.bank_card import card_brand, mask_card, parse_expiry, passes_luhn
 from vtigercrm_sync.syncer.processor.base import PlanContext
 from vtigercrm_sync.syncer.processor.planner import BundlePlanner
@@ -485,6 +486,46 @@ def test_order_of_a_deleted_account_fails_with_a_reason(vtiger: VTigerWriter, vt
 	(issue,) = [i for i in result.issues if i.severity == "error"]
 	assert (issue.entity, issue.field) == ("sales_order", "customer")
 	assert "sales_order" not in plans_by_key(result)
+
+
+def test_orders_repeating_their_accounts_address_reuse_its_snapshot_plan(
+	vtiger: VTigerWriter, vtiger_engine: Engine, catalog, monkeypatch
+):
+	"""Identical snapshots are planned once: the next order's plan is the first one's under its own id, and it is
+	exactly what a planner that never saw the first order makes of it."""
+	address = {"street": "ul. Piotrkowska 1", "city": "Łódź", "code": "90-001", "country": "Poland"}
+	line = [{"productid": catalog["product"], "quantity": 1, "listprice": 1}]
+	orders = [
+		vtiger.create_sales_order(
+			f"Order {n}", account_id=catalog["account"], lines=line, bill=address, ship=address
+		)
+		for n in range(3)
+	]
+	gone = vtiger.create_account("Gone", bill=address)
+	orphan = vtiger.create_sales_order("Orphan", account_id=gone, lines=line, bill=address, ship=address)
+	vtiger.delete(gone, at=datetime(2025, 2, 1))
+	reader = make_reader(vtiger_engine)
+	bundles = reader.read_records("SalesOrder", [*orders, orphan])
+	fresh = [make_planner(reader).plan(bundle) for bundle in bundles]
+	adjusted = []
+	adjust = AddressProcessor.adjust
+
+	def counted(self, draft, bundle):
+		adjusted.append(draft.crmid)
+		adjust(self, draft, bundle)
+
+	monkeypatch.setattr(AddressProcessor, "adjust", counted)
+	shared = make_planner(reader).plan_all(bundles)
+	monkeypatch.undo()
+	# Planned once per role for the account's orders; the orphan's (same address, no account) on its own.
+	assert adjusted == [orders[0], orders[0], orphan, orphan]
+	for got, want in zip(shared, fresh, strict=True):
+		assert got.plans == want.plans
+		assert [i.message for i in got.issues] == [i.message for i in want.issues]
+	snapshots = [plans_by_key(r)["sales_order_billing_address"] for r in shared[:3]]
+	assert [p.vtiger_id for p in snapshots] == [f"{order}:billing" for order in orders]
+	assert len({p.content_hash for p in snapshots}) == 1
+	assert shared[3].failed and "sales_order_billing_address" not in plans_by_key(shared[3])
 
 
 def test_contact_of_another_account_links_to_its_own_customer(

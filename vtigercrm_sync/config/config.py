@@ -184,10 +184,14 @@ class MappingConfig:
 		sources = STREAM_SOURCES[module]
 		return [e for e in self.entities if e.source in sources]
 
-	def selected_columns(self) -> dict[str, set[str]]:
-		"""Every VTiger column each source must bring, so the reader selects only what is mapped."""
+	def selected_columns(self, module: str | None = None) -> dict[str, set[str]]:
+		"""Every VTiger column each source must bring, so the reader selects only what is mapped; for one stream,
+		only what the entities its records plan read (an order needs its account's name, not its addresses)."""
 		selected: dict[str, set[str]] = {source: set() for source in SOURCE_MODULES}
+		planned = stream_entities(self).get(module, set()) if module else None
 		for entity in self.entities:
+			if planned is not None and entity.name not in planned:
+				continue
 			selected[entity.source].update(link.key for link in entity.links if link.key)
 			for child in entity.children:
 				selected[child.source].update(link.key for link in child.links if link.key)
@@ -197,9 +201,9 @@ class MappingConfig:
 					for name in spec.sources:
 						part, column = split_source(name, source)
 						selected[part].add(column)
-		for module, flt in self.streams.items():
-			if flt:
-				selected[STREAM_SOURCES[module][0]].add(flt.column)
+		for stream, flt in self.streams.items():
+			if flt and module in (None, stream):
+				selected[STREAM_SOURCES[stream][0]].add(flt.column)
 		return selected
 
 
@@ -639,6 +643,30 @@ def topological_order(graph: Mapping[str, Iterable[str]]) -> list[str]:
 		for deps in remaining.values():
 			deps.difference_update(ready)
 	return order
+
+
+def stream_entities(mapping: MappingConfig) -> dict[str, set[str]]:
+	"""The entities one record of each stream plans: its own, and those they link to or depend on.
+
+	An order plans its customer, contact and items so it never links to a document that was not synced yet, but
+	not the contact's own address, which the Contacts stream owns.
+	"""
+	needs = {
+		e.name: set(e.depends_on) | {link.entity for link in e.links if link.kind != "primary"}
+		for e in mapping.entities
+	}
+	result = {}
+	for module in mapping.streams:
+		primary = STREAM_SOURCES[module][0]
+		names = {e.name for e in mapping.entities if e.source == primary}
+		pending = list(names)
+		while pending:
+			for dep in needs.get(pending.pop(), ()):
+				if dep not in names:
+					names.add(dep)
+					pending.append(dep)
+		result[module] = names
+	return result
 
 
 def write_order(mapping: MappingConfig, handler_config: HandlerConfig | None = None) -> list[str]:

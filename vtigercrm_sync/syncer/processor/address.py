@@ -4,14 +4,17 @@ An address that is entirely empty plans nothing. One that lacks what ERPNext req
 is skipped with a warning, so the record still syncs and the log says which address was left out and why.
 
 A *snapshot* (``options.snapshot``: an order's billing or shipping address, copied into the order by VTiger) is
-never the customer's preferred address, and the handler reuses an identical address of the customer for it.
+never the customer's preferred address, and the handler reuses an identical address of the customer for it. The
+orders of one account usually repeat its address: a snapshot identical to one planned before reuses that plan under
+its own id instead of being planned again.
 """
 
 from __future__ import annotations
 
+from vtigercrm_sync.config.config import EntitySpec
 from vtigercrm_sync.config.transforms import is_empty
 from vtigercrm_sync.syncer.plan import Message
-from vtigercrm_sync.syncer.processor.base import Draft, EntityProcessor, SkipEntity
+from vtigercrm_sync.syncer.processor.base import Draft, EntityProcessor, PlanContext, SkipEntity
 from vtigercrm_sync.syncer.services.query import Bundle
 
 ADDRESS_TYPES = (
@@ -34,6 +37,10 @@ TITLE_LENGTH = 140
 
 
 class AddressProcessor(EntityProcessor):
+	def __init__(self, spec: EntitySpec, context: PlanContext):
+		self.shares_content = bool(spec.options.get("snapshot"))
+		super().__init__(spec, context)
+
 	def adjust(self, draft: Draft, bundle: Bundle) -> None:
 		values = draft.values
 		if all(is_empty(values.get(f)) for f in ADDRESS_FIELDS):

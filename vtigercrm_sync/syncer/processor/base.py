@@ -152,6 +152,9 @@ class EntityProcessor:
 	cacheable = True
 	"""A draft depends only on the columns it reads, so an account shared by many orders is planned once.
 	Processors that read the whole bundle (the order itself) turn this off."""
+	shares_content = False
+	"""Drafts of different records are the same document but for their id (an order's address snapshot, which
+	repeats its account's address): keyed without the crmid, so a repeat reuses the plan under its own id."""
 
 	def __init__(self, spec: EntitySpec, context: PlanContext):
 		self.spec = spec
@@ -163,21 +166,25 @@ class EntityProcessor:
 		reads = {(part, column) for evaluator in self.fields for part, column in evaluator.reads}
 		reads |= {(spec.source, link.key) for link in spec.links if link.key}
 		reads |= {(spec.source, column) for column in self.row_columns}
-		reads.add((spec.source, "productid" if spec.source == "line" else "crmid"))
-		self._reads = sorted(reads)
+		if not self.shares_content:
+			reads.add((spec.source, "productid" if spec.source == "line" else "crmid"))
+		self._own_reads = sorted(column for part, column in reads if part == spec.source)
+		self._other_reads = sorted((part, column) for part, column in reads if part != spec.source)
 
 	def cache_key(self, row: Mapping[str, Any], bundle: Bundle) -> tuple | None:
 		"""Everything a draft of this row is computed from; None when the draft may depend on more."""
 		if not self.cacheable or self.children:
 			return None
-		source = self.spec.source
-		return (
+		parts = bundle.parts
+		key = (
 			self.spec.key,
-			*(
-				(row if part == source else bundle.parts.get(part) or {}).get(col)
-				for part, col in self._reads
-			),
+			*map(row.get, self._own_reads),
+			*[(parts.get(part) or {}).get(column) for part, column in self._other_reads],
 		)
+		if self.shares_content:
+			# Which referenced records were loaded decides links, and no column read says it.
+			key += (tuple(part for part, value in parts.items() if value is None),)
+		return key
 
 	def rows(self, bundle: Bundle) -> list[Mapping[str, Any]]:
 		if self.spec.source == "line":
@@ -203,6 +210,8 @@ class EntityProcessor:
 			if key is not None and key in cache:
 				draft, row_issues = cache.get(key)
 				row_issues = [replace(issue, source=bundle.source) for issue in row_issues]
+				if self.shares_content and draft is not None:
+					draft = self._rebound(draft, row)
 			else:
 				draft, row_issues = self._draft_row(row, bundle)
 				if key is not None:
@@ -214,6 +223,13 @@ class EntityProcessor:
 			if draft is not None:
 				drafts.append(draft)
 		return drafts
+
+	def _rebound(self, draft: Draft, row: Mapping[str, Any]) -> Draft:
+		"""A shared draft (and its plan, when already finished) under this row's record and id."""
+		crmid = self.crmid(row)
+		vtiger_id = vtiger_id_for(self.spec, crmid, self.context.id_prefix)
+		plan = replace(draft.plan, vtiger_id=vtiger_id) if draft.plan is not None else None
+		return replace(draft, row=row, crmid=crmid, vtiger_id=vtiger_id, plan=plan)
 
 	def _draft_row(self, row: Mapping[str, Any], bundle: Bundle) -> tuple[Draft | None, list[RecordIssue]]:
 		try:

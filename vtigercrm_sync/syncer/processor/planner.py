@@ -16,6 +16,7 @@ from vtigercrm_sync.config.config import (
 	HandlerConfig,
 	LinkSpec,
 	MappingConfig,
+	stream_entities,
 	write_order,
 )
 from vtigercrm_sync.syncer.plan import BundleResult, DocumentPlan, Link, Message, RecordIssue, content_hash
@@ -33,6 +34,7 @@ from vtigercrm_sync.syncer.processor.customer import CustomerProcessor
 from vtigercrm_sync.syncer.processor.sales_order import ItemProcessor, SalesOrderProcessor
 from vtigercrm_sync.syncer.services.query import Bundle, reference
 
+SHARED_CACHE_SIZE = 1024
 FAILED_LINK = "links"
 """The field of an issue that fails a document because a document it needs could not be planned."""
 
@@ -55,30 +57,6 @@ PROCESSORS: dict[str, type[EntityProcessor]] = {
 }
 
 
-def stream_entities(mapping: MappingConfig) -> dict[str, set[str]]:
-	"""The entities one record of each stream plans: its own, and those they link to or depend on.
-
-	An order plans its customer, contact and items so it never links to a document that was not synced yet, but
-	not the contact's own address, which the Contacts stream owns.
-	"""
-	needs = {
-		e.name: set(e.depends_on) | {link.entity for link in e.links if link.kind != "primary"}
-		for e in mapping.entities
-	}
-	result = {}
-	for module in mapping.streams:
-		primary = STREAM_SOURCES[module][0]
-		names = {e.name for e in mapping.entities if e.source == primary}
-		pending = list(names)
-		while pending:
-			for dep in needs.get(pending.pop(), ()):
-				if dep not in names:
-					names.add(dep)
-					pending.append(dep)
-		result[module] = names
-	return result
-
-
 class BundlePlanner:
 	def __init__(
 		self, mapping: MappingConfig, context: PlanContext, handler_config: HandlerConfig | None = None
@@ -86,7 +64,10 @@ class BundlePlanner:
 		self.mapping = mapping
 		self.context = context
 		self._doctypes = {spec.name: spec.doctype for spec in mapping.entities}
+		self._named = {name: mapping.entities_named(name) for name in self._doctypes}
 		self._cache = DraftCache()
+		self._shared = DraftCache(SHARED_CACHE_SIZE)
+		"""Snapshots apart: unique ones (every order its own address) must not push accounts out of the cache."""
 		order = write_order(mapping, handler_config)
 		specs = sorted(mapping.entities, key=lambda spec: (order.index(spec.name), spec.instance or 0))
 		self._processors = {
@@ -105,7 +86,8 @@ class BundlePlanner:
 		failed: dict[tuple[str, int], str] = {}
 		planned: set[tuple[str, str]] = set()
 		for processor in self._processors[module]:
-			made = processor.draft(bundle, result.issues, self._cache, failed)
+			cache = self._shared if processor.shares_content else self._cache
+			made = processor.draft(bundle, result.issues, cache, failed)
 			drafts.setdefault(processor.spec.name, []).extend(made)
 		for processor in self._processors[module]:
 			for draft in [d for d in drafts[processor.spec.name] if d.spec is processor.spec]:
@@ -215,7 +197,7 @@ class BundlePlanner:
 			for row in rows:
 				row_links = []
 				for spec in child.links:
-					target_spec = self.mapping.entities_named(spec.entity)[0]
+					target_spec = self._named[spec.entity][0]
 					crmid = reference(row.get(spec.key))
 					reason = failed.get((target_spec.key, crmid)) if crmid is not None else None
 					if reason is not None:
@@ -279,7 +261,7 @@ class BundlePlanner:
 		contact), and a cached draft must not keep a link decision that depended on the bundle it was first met in.
 		"""
 		targets = drafts.get(spec.entity, [])
-		target_specs = self.mapping.entities_named(spec.entity)
+		target_specs = self._named[spec.entity]
 		if draft.spec.instance is not None and any(t.instance is not None for t in target_specs):
 			targets = [t for t in targets if t.spec.instance == draft.spec.instance]
 			target_specs = [t for t in target_specs if t.instance == draft.spec.instance]

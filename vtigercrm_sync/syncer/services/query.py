@@ -49,8 +49,6 @@ REQUIRED_COLUMNS = {
 		"modifiedtime",
 		"accountid",
 		"contactid",
-		"subtotal",
-		"pre_tax_total",
 		"total",
 		"taxtype",
 		"discount_percent",
@@ -211,14 +209,16 @@ class VTigerReader:
 		self.catalog = catalog
 		self.mapping = mapping
 		self.batch_size = batch_size
-		selected = mapping.selected_columns()
-		self._columns = {source: selected[source] | REQUIRED_COLUMNS[source] for source in REQUIRED_COLUMNS}
-		self._columns["line"] |= set(catalog.line_tax_columns)
 		self._lines = catalog.line_table()
-		# Built once: one statement per source keeps SQLAlchemy's compiled cache at one entry each.
-		self._selects = {
-			source: self._source_select(source) for source in ("account", "contact", "salesorder")
-		}
+		# Built once: one statement per stream and source keeps SQLAlchemy's compiled cache at one entry each.
+		self._selects: dict[str, dict[str, Select]] = {}
+		for module, sources in STREAM_SOURCES.items():
+			selected = mapping.selected_columns(module)
+			columns = {source: selected[source] | REQUIRED_COLUMNS[source] for source in sources}
+			self._selects[module] = {
+				source: self._source_select(source, wanted) if source != "line" else self._line_select(wanted)
+				for source, wanted in columns.items()
+			}
 
 	@classmethod
 	def connect(cls, settings: ConnectionSettings, mapping: MappingConfig, **kwargs: Any) -> VTigerReader:
@@ -315,6 +315,19 @@ class VTigerReader:
 			)
 		return conditions
 
+	def keys_select(
+		self, module: str, since: Watermark | None, until: datetime, limit: int | None = None
+	) -> Select:
+		"""One page of changed keys in keyset order: sargable, so an index on ``(setype, modifiedtime, crmid)``
+		turns it into an index range read in order (VTiger ships none: without one each page scans)."""
+		e = m.CrmEntity.__table__
+		return (
+			select(e.c.crmid, e.c.modifiedtime, e.c.deleted)
+			.where(*self._window(module, since, until))
+			.order_by(e.c.modifiedtime, e.c.crmid)
+			.limit(limit or self.batch_size)
+		)
+
 	def _read_keys(
 		self,
 		session: Session,
@@ -323,20 +336,13 @@ class VTigerReader:
 		until: datetime,
 		limit: int | None = None,
 	) -> list[Any]:
-		e = m.CrmEntity.__table__
-		stmt = (
-			select(e.c.crmid, e.c.modifiedtime, e.c.deleted)
-			.where(*self._window(module, since, until))
-			.order_by(e.c.modifiedtime, e.c.crmid)
-			.limit(limit or self.batch_size)
-		)
-		return list(session.execute(stmt).all())
+		return list(session.execute(self.keys_select(module, since, until, limit)).all())
 
 	def _read_bundles(self, session: Session, module: str, crmids: list[int]) -> list[Bundle]:
 		if not crmids:
 			return []
 		primary = STREAM_SOURCES[module][0]
-		rows = self._fetch(session, primary, crmids)
+		rows = self._fetch(session, module, primary, crmids)
 		if module == "Accounts":
 			return [
 				Bundle(RecordRef(module, i), rows[i]["modifiedtime"], {"account": rows[i]})
@@ -344,7 +350,7 @@ class VTigerReader:
 				if i in rows
 			]
 		account_ids = {reference(rows[i].get("accountid")) for i in rows} - {None}
-		accounts = self._fetch(session, "account", sorted(account_ids)) if account_ids else {}
+		accounts = self._fetch(session, module, "account", sorted(account_ids)) if account_ids else {}
 		if module == "Contacts":
 			return [
 				Bundle(
@@ -356,8 +362,8 @@ class VTigerReader:
 				if i in rows
 			]
 		contact_ids = {reference(rows[i].get("contactid")) for i in rows} - {None}
-		contacts = self._fetch(session, "contact", sorted(contact_ids)) if contact_ids else {}
-		lines = self._fetch_lines(session, crmids)
+		contacts = self._fetch(session, module, "contact", sorted(contact_ids)) if contact_ids else {}
+		lines = self._fetch_lines(session, module, crmids)
 		return [
 			Bundle(
 				RecordRef(module, i),
@@ -373,14 +379,16 @@ class VTigerReader:
 			if i in rows
 		]
 
-	def _fetch(self, session: Session, source: str, crmids: list[int]) -> dict[int, dict[str, Any]]:
-		"""Live records of one source by id, with only the columns the mapping and processors need."""
-		stmt = self._selects[source].where(m.CrmEntity.__table__.c.crmid.in_(crmids))
+	def _fetch(
+		self, session: Session, module: str, source: str, crmids: list[int]
+	) -> dict[int, dict[str, Any]]:
+		"""Live records of one source by id, with only the columns the stream's entities and processors need."""
+		stmt = self._selects[module][source].where(m.CrmEntity.__table__.c.crmid.in_(crmids))
 		return {row["crmid"]: row for row in _dicts(session.execute(stmt))}
 
-	def _source_select(self, source: str) -> Select:
+	def _source_select(self, source: str, wanted: set[str]) -> Select:
+		"""The record's row of one source by primary key, joining only the tables that hold a wanted column."""
 		e = m.CrmEntity.__table__
-		wanted = self._columns[source]
 		tables = {
 			"account": (m.Account.__table__, m.AccountBillAddress.__table__, m.AccountShipAddress.__table__),
 			"contact": (
@@ -410,7 +418,8 @@ class VTigerReader:
 		columns.extend(cf.c[name] for name in sorted(cf_columns))
 		joined = e.join(main, main_key == e.c.crmid)
 		for ext in extensions:
-			joined = joined.outerjoin(ext, next(iter(ext.primary_key.columns)) == main_key)
+			if any(column.name in wanted for column in ext.columns):
+				joined = joined.outerjoin(ext, next(iter(ext.primary_key.columns)) == main_key)
 		if cf_columns:
 			joined = joined.outerjoin(cf, next(iter(cf.primary_key.columns)) == main_key)
 		if source == "salesorder":
@@ -421,15 +430,16 @@ class VTigerReader:
 			columns += [cur.c.currency_code, charges.c.charges]
 		return select(*columns).select_from(joined).where(e.c.deleted == 0)
 
-	def _fetch_lines(self, session: Session, order_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
-		"""Lines in ``sequence_no`` order, each with its product's or service's fields (read once per item)."""
+	def _line_select(self, wanted: set[str]) -> Select:
 		i = self._lines
-		wanted = self._columns["line"]
-		stmt = (
-			select(*(c for c in i.columns if c.name in wanted))
-			.where(i.c.id.in_(order_ids))
-			.order_by(i.c.id, i.c.sequence_no)
-		)
+		wanted = wanted | set(self.catalog.line_tax_columns)
+		return select(*(c for c in i.columns if c.name in wanted)).order_by(i.c.id, i.c.sequence_no)
+
+	def _fetch_lines(
+		self, session: Session, module: str, order_ids: list[int]
+	) -> dict[int, list[dict[str, Any]]]:
+		"""Lines in ``sequence_no`` order, each with its product's or service's fields (read once per item)."""
+		stmt = self._selects[module]["line"].where(self._lines.c.id.in_(order_ids))
 		lines: dict[int, list[dict[str, Any]]] = {}
 		for line in _dicts(session.execute(stmt)):
 			lines.setdefault(line["id"], []).append(line)
