@@ -240,7 +240,7 @@ def fill_vtiger(server: VTigerServer) -> dict:
 		taxtype = "individual" if rng.random() < 0.4 else "group"
 		group_taxes = rng.choice(GROUP_TAXES)
 		line_items = []
-		for _ in range(rng.choice([1, 2, 2, 2, 3, 3, 4])):
+		for _ in range(rng.choice([1, 2, 2, 3, 3, 3, 4])):
 			item, taxes = rng.choice(items)
 			line = {
 				"productid": item,
@@ -346,7 +346,8 @@ def vtiger_facts(engine) -> dict:
 		).scalars()
 		orders = conn.execute(
 			text(
-				f"SELECT s.salesorderid, s.accountid, s.total FROM vtiger_salesorder s {live.format('s.salesorderid')}"
+				"SELECT s.salesorderid, s.accountid, s.total, s.pre_tax_total, s.taxtype FROM vtiger_salesorder s "
+				+ live.format("s.salesorderid")
 			)
 		).all()
 		lines = conn.execute(
@@ -359,8 +360,8 @@ def vtiger_facts(engine) -> dict:
 	return {
 		"contacts": list(contacts),
 		"accounts": sorted(accounts),
-		"orders": {crmid: total for crmid, account, total in orders if account in accounts},
-		"orphan_orders": [crmid for crmid, account, _ in orders if account not in accounts],
+		"orders": {row.salesorderid: row for row in orders if row.accountid in accounts},
+		"orphan_orders": [row.salesorderid for row in orders if row.accountid not in accounts],
 		"lines": lines,
 	}
 
@@ -373,16 +374,25 @@ def measure(connection: str, facts: dict) -> dict:
 
 	contacts = sum(1 for crmid in facts["contacts"] if find("Contact", crmid))
 	landed, equal, off = 0, 0, []
-	for crmid, total in facts["orders"].items():
+	for crmid, order in facts["orders"].items():
 		name = find("Sales Order", crmid)
 		if not name:
 			continue
 		landed += 1
-		grand = Decimal(str(flt(frappe.db.get_value("Sales Order", name, "grand_total"), 2)))
-		if grand == half_up(total):
+		so = frappe.db.get_value("Sales Order", name, ["grand_total", "net_total"], as_dict=True)
+		grand = Decimal(str(flt(so.grand_total, 2)))
+		if grand == half_up(order.total):
 			equal += 1
 		else:
-			off.append((crmid, str(half_up(total)), str(grand)))
+			off.append(
+				f"{crmid} ({order.taxtype} tax): VTiger total {half_up(order.total)} (pre-tax "
+				f"{Decimal(str(order.pre_tax_total)).normalize()}) → ERPNext grand total {grand} (net total "
+				f"{flt(so.net_total, 2)})"
+			)
+	addresses = Counter()
+	for vtiger_id in frappe.get_all("Address", {"vtiger_id": ("like", f"{prefix}%")}, pluck="vtiger_id"):
+		crmid = int(vtiger_id[len(prefix) :].split(":")[0])
+		addresses["orders" if crmid in facts["orders"] else "accounts and contacts"] += 1
 	primary = 0
 	for crmid in facts["accounts"]:
 		customer = find("Customer", crmid)
@@ -396,8 +406,8 @@ def measure(connection: str, facts: dict) -> dict:
 		"off": off,
 		"primary": primary,
 		"customers": sum(1 for crmid in facts["accounts"] if find("Customer", crmid)),
-		"addresses": frappe.db.count("Address", {"vtiger_id": ("like", f"{prefix}%")}),
-		"all_addresses": frappe.db.count("Address"),
+		"addresses": sum(addresses.values()),
+		"address_split": addresses,
 	}
 
 
@@ -407,8 +417,11 @@ def reasons(log, action: str = "Failed") -> Counter:
 	for line in log.lines:
 		if line.action == action:
 			message = re.sub(r"\S+@\S+", "<e-mail>", line.message or "")
+			message = re.sub(
+				r"applies .*? to this order", "applies <its taxes and charges> to this order", message
+			)
 			message = re.sub(r"\d+(?:[.,]\d+)*", "#", message)
-			grouped[f"{line.vtiger_module or ''}: {message[:160]}"] += 1
+			grouped[f"{line.vtiger_module or ''}: {message[:240]}"] += 1
 	return grouped
 
 
@@ -443,7 +456,11 @@ def print_report(vt: dict, facts: dict, passes: list[tuple[str, object, float, d
 	row(
 		f"Address documents (for {len(facts['accounts'])} accounts, {n_contacts} contacts, {n_orders} orders)",
 		"—",
-		[f"{m['addresses']}" for *_, m in passes],
+		[
+			f"{m['addresses']} ({m['address_split']['accounts and contacts']} of accounts and contacts, "
+			f"{m['address_split']['orders']} of orders)"
+			for *_, m in passes
+		],
 	)
 	row(
 		"the run: created / updated / skipped / failed (warnings)",
@@ -474,8 +491,9 @@ def print_report(vt: dict, facts: dict, passes: list[tuple[str, object, float, d
 			for reason, count in warnings.most_common():
 				print(f"| {count} | {reason.replace('|', '/')} |")
 		if measured["off"]:
-			shown = ", ".join(f"{crmid}: VTiger {v} → ERPNext {e}" for crmid, v, e in measured["off"][:12])
-			print(f"\nGrand totals off ({len(measured['off'])}): {shown}")
+			print(f"\n**Grand totals off, {label}** ({len(measured['off'])})\n")
+			for line in measured["off"]:
+				print(f"- {line}")
 
 
 def main() -> None:
