@@ -276,6 +276,9 @@ def main() -> None:
 	parser.add_argument(
 		"--profile", action="store_true", help="profile a first sync of N in this process instead"
 	)
+	parser.add_argument(
+		"--rss-only", action="store_true", help="only the peak RSS of first syncs of N and 5N"
+	)
 	args = parser.parse_args()
 	frappe.init(site=args.site, sites_path=".")
 	frappe.connect()
@@ -289,6 +292,13 @@ def main() -> None:
 		frappe.set_user("Administrator")
 		company = frappe.db.get_single_value("Global Defaults", "default_company")
 		n = args.n
+		if args.rss_only:
+			peaks = [first_sync(fresh_data(size, company, f"RSS {size}")[0], 1)[2] for size in (n, 5 * n)]
+			print(
+				f"peak RSS of a worker or horse: {peaks[0] / 1024:.1f} MiB at N = {n}, {peaks[1] / 1024:.1f} MiB "
+				f"at 5N = {5 * n} ({peaks[1] / peaks[0]:.2f}x)"
+			)
+			return
 		one_worker, two_workers = fresh_data(n, company, "1 worker", "2 workers")
 		one, _log, peak_n = first_sync(one_worker, 1)
 		floor, docs, orders = naive(one_worker)
