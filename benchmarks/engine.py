@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from vtiger_schema import connect_server, load_database, read_settings
 
-from vtigercrm_sync.config.config import load_handler_config, load_preset
+from vtigercrm_sync.config.loader import load_handler_config, load_preset
 from vtigercrm_sync.database.engine import ConnectionSettings
 from vtigercrm_sync.syncer.processor.base import PlanContext
 from vtigercrm_sync.syncer.processor.planner import BundlePlanner

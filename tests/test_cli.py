@@ -18,7 +18,7 @@ from sqlalchemy.engine import URL
 from vtiger_writer import VTigerWriter
 
 from vtigercrm_sync.cli import main
-from vtigercrm_sync.config.config import read_json
+from vtigercrm_sync.config.loader import read_json
 from vtigercrm_sync.database.engine import dispose_engines
 
 DEMO_SSN = ("123-45-6789", "123456789")

@@ -23,7 +23,7 @@ from support import (
 )
 from vtiger_writer import VTigerWriter
 
-from vtigercrm_sync.config.config import load_handler_config, load_mapping, read_json
+from vtigercrm_sync.config.loader import load_handler_config, load_mapping, read_json
 from vtigercrm_sync.syncer.plan import RecordRef, VTigerId
 from vtigercrm_sync.syncer.processor.bank_card import card_brand, mask_card, parse_expiry, passes_luhn
 from vtigercrm_sync.syncer.processor.base import PlanContext

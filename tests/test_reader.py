@@ -12,7 +12,7 @@ from sqlalchemy.engine import URL, Engine
 from support import make_reader, read_batches
 from vtiger_writer import VTigerWriter
 
-from vtigercrm_sync.config.config import load_preset
+from vtigercrm_sync.config.loader import load_preset
 from vtigercrm_sync.database.engine import ConnectionSettings, dispose_engines
 from vtigercrm_sync.syncer.plan import RecordRef
 from vtigercrm_sync.syncer.services.query import ConnectionFailed, VTigerReader, Watermark, check_connection

@@ -17,7 +17,7 @@ from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, create_
 from sqlalchemy import exc as sa_exc
 
 from vtigercrm_sync import models as m
-from vtigercrm_sync.config.config import load_preset
+from vtigercrm_sync.config.loader import load_preset
 from vtigercrm_sync.database.base import Base
 from vtigercrm_sync.syncer.processor.sales_order import order_totals
 

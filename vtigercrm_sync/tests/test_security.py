@@ -8,7 +8,7 @@ import json
 import frappe
 from frappe.utils.password import get_decrypted_password
 
-from vtigercrm_sync.config.config import read_json
+from vtigercrm_sync.config.loader import read_json
 from vtigercrm_sync.constants import BANK_CARD_DOCTYPE, SECRET_FIELDS, SETTING_DOCTYPE
 from vtigercrm_sync.install import before_uninstall
 from vtigercrm_sync.tests.test_sync_insurance import CARD, SSN, InsuranceTestCase

@@ -5,7 +5,7 @@ from __future__ import annotations
 import frappe
 from frappe.utils.password import get_decrypted_password
 
-from vtigercrm_sync.config.config import load_preset
+from vtigercrm_sync.config.loader import load_preset
 from vtigercrm_sync.constants import SETTING_DOCTYPE
 from vtigercrm_sync.tests.utils import VTigerSyncTestCase
 

@@ -20,7 +20,8 @@ import frappe
 from frappe import _
 from rq.timeouts import JobTimeoutException
 
-from vtigercrm_sync.config.config import STREAM_ORDER, load_handler_config
+from vtigercrm_sync.config.loader import load_handler_config
+from vtigercrm_sync.config.spec import STREAM_ORDER
 from vtigercrm_sync.constants import SETTING_DOCTYPE
 from vtigercrm_sync.syncer.handler.base import Outcome, Resolver, error_text, rollback_or_reconnect
 from vtigercrm_sync.syncer.handler.deletion import documents_of, remove_document

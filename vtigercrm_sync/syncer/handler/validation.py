@@ -7,7 +7,8 @@ from typing import Any
 import frappe
 from frappe import _
 
-from vtigercrm_sync.config.config import MappingError, resolve_mapping
+from vtigercrm_sync.config.resolution import resolve_mapping
+from vtigercrm_sync.config.spec import MappingError
 from vtigercrm_sync.database.engine import get_engine
 from vtigercrm_sync.syncer.processor.planner import PROCESSORS
 from vtigercrm_sync.syncer.services.catalog import VTigerCatalog

@@ -16,14 +16,8 @@ from frappe.model.document import Document
 from frappe.utils import escape_html
 from frappe.utils.background_jobs import is_job_enqueued
 
-from vtigercrm_sync.config.config import (
-	MappingConfig,
-	MappingError,
-	Problem,
-	load_handler_config,
-	load_mapping,
-	load_preset,
-)
+from vtigercrm_sync.config.loader import load_handler_config, load_mapping, load_preset
+from vtigercrm_sync.config.spec import MappingConfig, MappingError, Problem
 from vtigercrm_sync.constants import (
 	BANK_CARD_DOCTYPE,
 	CONNECTION_FIELD,
