@@ -15,11 +15,13 @@ from vtigercrm_sync.config.graph import check_cycles, find_cycles
 from vtigercrm_sync.config.spec import (
 	FORBIDDEN_TARGET,
 	HANDLER_CONFIG,
+	INVERTIBLE_TRANSFORMS,
 	LINK_KINDS,
 	PLACEHOLDER,
 	PRESETS,
 	SOURCE_MODULES,
 	STREAM_SOURCES,
+	WRITEBACK_KEYS,
 	ChildSpec,
 	EntitySpec,
 	FieldSpec,
@@ -29,6 +31,7 @@ from vtigercrm_sync.config.spec import (
 	MappingConfig,
 	MappingError,
 	Problem,
+	split_source,
 	suggest,
 )
 from vtigercrm_sync.config.transforms import TRANSFORMS
@@ -49,7 +52,7 @@ _ENTITY_KEYS = {
 	"options",
 	"description",
 }
-_FIELD_KEYS = {"from", "value", "join", "coalesce", "transforms", "required", "sensitive", "default"}
+_FIELD_KEYS = {"from", "value", "join", "coalesce", "transforms", "required", "sensitive", "default", "push"}
 _LINK_KEYS = {"kind", "entity", "field", "required", "key"}
 _CHILD_KEYS = {"source", "fields", "links"}
 _STREAM_KEYS = {"filter"}
@@ -104,7 +107,7 @@ def load_mapping(data: Mapping[str, Any], handler_config: HandlerConfig | None =
 	problems: list[Problem] = []
 	if not isinstance(data, Mapping):
 		raise MappingError([Problem("$", "a mapping must be a JSON object")])
-	_check_keys(data, {"preset", "description", "streams", "entities"}, "$", problems)
+	_check_keys(data, {"preset", "description", "streams", "entities", "writeback"}, "$", problems)
 	streams = _load_streams(data.get("streams"), problems)
 	raw_entities = data.get("entities")
 	if not isinstance(raw_entities, Mapping) or not raw_entities:
@@ -123,7 +126,10 @@ def load_mapping(data: Mapping[str, Any], handler_config: HandlerConfig | None =
 			continue
 		entities.extend(_load_entity(name, raw, path, enabled_names, problems))
 	mapping = MappingConfig(
-		preset=str(data.get("preset", "custom")), streams=streams, entities=tuple(entities)
+		preset=str(data.get("preset", "custom")),
+		streams=streams,
+		entities=tuple(entities),
+		writeback=_load_writeback(data.get("writeback"), problems),
 	)
 	_check_streams_cover(mapping, problems)
 	_check_link_keys(mapping, problems)
@@ -298,13 +304,62 @@ def _load_fields(
 				required=bool(spec.get("required")),
 				sensitive=bool(spec.get("sensitive")),
 				default=spec.get("default"),
+				push=bool(spec.get("push")),
 			)
 		)
+		if spec.get("push"):
+			problems.extend(Problem(f"{fpath}.push", reason) for reason in push_refusals(specs[-1]))
 		if len(sources) > 1 and spec.get("join") is None and not spec.get("coalesce"):
 			problems.append(
 				Problem(fpath, "several 'from' fields need 'join' (a separator) or 'coalesce': true")
 			)
 	return tuple(specs)
+
+
+def push_refusals(spec: FieldSpec) -> list[str]:
+	"""Why ERPNext's value of this field cannot be written back to VTiger: only a field read from one VTiger
+	field of the record itself, through transforms that give the value back as it was, may push."""
+	reasons = []
+	if spec.sensitive:
+		reasons.append("a sensitive value is never written to VTiger")
+	if not spec.sources:
+		reasons.append("a constant has no VTiger field to write to")
+	if spec.join is not None:
+		reasons.append("a joined value cannot be split back into its VTiger fields")
+	if spec.coalesce:
+		reasons.append("a coalesced value does not say which VTiger field it came from")
+	if len(spec.sources) == 1 and "." in spec.sources[0] and split_source(spec.sources[0], "")[0]:
+		reasons.append("it is read from another record of the bundle, not from this entity's own record")
+	for name, arg in spec.transforms:
+		if name not in INVERTIBLE_TRANSFORMS:
+			reasons.append(f"transform {name!r} loses what VTiger had, so its result cannot be written back")
+		elif name == "map" and isinstance(arg, Mapping) and "*" in arg:
+			reasons.append("a value map with a '*' fallback cannot tell which VTiger value to write back")
+	return reasons
+
+
+def _load_writeback(raw: Any, problems: list[Problem]) -> dict[str, dict[str, str]]:
+	"""``{"SalesOrder": {"status": "ERPNext Status"}}``: where VTiger receives what ERPNext made of a record."""
+	if raw is None:
+		return {}
+	if not isinstance(raw, Mapping):
+		problems.append(Problem("writeback", "must be an object of VTiger module -> {what: VTiger field}"))
+		return {}
+	writeback: dict[str, dict[str, str]] = {}
+	for module, targets in raw.items():
+		path = f"writeback.{module}"
+		if module not in WRITEBACK_KEYS:
+			problems.append(Problem(path, f"unknown module; choose from {', '.join(WRITEBACK_KEYS)}"))
+			continue
+		if not _check_keys(targets, set(WRITEBACK_KEYS[module]), path, problems):
+			continue
+		for key, label in targets.items():
+			if not isinstance(label, str) or not label.strip():
+				problems.append(Problem(f"{path}.{key}", "must name a VTiger field by its label"))
+		writeback[module] = {
+			key: label for key, label in targets.items() if isinstance(label, str) and label.strip()
+		}
+	return writeback
 
 
 def _fill(source: str, placeholders: Mapping[str, Any]) -> str:

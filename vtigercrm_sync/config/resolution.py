@@ -76,6 +76,35 @@ def resolve_mapping(mapping: MappingConfig, catalog: Catalog) -> MappingConfig:
 	return replace(mapping, entities=tuple(entities), streams=streams, resolved=True)
 
 
+def resolve_writeback(mapping: MappingConfig, catalog: Catalog) -> dict[str, dict[str, str]]:
+	"""The write-back targets as columns: VTiger module -> {what: column}. Resolved only for a connection that
+	writes back (a read-only one needs none of these fields); every unknown label is reported at once."""
+	problems: list[Problem] = []
+	writeback = {
+		module: {
+			key: _resolve_label(label, module, f"writeback.{module}.{key}", catalog, problems)
+			for key, label in targets.items()
+		}
+		for module, targets in mapping.writeback.items()
+	}
+	if problems:
+		raise MappingError(problems)
+	return writeback
+
+
+def _resolve_label(label: str, module: str, path: str, catalog: Catalog, problems: list[Problem]) -> str:
+	"""A write-back target is a field the user made with VTiger's Layout Editor, named by its label (a custom
+	field's column differs per install); an unknown label is reported with the closest real ones."""
+	source = next(s for s, m in SOURCE_MODULES.items() if m == module)
+	labels = catalog.labels(source)
+	column = {name.casefold(): c for name, c in labels.items()}.get(label.strip().casefold())
+	if column:
+		return column
+	hint = suggest(label, labels, prefix="; closest labels: ")
+	problems.append(Problem(path, f"no VTiger {module} field has the label {label!r}{hint}"))
+	return label
+
+
 def _resolve_fields(
 	specs: tuple[FieldSpec, ...], source: str, path: str, catalog: Catalog, problems: list[Problem]
 ) -> tuple[FieldSpec, ...]:

@@ -30,6 +30,17 @@ STREAM_SOURCES = {
 }
 """What one record of each stream brings along: a contact comes with its account, an order with everything."""
 
+WRITEBACK_KEYS = {
+	"SalesOrder": ("name", "status", "per_delivered", "per_billed"),
+	"Accounts": ("name",),
+}
+"""What ERPNext reports back to each VTiger module: the document's name, and an order's status and progress."""
+INVERTIBLE_TRANSFORMS = frozenset(
+	{"trim", "lower", "upper", "date", "datetime", "decimal", "int", "bool", "map"}
+)
+"""Transforms whose ERPNext value, written back, reads again as itself (``map`` only without a ``*`` fallback).
+``truncate``, ``digits``, ``last4`` and ``title`` lose what VTiger had, so a field using one never pushes."""
+
 STREAM_ORDER = tuple(STREAM_SOURCES)
 """Streams in the order a run reads them: accounts before the contacts and orders that point at them."""
 
@@ -81,6 +92,8 @@ class FieldSpec:
 	required: bool = False
 	sensitive: bool = False
 	default: Any = None
+	push: bool = False
+	"""Written back to VTiger when it changes in ERPNext (two-way sync); only an invertible field may push."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +143,16 @@ class EntitySpec:
 	def key(self) -> str:
 		return self.name if self.instance is None else f"{self.name}#{self.instance}"
 
+	@property
+	def role_id(self) -> str | None:
+		"""The role part of the VTiger id of this entity's documents (``dependent-2``)."""
+		return self.role if self.instance is None else f"{self.role}-{self.instance}"
+
+	@property
+	def pushed(self) -> tuple[FieldSpec, ...]:
+		"""The fields written back to VTiger when they change in ERPNext."""
+		return tuple(spec for spec in self.fields if spec.push)
+
 
 @dataclass(frozen=True)
 class FilterSpec:
@@ -143,6 +166,9 @@ class MappingConfig:
 	streams: Mapping[str, FilterSpec | None]
 	entities: tuple[EntitySpec, ...]
 	resolved: bool = False
+	writeback: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+	"""VTiger module -> {what ERPNext reports: the VTiger field (a label until resolved, then its column)} that
+	receives it: ``{"SalesOrder": {"name": "ERPNext Sales Order", "status": "ERPNext Status"}}``."""
 
 	def entity(self, key: str) -> EntitySpec:
 		return next(e for e in self.entities if e.key == key)
