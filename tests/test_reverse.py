@@ -71,6 +71,16 @@ def test_a_field_that_cannot_be_inverted_is_refused_with_its_reason(field: dict,
 	assert len(problems) == 1 and reason in problems[0], problems
 
 
+def test_bank_cards_never_push() -> None:
+	doc = copy.deepcopy(read_json("insurance_household.json"))
+	doc["entities"]["bank_card"]["fields"]["expiry"]["push"] = True
+	with pytest.raises(MappingError) as caught:
+		load_mapping(doc, load_handler_config())
+	assert [str(p) for p in caught.value.problems] == [
+		"entities.bank_card.fields: bank cards and bank accounts never push to VTiger"
+	]
+
+
 def test_invertible_fields_may_push() -> None:
 	doc = standard_doc()
 	doc["entities"]["contact"]["fields"]["designation"] = {

@@ -58,6 +58,8 @@ _CHILD_KEYS = {"source", "fields", "links"}
 _STREAM_KEYS = {"filter"}
 _FILTER_KEYS = {"from", "in"}
 _PROCESSORS = {"customer", "contact", "address", "sales_order", "item", "bank_card", "bank_account"}
+NEVER_PUSH = {"bank_card", "bank_account", "item", "sales_order"}
+"""Processors whose documents never push edits: payment data stays in ERPNext, items and orders are VTiger's."""
 
 
 # -- loading -------------------------------------------------------------------------------------------------
@@ -240,6 +242,8 @@ def _load_entity(
 				instance=instance,
 			)
 		)
+	if processor in NEVER_PUSH and any(spec.push for e in specs for spec in e.fields):
+		problems.append(Problem(f"{path}.fields", "bank cards and bank accounts never push to VTiger"))
 	targets = {f.target for f in specs[0].fields} if specs else set()
 	for key in ("match", "skip_if_empty"):
 		for target in raw.get(key, ()):

@@ -21,7 +21,7 @@ import frappe
 from frappe import _
 from frappe.utils import add_to_date, get_datetime, get_system_timezone, now_datetime
 
-from vtigercrm_sync.config.resolution import resolve_writeback
+from vtigercrm_sync.config.resolution import resolve_mapping, resolve_writeback
 from vtigercrm_sync.config.spec import EntitySpec, MappingConfig, MappingError
 from vtigercrm_sync.constants import (
 	ACTION_CONFLICT,
@@ -30,6 +30,7 @@ from vtigercrm_sync.constants import (
 	ACTION_RETRYING,
 	CONNECTION_FIELD,
 	DIRECTION_PUSH,
+	KIND_CREATE,
 	KIND_EDIT,
 	KIND_STATUS,
 	LOG_DOCTYPE,
@@ -48,6 +49,8 @@ from vtigercrm_sync.constants import (
 	push_job_id,
 )
 from vtigercrm_sync.database.engine import get_engine
+from vtigercrm_sync.syncer.handler.create import connection_for_new_customers, create_account
+from vtigercrm_sync.syncer.handler.echo import EchoGuard
 from vtigercrm_sync.syncer.plan import VTigerId
 from vtigercrm_sync.syncer.redact import redact
 from vtigercrm_sync.syncer.services.query import ConnectionFailed, read_catalog
@@ -78,6 +81,9 @@ MESSAGE_LENGTH = 1000
 
 def capture(doc: Any, method: str | None = None) -> None:
 	"""doc_events handler (on_update, on_submit, on_cancel, on_update_after_submit) of the synced doctypes."""
+	if doc.doctype == "Customer" and method == "on_update" and not doc.get(VTIGER_ID_FIELD):
+		_capture_new_customer(doc)
+		return
 	connection = _connection_of(doc)
 	if connection is None:
 		return
@@ -90,6 +96,17 @@ def capture(doc: Any, method: str | None = None) -> None:
 			changes = field_changes(entity, before.as_dict(), doc.as_dict())
 			if changes:
 				_queue(connection.name, doc, KIND_EDIT, changes)
+
+
+def _capture_new_customer(doc: Any) -> None:
+	"""A Customer made in ERPNext (not by the inbound sync) becomes a VTiger Account, when a connection opts in."""
+	if doc.flags.vtiger_inbound or not doc.flags.in_insert:
+		return
+	if frappe.flags.in_install or frappe.flags.in_migrate:
+		return
+	connection = connection_for_new_customers()
+	if connection:
+		_queue(connection, doc, KIND_CREATE)
 
 
 def capture_order_progress(doc: Any, method: str | None = None) -> None:
@@ -130,10 +147,14 @@ def _status_changed(doc: Any, method: str | None) -> bool:
 		return False
 	if method in ("on_submit", "on_cancel", "on_update_after_submit"):
 		return True
-	before = doc.get_doc_before_save()
-	if before is None:
+	if doc.flags.in_insert:
 		return True  # it just landed (or was made): VTiger learns its name
-	return doc.doctype == "Sales Order" and any(before.get(f) != doc.get(f) for f in STATUS_FIELDS)
+	before = doc.get_doc_before_save()
+	return (
+		before is not None
+		and doc.doctype == "Sales Order"
+		and any(before.get(f) != doc.get(f) for f in STATUS_FIELDS)
+	)
 
 
 def _queue(connection: str, doc: Any, kind: str, changes: list[FieldChange] | None = None) -> None:
@@ -182,16 +203,24 @@ def _connection_settings(name: str) -> Any:
 		name,
 		["name", "enabled", "push_status", "push_edits", "push_new_customers"],
 		as_dict=True,
-		cache=True,
 	)
 	return values if values and values.enabled else None
 
 
-def entity_of(connection: Any, doc: Any) -> EntitySpec | None:
-	"""The mapping entity a synced document was written from: its doctype and the role in its VTiger id."""
-	mapping = _mapping_of(connection.name)
+def entity_of(connection: Any, doc: Any, mapping: MappingConfig | None = None) -> EntitySpec | None:
+	"""The mapping entity a synced document was written from: its doctype, its VTiger module (an account's
+	billing address and an order's share a role) and the role in its VTiger id."""
+	mapping = mapping or _mapping_of(connection.name)
 	role = VTigerId.parse(doc.get(VTIGER_ID_FIELD)).role
-	return next((e for e in mapping.entities if e.doctype == doc.doctype and e.role_id == role), None)
+	module = doc.get(MODULE_FIELD)
+	return next(
+		(
+			e
+			for e in mapping.entities
+			if e.doctype == doc.doctype and e.role_id == role and (not module or e.module == module)
+		),
+		None,
+	)
 
 
 def _mapping_of(connection: str) -> MappingConfig:
@@ -201,36 +230,13 @@ def _mapping_of(connection: str) -> MappingConfig:
 # -- drain -----------------------------------------------------------------------------------------------------
 
 
-def drain_all() -> None:
+def drain_all() -> list[str]:
 	"""Scheduler: drain every connection that has pushes due (a VTiger that was down gets them now)."""
-	due = frappe.get_all(
-		OUTBOX_DOCTYPE,
-		filters={"status": OUTBOX_PENDING, "next_attempt_at": ("<=", now_datetime())},
-		or_filters={"next_attempt_at": ("is", "not set")},
-		pluck="connection",
-		distinct=True,
-	)
 	pending = frappe.get_all(OUTBOX_DOCTYPE, filters={"status": OUTBOX_PENDING}, pluck="connection")
-	for connection in sorted(set(pending)):
-		if connection in due or _due(connection):
-			enqueue_drain(connection)
-
-
-def _due(connection: str) -> bool:
-	return bool(
-		frappe.db.exists(
-			OUTBOX_DOCTYPE,
-			{
-				"connection": connection,
-				"status": OUTBOX_PENDING,
-				"next_attempt_at": ("<=", now_datetime()),
-			},
-		)
-		or frappe.db.exists(
-			OUTBOX_DOCTYPE,
-			{"connection": connection, "status": OUTBOX_PENDING, "next_attempt_at": ("is", "not set")},
-		)
-	)
+	due = [connection for connection in sorted(set(pending)) if _due_rows(connection, limit=1)]
+	for connection in due:
+		enqueue_drain(connection)
+	return due
 
 
 def drain(connection: str) -> str | None:
@@ -246,16 +252,19 @@ def drain(connection: str) -> str | None:
 	return pusher.finish()
 
 
-def _due_rows(connection: str) -> list[Any]:
-	now = now_datetime()
-	rows = frappe.get_all(
+def _due_rows(connection: str, limit: int = DRAIN_BATCH) -> list[Any]:
+	"""Pending rows whose next attempt is due, oldest first."""
+	return frappe.get_all(
 		OUTBOX_DOCTYPE,
 		filters={"connection": connection, "status": OUTBOX_PENDING},
+		or_filters=[
+			[OUTBOX_DOCTYPE, "next_attempt_at", "is", "not set"],
+			[OUTBOX_DOCTYPE, "next_attempt_at", "<=", now_datetime()],
+		],
 		fields=["*"],
 		order_by="creation asc, name asc",
-		limit=DRAIN_BATCH,
+		limit=limit,
 	)
-	return [row for row in rows if not row.next_attempt_at or row.next_attempt_at <= now]
 
 
 def next_attempt(attempts: int, now: datetime) -> datetime:
@@ -282,6 +291,9 @@ class Pusher:
 		frappe.db.commit()
 		self.counts = {"sent": 0, "failed": 0, "conflicts": 0}
 		self._writeback: dict[str, dict[str, str]] | None = None
+		self._mapping: MappingConfig | None = None
+		self._catalog = None
+		self.echo = EchoGuard(connection.name)
 
 	def send(self, row: Any) -> bool:
 		"""Push one row and commit its outcome; False when VTiger could not be reached."""
@@ -315,6 +327,8 @@ class Pusher:
 
 	def _push(self, row: Any) -> list[tuple[str, str]]:
 		doc = frappe.get_doc(row.reference_doctype, row.reference_name)
+		if row.kind == KIND_CREATE:
+			return create_account(self, doc)
 		vtiger_id = VTigerId.parse(row.vtiger_id or doc.get(VTIGER_ID_FIELD))
 		if row.kind == KIND_STATUS:
 			return self._push_status(doc, vtiger_id)
@@ -332,7 +346,7 @@ class Pusher:
 		return [(ACTION_PUSHED, _("ERPNext's {0} written to VTiger").format(shown))]
 
 	def _push_edit(self, row: Any, doc: Any, vtiger_id: VTigerId) -> list[tuple[str, str]]:
-		entity = entity_of(self.connection, doc)
+		entity = entity_of(self.connection, doc, self.mapping())
 		if entity is None:
 			raise MappingError([])  # the mapping no longer writes this document
 		changes = [FieldChange(*change) for change in json.loads(row.changes or "[]")]
@@ -350,6 +364,7 @@ class Pusher:
 		if written:
 			fields = ", ".join(d.target for d in written)
 			lines.append((ACTION_PUSHED, _("Written to VTiger: {0}").format(fields)))
+			self.echo.record(doc, entity.module)
 		elif not result.conflicts:
 			lines.append((ACTION_PUSHED, _("VTiger already had ERPNext's values")))
 		for decision in result.conflicts:
@@ -370,10 +385,19 @@ class Pusher:
 
 	def writeback(self) -> dict[str, dict[str, str]]:
 		if self._writeback is None:
-			mapping = self.connection.mapping_config()
-			catalog = read_catalog(get_engine(self.connection.connection_settings()))
-			self._writeback = resolve_writeback(mapping, catalog)
+			self._writeback = resolve_writeback(self.connection.mapping_config(), self.catalog())
 		return self._writeback
+
+	def mapping(self) -> MappingConfig:
+		"""The mapping with VTiger's labels resolved to columns: the web service names fields by column."""
+		if self._mapping is None:
+			self._mapping = resolve_mapping(self.connection.mapping_config(), self.catalog())
+		return self._mapping
+
+	def catalog(self) -> Any:
+		if self._catalog is None:
+			self._catalog = read_catalog(get_engine(self.connection.connection_settings()))
+		return self._catalog
 
 	def _retry(self, row: Any, exc: Exception) -> None:
 		attempts = (row.attempts or 0) + 1

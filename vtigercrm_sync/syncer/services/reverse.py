@@ -180,6 +180,11 @@ def _same(a: Any, b: Any) -> bool:
 	return _text(a) == _text(b)
 
 
+def same_value(a: Any, b: Any) -> bool:
+	"""Whether two values are equal as ERPNext and VTiger store them (empty is empty, numbers by value)."""
+	return _same(a, b)
+
+
 def _text(value: Any) -> str:
 	if isinstance(value, datetime):
 		return value.strftime("%Y-%m-%d %H:%M:%S")
