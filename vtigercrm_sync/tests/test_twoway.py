@@ -210,6 +210,9 @@ class TestStatusWriteBack(TwoWayTestCase):
 		self.assertEqual((row.status, row.attempts), ("Pending", 1))
 		self.assertGreater(row.next_attempt_at, now_datetime())
 
+		summary = frappe.get_doc(SETTING_DOCTYPE, self.connection).run_summary()
+		self.assertEqual(summary["pending_pushes"], 1)  # the form says a push is waiting
+		self.assertIn("waiting to be written to VTiger", summary["text"])
 		self.assertIsNone(drain(self.connection))  # not due yet: nothing is sent, no empty log
 		self.assertNotIn(self.connection, drain_all())
 		frappe.db.set_value(OUTBOX_DOCTYPE, {"reference_name": customer}, "next_attempt_at", now_datetime())
@@ -384,6 +387,26 @@ class TestEditPush(TwoWayTestCase):
 			)
 			self.assertEqual(pending_count(self.connection), 0)
 		self.assertEqual(frappe.db.get_value("Customer", customer_name, "website"), "quieter.example.org")
+
+	def test_a_value_vtiger_refuses_is_retried_with_vtiger_s_reason(self):
+		_first, taken = self.make_account("Taken Name")
+		_account, customer_name = self.make_account("Free Name")
+		customer = frappe.get_doc("Customer", customer_name)
+		customer.customer_name = frappe.db.get_value("Customer", taken, "customer_name")
+		customer.save()
+		frappe.db.commit()
+
+		log = frappe.get_doc(LOG_DOCTYPE, drain(self.connection))
+
+		self.assertEqual(log.status, "Failed")
+		[line] = log.lines
+		self.assertEqual((line.action, line.target_name), ("Retrying", customer_name))
+		self.assertIn("invalid values", line.message)  # VTiger's duplicate check refused the name
+		self.assertEqual(
+			frappe.db.get_value(OUTBOX_DOCTYPE, {"reference_name": customer_name}, "attempts"), 1
+		)
+		frappe.db.set_value(OUTBOX_DOCTYPE, {"reference_name": customer_name}, "status", "Failed")
+		frappe.db.commit()
 
 	def test_a_field_changed_on_both_sides_follows_the_rule_and_the_loser_is_logged(self):
 		for rule, kept in (
