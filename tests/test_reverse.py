@@ -315,3 +315,15 @@ def test_a_field_changed_in_vtiger_too_follows_the_rule(
 	else:  # VTiger's edit came later, so the latest change is VTiger's
 		assert (website, conflict.loser) == ("vtiger.example.org", "erpnext.example.org")
 	assert result.record["accountname"] == f"Conflict {rule} ERP"
+
+
+def test_a_column_the_web_service_does_not_know_is_refused_not_ignored(client: VTigerWebService) -> None:
+	"""VTiger's revise silently drops unknown fields; the push says so instead of reporting success."""
+	contact = load_preset("standard").entity("contact")
+	spec = FieldSpec("department", ("accountid",), push=True)
+	entity = EntitySpec(contact.name, contact.source, contact.processor, contact.doctype, fields=(spec,))
+	created = client.create(
+		"Contacts", {"lastname": "Nieznany", "assigned_user_id": client.user_id or "19x1"}
+	)
+	with pytest.raises(ReverseError, match="no web service field accountid"):
+		push_changes(client, entity, created["id"], [FieldChange("department", None, "x")], VTIGER_WINS)

@@ -235,6 +235,12 @@ def push_changes(
 	the edit's time in UTC, and VTiger's ``modifiedtime`` is read in ``vtiger_time_zone`` (UTC when not given).
 	"""
 	current = client.retrieve(ws_id)
+	unknown = sorted({spec.sources[0] for spec in entity.pushed} - set(current))
+	if unknown:  # VTiger's revise ignores a field it does not know: say so rather than report a push
+		raise ReverseError(
+			f"VTiger's {entity.module} has no web service field {', '.join(unknown)} (a field's web service "
+			"name differs from its column here; push it under its VTiger field name)"
+		)
 	modified = vtiger_utc(current.get("modifiedtime"), vtiger_time_zone)
 	decisions = decide(entity, changes, current, rule, modified, erpnext_changed)
 	element = {d.column: d.value for d in decisions if d.writes}
