@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from vtigercrm_sync.config.config import MappingConfig, load_handler_config, load_preset
+from vtigercrm_sync.config.config import load_handler_config, load_preset
+from vtigercrm_sync.config.spec import MappingConfig
 from vtigercrm_sync.syncer.plan import BundleResult, DocumentPlan
 from vtigercrm_sync.syncer.processor.base import PlanContext
 from vtigercrm_sync.syncer.processor.planner import BundlePlanner

@@ -8,15 +8,9 @@ import sys
 
 import pytest
 
-from vtigercrm_sync.config.config import (
-	MappingError,
-	entity_graph,
-	load_handler_config,
-	load_mapping,
-	load_preset,
-	read_json,
-	write_order,
-)
+from vtigercrm_sync.config.config import load_handler_config, load_mapping, load_preset, read_json
+from vtigercrm_sync.config.graph import entity_graph, write_order
+from vtigercrm_sync.config.spec import MappingError
 from vtigercrm_sync.syncer.handler.factory import handler_order
 
 DEPENDENT_COLUMNS = (
@@ -433,7 +427,7 @@ def test_handler_order_needs_a_handler_for_every_doctype():
 def test_factory_imports_without_frappe():
 	code = (
 		"import sys; sys.modules['frappe'] = None\n"
-		"from vtigercrm_sync.config.config import load_preset, load_handler_config\n"
+		"from vtigercrm_sync.config.config import load_handler_config, load_preset\n"
 		"from vtigercrm_sync.syncer.handler.factory import handler_order\n"
 		"order = handler_order(load_preset('standard'), load_handler_config())\n"
 		"assert 'vtigercrm_sync.syncer.handler.document' not in sys.modules\n"

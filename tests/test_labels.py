@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from support import INSURANCE_FIELDS, add_insurance_fields, make_planner, make_reader, read_bundle
 from vtiger_writer import VTigerWriter
 
-from vtigercrm_sync.config.config import MappingConfig, MappingError, load_mapping, load_preset, read_json
+from vtigercrm_sync.config.config import load_mapping, load_preset, read_json
+from vtigercrm_sync.config.spec import MappingConfig, MappingError
 from vtigercrm_sync.syncer.services.catalog import load_catalog
 
 

@@ -12,6 +12,7 @@ Settings (environment):
 from __future__ import annotations
 
 import http.cookiejar
+import json
 import os
 import re
 import shlex
@@ -124,10 +125,8 @@ def parse_env(stdout: str) -> dict[str, str]:
 	return values
 
 
-def create_user(server: VTigerServer, user_name: str, role_id: str, password: str) -> int:
-	"""Create a non-admin user the way an admin does, in VTiger's web UI (the web service cannot: it rejects
-	every ``roleid``). VTiger writes the user, its role link, access key and privilege files. Returns its id.
-	"""
+def _admin_ui(server: VTigerServer):
+	"""An admin logged in to VTiger's web UI: ``post(data, query) -> (landed url, page)`` and the CSRF token."""
 	opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
 	index = server.url.rstrip("/") + "/index.php"
 
@@ -139,9 +138,17 @@ def create_user(server: VTigerServer, user_name: str, role_id: str, password: st
 	token = re.search(r'csrfMagicToken\s*=\s*"([^"]+)"', page)
 	if not token:
 		raise VTigerServerError(f"admin login to {index} failed: no CSRF token on the page after login")
+	return post, token.group(1)
+
+
+def create_user(server: VTigerServer, user_name: str, role_id: str, password: str) -> int:
+	"""Create a non-admin user the way an admin does, in VTiger's web UI (the web service cannot: it rejects
+	every ``roleid``). VTiger writes the user, its role link, access key and privilege files. Returns its id.
+	"""
+	post, token = _admin_ui(server)
 	landed, _ = post(
 		{
-			"__vtrftk": token.group(1),
+			"__vtrftk": token,
 			"module": "Users",
 			"action": "Save",
 			"record": "",
@@ -161,5 +168,47 @@ def create_user(server: VTigerServer, user_name: str, role_id: str, password: st
 	)
 	record = re.search(r"[?&]record=(\d+)", landed)
 	if not record:
-		raise VTigerServerError(f"creating user {user_name!r} through {index} failed (landed on {landed})")
+		raise VTigerServerError(
+			f"creating user {user_name!r} through {index_of(server)} failed (landed on {landed})"
+		)
 	return int(record.group(1))
+
+
+def index_of(server: VTigerServer) -> str:
+	return server.url.rstrip("/") + "/index.php"
+
+
+def add_custom_field(server: VTigerServer, module: str, label: str, block_id: int, length: int = 100) -> str:
+	"""Add a text field to ``module`` the way a user does in VTiger's Layout Editor (Settings > Module Layouts >
+	Add Custom Field), in the block ``block_id``. VTiger adds the ``cf_NNN`` column and the ``vtiger_field`` row;
+	returns the column name."""
+	post, token = _admin_ui(server)
+	_, answer = post(
+		{
+			"__vtrftk": token,
+			"module": "LayoutEditor",
+			"parent": "Settings",
+			"action": "Field",
+			"mode": "add",
+			"sourceModule": module,
+			"blockid": str(block_id),
+			"fieldType": "Text",
+			"fieldLabel": label,
+			"fieldLength": str(length),
+			"mandatory": "O",  # the form's defaults: optional, mass-editable, not a summary or header field
+			"masseditable": "1",
+			"summaryfield": "0",
+			"headerfield": "0",
+			"quickcreate": "1",
+			"fieldDefaultValue": "",
+		}
+	)
+	try:
+		result = json.loads(answer)
+	except ValueError:
+		raise VTigerServerError(
+			f"the Layout Editor did not answer JSON adding {label!r}: {answer[:300]}"
+		) from None
+	if not result.get("success"):
+		raise VTigerServerError(f"the Layout Editor refused {label!r}: {result.get('error')}")
+	return result["result"]["name"]

@@ -19,15 +19,8 @@ from typing import Any, TextIO
 
 from sqlalchemy.engine import make_url
 
-from vtigercrm_sync.config.config import (
-	PRESETS,
-	STREAM_ORDER,
-	MappingError,
-	load_handler_config,
-	load_mapping,
-	load_preset,
-	read_json,
-)
+from vtigercrm_sync.config.config import load_handler_config, load_mapping, load_preset, read_json
+from vtigercrm_sync.config.spec import PRESETS, STREAM_ORDER, MappingError
 from vtigercrm_sync.database.engine import DEFAULT_PORT, ConnectionSettings, get_engine
 from vtigercrm_sync.syncer.plan import BundleResult
 from vtigercrm_sync.syncer.processor.base import PlanContext

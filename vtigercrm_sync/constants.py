@@ -9,6 +9,7 @@ SETTING_DOCTYPE = "VTigerCRM Sync"
 LOG_DOCTYPE = "VTigerCRM Sync Log"
 LOG_LINE_DOCTYPE = "VTigerCRM Sync Log Line"
 CHUNK_DOCTYPE = "VTigerCRM Sync Chunk"
+OUTBOX_DOCTYPE = "VTigerCRM Sync Outbox"
 BANK_CARD_DOCTYPE = "Bank Card"
 MANAGER_ROLE = "VTigerCRM Sync Manager"
 SYNC_ROLES = ("System Manager", MANAGER_ROLE)
@@ -31,6 +32,19 @@ TRIGGER_BUTTON = "Button"
 TRIGGER_SCHEDULE = "Schedule"
 TRIGGER_CLI = "CLI"
 TRIGGER_RETRY = "Retry"
+TRIGGER_PUSH = "Push"
+
+OUTBOX_PENDING = "Pending"
+OUTBOX_SENT = "Sent"
+OUTBOX_FAILED = "Failed"
+KIND_STATUS = "Status"
+KIND_EDIT = "Edit"
+KIND_CREATE = "Create"
+DIRECTION_PULL = "VTiger → ERPNext"
+DIRECTION_PUSH = "ERPNext → VTiger"
+ACTION_PUSHED = "Pushed"
+ACTION_CONFLICT = "Conflict"
+ACTION_RETRYING = "Retrying"
 
 ACTION_FAILED = "Failed"
 
@@ -49,6 +63,7 @@ SENSITIVE_ROLES = ("System Manager", MANAGER_ROLE, "Accounts Manager")
 
 SECRET_FIELDS = (
 	(SETTING_DOCTYPE, "db_password"),
+	(SETTING_DOCTYPE, "vtiger_access_key"),
 	(BANK_CARD_DOCTYPE, "card_number"),
 	("Contact", "vtiger_ssn"),
 )
@@ -62,6 +77,11 @@ PROGRESS_EVENT = "vtigercrm_sync_progress"
 def job_id(connection: str) -> str:
 	"""One job id per connection, so two presses of Sync Now never start two runs."""
 	return f"vtigercrm_sync::{connection}"
+
+
+def push_job_id(connection: str) -> str:
+	"""One drain of the outbox per connection at a time."""
+	return f"vtigercrm_sync_push::{connection}"
 
 
 def retry_job_id(log: str) -> str:

@@ -47,18 +47,37 @@ user_data_fields = [
 	},
 ]
 
+_CAPTURE = "vtigercrm_sync.syncer.handler.push.capture"
+_ORDER_PROGRESS = "vtigercrm_sync.syncer.handler.push.capture_order_progress"
+
+# Two-way sync: ERPNext changes go into the outbox in the document's own transaction (syncer/handler/push.py).
 doc_events = {
 	"Personal Data Deletion Request": {
 		"on_change": "vtigercrm_sync.vtigercrm_sync.privacy.forget_redacted_secrets",
 	},
+	"Customer": {"on_update": _CAPTURE},
+	"Contact": {"on_update": _CAPTURE},
+	"Address": {"on_update": _CAPTURE},
+	"Sales Order": {
+		"on_update": _CAPTURE,
+		"on_submit": _CAPTURE,
+		"on_cancel": _CAPTURE,
+		"on_update_after_submit": _CAPTURE,
+	},
+	"Delivery Note": {"on_submit": _ORDER_PROGRESS, "on_cancel": _ORDER_PROGRESS},
+	"Sales Invoice": {"on_submit": _ORDER_PROGRESS, "on_cancel": _ORDER_PROGRESS},
 }
 
 scheduler_events = {
 	"cron": {
-		"*/5 * * * *": ["vtigercrm_sync.tasks.start_due_syncs"],
+		"*/5 * * * *": [
+			"vtigercrm_sync.tasks.start_due_syncs",
+			"vtigercrm_sync.syncer.handler.push.drain_all",
+		],
 	},
 }
 
 default_log_clearing_doctypes = {
 	"VTigerCRM Sync Log": 30,
+	"VTigerCRM Sync Outbox": 30,
 }

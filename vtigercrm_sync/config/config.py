@@ -1,55 +1,40 @@
-"""Load, validate and resolve the JSON mapping config.
+"""Load a mapping document: check its shape with no database at hand and build its :mod:`.spec` objects.
 
-Two steps, like a Singer catalog: :func:`load_mapping` checks the document's shape with no database at hand, and
-:func:`resolve_mapping` checks every VTiger name against the live install (columns and field labels) and replaces
-labels by real columns, so no query is ever built from an unchecked name. Both report every problem at once, each
-with the JSON path of the entry at fault.
+Every problem is reported at once, each with the JSON path of the entry at fault.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
-import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from vtigercrm_sync.config.transforms import TRANSFORMS
-
-PRESETS = {"standard": "salesorder.json", "insurance_household": "insurance_household.json"}
-HANDLER_CONFIG = "handler.json"
-
-SOURCE_MODULES = {
-	"account": "Accounts",
-	"contact": "Contacts",
-	"salesorder": "SalesOrder",
-	"line": "SalesOrder",
-}
-"""Each part of a bundle and the VTiger module whose fields it carries."""
-
-STREAM_SOURCES = {
-	"Accounts": ("account",),
-	"Contacts": ("contact", "account"),
-	"SalesOrder": ("salesorder", "account", "contact", "line"),
-}
-"""What one record of each stream brings along: a contact comes with its account, an order with everything."""
-
-STREAM_ORDER = tuple(STREAM_SOURCES)
-"""Streams in the order a run reads them: accounts before the contacts and orders that point at them."""
-
-LINK_KINDS = ("field", "dynamic", "primary")
-FORBIDDEN_TARGET = re.compile(
-	r"cvc|cvv|cvn|csc|(?<![a-z])cid(?![a-z])|card[ _-]?code|security[ _-]?code|card[ _-]?verification",
-	re.IGNORECASE,
+from vtigercrm_sync.config.graph import check_cycles, find_cycles
+from vtigercrm_sync.config.spec import (
+	FORBIDDEN_TARGET,
+	HANDLER_CONFIG,
+	INVERTIBLE_TRANSFORMS,
+	LINK_KINDS,
+	PLACEHOLDER,
+	PRESETS,
+	SOURCE_MODULES,
+	STREAM_SOURCES,
+	WRITEBACK_KEYS,
+	ChildSpec,
+	EntitySpec,
+	FieldSpec,
+	FilterSpec,
+	HandlerConfig,
+	LinkSpec,
+	MappingConfig,
+	MappingError,
+	Problem,
+	split_source,
+	suggest,
 )
-"""A card's security code is never stored, so no mapping may name a target that would hold one, nor read a VTiger
-field (by column or label) that holds one. ``cid`` counts only as a word of its own (``card_cid``), not inside
-words such as ``accident_date`` or ``incident``."""
-PLACEHOLDER = re.compile(r"\{(\w+)\}")
-"""A repeating group's placeholder: a bare name (``{first}``), nothing a format string could do with it."""
+from vtigercrm_sync.config.transforms import TRANSFORMS
 
 _ENTITY_KEYS = {
 	"source",
@@ -67,152 +52,14 @@ _ENTITY_KEYS = {
 	"options",
 	"description",
 }
-_FIELD_KEYS = {"from", "value", "join", "coalesce", "transforms", "required", "sensitive", "default"}
+_FIELD_KEYS = {"from", "value", "join", "coalesce", "transforms", "required", "sensitive", "default", "push"}
 _LINK_KEYS = {"kind", "entity", "field", "required", "key"}
 _CHILD_KEYS = {"source", "fields", "links"}
 _STREAM_KEYS = {"filter"}
 _FILTER_KEYS = {"from", "in"}
 _PROCESSORS = {"customer", "contact", "address", "sales_order", "item", "bank_card", "bank_account"}
-
-
-class Catalog(Protocol):
-	"""What resolution needs to know about a live VTiger install (see ``services.catalog``)."""
-
-	def columns(self, source: str) -> set[str]: ...
-
-	def labels(self, source: str) -> dict[str, str]: ...
-
-
-@dataclass(frozen=True)
-class Problem:
-	path: str
-	message: str
-
-	def __str__(self) -> str:
-		return f"{self.path}: {self.message}"
-
-
-class MappingError(ValueError):
-	"""Every problem found in a mapping, each with its JSON path."""
-
-	def __init__(self, problems: list[Problem]):
-		self.problems = problems
-		super().__init__("\n".join(str(p) for p in problems))
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-	target: str
-	sources: tuple[str, ...] = ()
-	value: Any = None
-	join: str | None = None
-	coalesce: bool = False
-	transforms: tuple[tuple[str, Any], ...] = ()
-	required: bool = False
-	sensitive: bool = False
-	default: Any = None
-
-
-@dataclass(frozen=True)
-class LinkSpec:
-	"""A link to another entity's document. ``key`` names the column of this entity's own row that holds the
-	target record's crmid (a contact's ``accountid``), so the link follows the row's own reference whatever
-	record the bundle was read for."""
-
-	kind: str
-	entity: str
-	fieldname: str | None = None
-	required: bool = False
-	key: str | None = None
-
-
-@dataclass(frozen=True)
-class ChildSpec:
-	table: str
-	source: str
-	fields: tuple[FieldSpec, ...]
-	links: tuple[LinkSpec, ...] = ()
-	"""``field`` links of each row (an order line's Item), keyed by a column of the row's own source."""
-
-
-@dataclass(frozen=True)
-class EntitySpec:
-	name: str
-	source: str
-	processor: str
-	doctype: str
-	role: str | None = None
-	match: tuple[str, ...] = ()
-	fields: tuple[FieldSpec, ...] = ()
-	children: tuple[ChildSpec, ...] = ()
-	links: tuple[LinkSpec, ...] = ()
-	depends_on: tuple[str, ...] = ()
-	skip_if_empty: tuple[str, ...] = ()
-	options: Mapping[str, Any] = field(default_factory=dict)
-	instance: int | None = None
-	"""Member number of a repeating group (dependent 1..N), or None."""
-
-	@property
-	def module(self) -> str:
-		return SOURCE_MODULES[self.source]
-
-	@property
-	def key(self) -> str:
-		return self.name if self.instance is None else f"{self.name}#{self.instance}"
-
-
-@dataclass(frozen=True)
-class FilterSpec:
-	column: str
-	values: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class MappingConfig:
-	preset: str
-	streams: Mapping[str, FilterSpec | None]
-	entities: tuple[EntitySpec, ...]
-	resolved: bool = False
-
-	def entity(self, key: str) -> EntitySpec:
-		return next(e for e in self.entities if e.key == key)
-
-	def entities_named(self, name: str) -> list[EntitySpec]:
-		return [e for e in self.entities if e.name == name]
-
-	def for_stream(self, module: str) -> list[EntitySpec]:
-		sources = STREAM_SOURCES[module]
-		return [e for e in self.entities if e.source in sources]
-
-	def selected_columns(self, module: str | None = None) -> dict[str, set[str]]:
-		"""Every VTiger column each source must bring, so the reader selects only what is mapped; for one stream,
-		only what the entities its records plan read (an order needs its account's name, not its addresses)."""
-		selected: dict[str, set[str]] = {source: set() for source in SOURCE_MODULES}
-		planned = stream_entities(self).get(module, set()) if module else None
-		for entity in self.entities:
-			if planned is not None and entity.name not in planned:
-				continue
-			selected[entity.source].update(link.key for link in entity.links if link.key)
-			for child in entity.children:
-				selected[child.source].update(link.key for link in child.links if link.key)
-			groups = [(entity.source, entity.fields)] + [(c.source, c.fields) for c in entity.children]
-			for source, specs in groups:
-				for spec in specs:
-					for name in spec.sources:
-						part, column = split_source(name, source)
-						selected[part].add(column)
-		for stream, flt in self.streams.items():
-			if flt and module in (None, stream):
-				selected[STREAM_SOURCES[stream][0]].add(flt.column)
-		return selected
-
-
-@dataclass(frozen=True)
-class HandlerConfig:
-	doctypes: Mapping[str, Mapping[str, Any]]
-
-	def depends_on(self, doctype: str) -> tuple[str, ...]:
-		return tuple(self.doctypes.get(doctype, {}).get("depends_on", ()))
+NEVER_PUSH = {"bank_card", "bank_account", "item", "sales_order"}
+"""Processors whose documents never push edits: payment data stays in ERPNext, items and orders are VTiger's."""
 
 
 # -- loading -------------------------------------------------------------------------------------------------
@@ -250,7 +97,7 @@ def load_handler_config(data: Mapping[str, Any] | None = None) -> HandlerConfig:
 			if dep not in doctypes:
 				problems.append(Problem(f"{path}.depends_on", f"unknown doctype {dep!r}"))
 	graph = {d: set(s.get("depends_on", ())) & set(doctypes) for d, s in doctypes.items()}
-	for cycle in _find_cycles(graph):
+	for cycle in find_cycles(graph):
 		problems.append(Problem("doctypes", f"depends_on has a cycle: {' -> '.join(cycle)}"))
 	if problems:
 		raise MappingError(problems)
@@ -262,7 +109,7 @@ def load_mapping(data: Mapping[str, Any], handler_config: HandlerConfig | None =
 	problems: list[Problem] = []
 	if not isinstance(data, Mapping):
 		raise MappingError([Problem("$", "a mapping must be a JSON object")])
-	_check_keys(data, {"preset", "description", "streams", "entities"}, "$", problems)
+	_check_keys(data, {"preset", "description", "streams", "entities", "writeback"}, "$", problems)
 	streams = _load_streams(data.get("streams"), problems)
 	raw_entities = data.get("entities")
 	if not isinstance(raw_entities, Mapping) or not raw_entities:
@@ -281,12 +128,15 @@ def load_mapping(data: Mapping[str, Any], handler_config: HandlerConfig | None =
 			continue
 		entities.extend(_load_entity(name, raw, path, enabled_names, problems))
 	mapping = MappingConfig(
-		preset=str(data.get("preset", "custom")), streams=streams, entities=tuple(entities)
+		preset=str(data.get("preset", "custom")),
+		streams=streams,
+		entities=tuple(entities),
+		writeback=_load_writeback(data.get("writeback"), problems),
 	)
 	_check_streams_cover(mapping, problems)
 	_check_link_keys(mapping, problems)
 	if not problems:
-		_check_cycles(mapping, handler_config, problems)
+		check_cycles(mapping, handler_config, problems)
 	if problems:
 		raise MappingError(problems)
 	return mapping
@@ -392,6 +242,8 @@ def _load_entity(
 				instance=instance,
 			)
 		)
+	if processor in NEVER_PUSH and any(spec.push for e in specs for spec in e.fields):
+		problems.append(Problem(f"{path}.fields", "bank cards and bank accounts never push to VTiger"))
 	targets = {f.target for f in specs[0].fields} if specs else set()
 	for key in ("match", "skip_if_empty"):
 		for target in raw.get(key, ()):
@@ -456,13 +308,62 @@ def _load_fields(
 				required=bool(spec.get("required")),
 				sensitive=bool(spec.get("sensitive")),
 				default=spec.get("default"),
+				push=bool(spec.get("push")),
 			)
 		)
+		if spec.get("push"):
+			problems.extend(Problem(f"{fpath}.push", reason) for reason in push_refusals(specs[-1]))
 		if len(sources) > 1 and spec.get("join") is None and not spec.get("coalesce"):
 			problems.append(
 				Problem(fpath, "several 'from' fields need 'join' (a separator) or 'coalesce': true")
 			)
 	return tuple(specs)
+
+
+def push_refusals(spec: FieldSpec) -> list[str]:
+	"""Why ERPNext's value of this field cannot be written back to VTiger: only a field read from one VTiger
+	field of the record itself, through transforms that give the value back as it was, may push."""
+	reasons = []
+	if spec.sensitive:
+		reasons.append("a sensitive value is never written to VTiger")
+	if not spec.sources:
+		reasons.append("a constant has no VTiger field to write to")
+	if spec.join is not None:
+		reasons.append("a joined value cannot be split back into its VTiger fields")
+	if spec.coalesce:
+		reasons.append("a coalesced value does not say which VTiger field it came from")
+	if len(spec.sources) == 1 and "." in spec.sources[0] and split_source(spec.sources[0], "")[0]:
+		reasons.append("it is read from another record of the bundle, not from this entity's own record")
+	for name, arg in spec.transforms:
+		if name not in INVERTIBLE_TRANSFORMS:
+			reasons.append(f"transform {name!r} loses what VTiger had, so its result cannot be written back")
+		elif name == "map" and isinstance(arg, Mapping) and "*" in arg:
+			reasons.append("a value map with a '*' fallback cannot tell which VTiger value to write back")
+	return reasons
+
+
+def _load_writeback(raw: Any, problems: list[Problem]) -> dict[str, dict[str, str]]:
+	"""``{"SalesOrder": {"status": "ERPNext Status"}}``: where VTiger receives what ERPNext made of a record."""
+	if raw is None:
+		return {}
+	if not isinstance(raw, Mapping):
+		problems.append(Problem("writeback", "must be an object of VTiger module -> {what: VTiger field}"))
+		return {}
+	writeback: dict[str, dict[str, str]] = {}
+	for module, targets in raw.items():
+		path = f"writeback.{module}"
+		if module not in WRITEBACK_KEYS:
+			problems.append(Problem(path, f"unknown module; choose from {', '.join(WRITEBACK_KEYS)}"))
+			continue
+		if not _check_keys(targets, set(WRITEBACK_KEYS[module]), path, problems):
+			continue
+		for key, label in targets.items():
+			if not isinstance(label, str) or not label.strip():
+				problems.append(Problem(f"{path}.{key}", "must name a VTiger field by its label"))
+		writeback[module] = {
+			key: label for key, label in targets.items() if isinstance(label, str) and label.strip()
+		}
+	return writeback
 
 
 def _fill(source: str, placeholders: Mapping[str, Any]) -> str:
@@ -487,7 +388,7 @@ def _load_transforms(raw: Any, path: str, problems: list[Problem]) -> tuple[tupl
 			problems.append(Problem(f"{path}[{i}]", "an object transform has exactly one key, its name"))
 			continue
 		if name not in TRANSFORMS:
-			hint = _suggest(str(name), TRANSFORMS)
+			hint = suggest(str(name), TRANSFORMS)
 			problems.append(Problem(f"{path}[{i}]", f"unknown transform {name!r}{hint}"))
 			continue
 		arg_type = TRANSFORMS[name][1]
@@ -552,7 +453,7 @@ def _check_keys(raw: Any, allowed: set[str], path: str, problems: list[Problem])
 		return False
 	for key in raw:
 		if key not in allowed:
-			problems.append(Problem(f"{path}.{key}", f"unknown key{_suggest(key, allowed)}"))
+			problems.append(Problem(f"{path}.{key}", f"unknown key{suggest(key, allowed)}"))
 	return True
 
 
@@ -580,205 +481,3 @@ def _check_link_keys(mapping: MappingConfig, problems: list[Problem]) -> None:
 						"column of this record that holds its id (e.g. accountid)",
 					)
 				)
-
-
-def _check_cycles(
-	mapping: MappingConfig, handler_config: HandlerConfig | None, problems: list[Problem]
-) -> None:
-	graph = entity_graph(mapping, handler_config)
-	for cycle in _find_cycles(graph):
-		problems.append(Problem("entities", f"depends_on/links form a cycle: {' -> '.join(cycle)}"))
-
-
-def entity_graph(mapping: MappingConfig, handler_config: HandlerConfig | None = None) -> dict[str, set[str]]:
-	"""Entity name -> the entities that must be written before it.
-
-	Edges come from ``depends_on``, from ``field``/``dynamic`` links (the target must exist first) and from the
-	doctype order in handler.json. ``primary`` links point backwards on purpose and add no edge.
-	"""
-	names = {e.name for e in mapping.entities}
-	by_doctype: dict[str, set[str]] = {}
-	for e in mapping.entities:
-		by_doctype.setdefault(e.doctype, set()).add(e.name)
-	graph: dict[str, set[str]] = {name: set() for name in names}
-	for e in mapping.entities:
-		graph[e.name].update(e.depends_on)
-		graph[e.name].update(link.entity for link in e.links if link.kind != "primary")
-		graph[e.name].update(link.entity for child in e.children for link in child.links)
-		if handler_config:
-			for doctype in handler_config.depends_on(e.doctype):
-				graph[e.name].update(by_doctype.get(doctype, set()) - {e.name})
-	return graph
-
-
-def _find_cycles(graph: Mapping[str, Iterable[str]]) -> list[list[str]]:
-	cycles, state = [], {}
-
-	def visit(node: str, trail: list[str]) -> None:
-		state[node] = "active"
-		for nxt in sorted(graph.get(node, ())):
-			if state.get(nxt) == "active":
-				cycles.append([*trail[trail.index(nxt) :], nxt])
-			elif nxt not in state:
-				visit(nxt, [*trail, nxt])
-		state[node] = "done"
-
-	for node in sorted(graph):
-		if node not in state:
-			visit(node, [node])
-	return cycles
-
-
-def topological_order(graph: Mapping[str, Iterable[str]]) -> list[str]:
-	"""Nodes with their prerequisites first; ties broken by name so the order is stable."""
-	remaining = {node: set(deps) & set(graph) for node, deps in graph.items()}
-	order: list[str] = []
-	while remaining:
-		ready = sorted(node for node, deps in remaining.items() if not deps)
-		if not ready:
-			raise MappingError([Problem("entities", f"cycle among {', '.join(sorted(remaining))}")])
-		for node in ready:
-			order.append(node)
-			del remaining[node]
-		for deps in remaining.values():
-			deps.difference_update(ready)
-	return order
-
-
-def stream_entities(mapping: MappingConfig) -> dict[str, set[str]]:
-	"""The entities one record of each stream plans: its own, and those they link to or depend on.
-
-	An order plans its customer, contact and items so it never links to a document that was not synced yet, but
-	not the contact's own address, which the Contacts stream owns.
-	"""
-	needs = {
-		e.name: set(e.depends_on) | {link.entity for link in e.links if link.kind != "primary"}
-		for e in mapping.entities
-	}
-	result = {}
-	for module in mapping.streams:
-		primary = STREAM_SOURCES[module][0]
-		names = {e.name for e in mapping.entities if e.source == primary}
-		pending = list(names)
-		while pending:
-			for dep in needs.get(pending.pop(), ()):
-				if dep not in names:
-					names.add(dep)
-					pending.append(dep)
-		result[module] = names
-	return result
-
-
-def write_order(mapping: MappingConfig, handler_config: HandlerConfig | None = None) -> list[str]:
-	"""Entity names in the order their documents must be written."""
-	return topological_order(entity_graph(mapping, handler_config))
-
-
-# -- resolution against a live install ---------------------------------------------------------------------
-
-
-def resolve_mapping(mapping: MappingConfig, catalog: Catalog) -> MappingConfig:
-	"""Replace labels by columns and check every column exists in this VTiger; report all misses at once."""
-	problems: list[Problem] = []
-	entities = []
-	for entity in mapping.entities:
-		path = f"entities.{entity.name}" + (
-			"" if entity.instance is None else f".repeat[{entity.instance - 1}]"
-		)
-		fields = _resolve_fields(entity.fields, entity.source, f"{path}.fields", catalog, problems)
-		children = tuple(
-			replace(
-				child,
-				fields=_resolve_fields(
-					child.fields, child.source, f"{path}.children.{child.table}.fields", catalog, problems
-				),
-				links=tuple(
-					replace(
-						link,
-						key=_resolve_name(
-							link.key,
-							child.source,
-							f"{path}.children.{child.table}.links[{i}].key",
-							catalog,
-							problems,
-						),
-					)
-					for i, link in enumerate(child.links)
-				),
-			)
-			for child in entity.children
-		)
-		links = tuple(
-			replace(
-				link, key=_resolve_name(link.key, entity.source, f"{path}.links[{i}].key", catalog, problems)
-			)
-			if link.key
-			else link
-			for i, link in enumerate(entity.links)
-		)
-		entities.append(replace(entity, fields=fields, children=children, links=links))
-	streams: dict[str, FilterSpec | None] = {}
-	for module, flt in mapping.streams.items():
-		streams[module] = flt and replace(
-			flt,
-			column=_resolve_name(
-				flt.column, STREAM_SOURCES[module][0], f"streams.{module}.filter.from", catalog, problems
-			),
-		)
-	if problems:
-		raise MappingError(problems)
-	return replace(mapping, entities=tuple(entities), streams=streams, resolved=True)
-
-
-def _resolve_fields(
-	specs: tuple[FieldSpec, ...], source: str, path: str, catalog: Catalog, problems: list[Problem]
-) -> tuple[FieldSpec, ...]:
-	return tuple(
-		replace(
-			spec,
-			sources=tuple(
-				_resolve_name(s, source, f"{path}.{spec.target}.from", catalog, problems)
-				for s in spec.sources
-			),
-		)
-		for spec in specs
-	)
-
-
-def split_source(name: str, default: str) -> tuple[str, str]:
-	"""``"account.accountname"`` reads another part of the bundle; a bare name reads the entity's own source."""
-	part, dot, column = name.partition(".")
-	return (part, column) if dot and part in SOURCE_MODULES else (default, name)
-
-
-def _resolve_name(
-	name: str, default_source: str, path: str, catalog: Catalog, problems: list[Problem]
-) -> str:
-	source, bare = split_source(name, default_source)
-	prefix = "" if source == default_source else f"{source}."
-	columns = catalog.columns(source)
-	labels = catalog.labels(source)
-	column = (
-		bare if bare in columns else {label.casefold(): c for label, c in labels.items()}.get(bare.casefold())
-	)
-	if column in columns:
-		code_label = next(
-			(label for label, c in labels.items() if c == column and FORBIDDEN_TARGET.search(label)), None
-		)
-		if code_label:
-			problems.append(
-				Problem(
-					path,
-					f"{column} is VTiger's {code_label!r}, a card security code (CVC), which is never read",
-				)
-			)
-		return prefix + column
-	module = SOURCE_MODULES[source]
-	hint = _suggest(bare, [*columns, *labels], prefix="; closest fields: ")
-	problems.append(Problem(path, f"no VTiger {module} field has the column or label {name!r}{hint}"))
-	return name
-
-
-def _suggest(name: str, options: Iterable[str], prefix: str = "; did you mean ") -> str:
-	close = difflib.get_close_matches(name, list(options), n=3, cutoff=0.6)
-	return f"{prefix}{', '.join(repr(c) for c in close)}" if close else ""

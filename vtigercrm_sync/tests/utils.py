@@ -36,7 +36,9 @@ if str(CHECKOUT_TESTS) not in sys.path:
 from vtiger_schema import load_database, read_settings
 from vtiger_writer import VTigerWriter
 
-DATABASE = "vtigercrm_sync_frappe_test"
+DATABASE = os.environ.get("VTIGER_FRAPPE_TEST_DB") or "vtigercrm_sync_frappe_test"
+"""The suite's VTiger database; sessions sharing one MariaDB each set VTIGER_FRAPPE_TEST_DB to a name of their own
+(two suites reloading one database under each other fail at random)."""
 _loaded_urls: dict = {}
 _clock = [datetime(2025, 1, 1, 8, 0, 0)]
 """VTiger's clock for every class of the suite: it only moves forward, as a real server's does, so a record

@@ -208,6 +208,7 @@ class DocumentHandler:
 			}
 		doc.flags.ignore_permissions = True
 		doc.flags.ignore_mandatory = False
+		doc.flags.vtiger_inbound = True  # what came from VTiger is never pushed back (syncer/handler/push.py)
 		is_new = doc.is_new()
 		try:
 			doc.save(ignore_version=False)  # the timeline credits the sync, tests included
@@ -332,6 +333,7 @@ class DocumentHandler:
 			target = frappe.get_doc(link.doctype, name)
 			target.set(link.fieldname, doc.name)
 			target.flags.ignore_permissions = True
+			target.flags.vtiger_inbound = True
 			target.save(ignore_version=False)
 
 	def after_save(self, doc: Document, plan: DocumentPlan, resolver: Resolver) -> str | None:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from vtigercrm_sync.config.config import HandlerConfig, MappingConfig, MappingError, Problem, write_order
+from vtigercrm_sync.config.graph import write_order
+from vtigercrm_sync.config.spec import HandlerConfig, MappingConfig, MappingError, Problem
 
 if TYPE_CHECKING:
 	from vtigercrm_sync.syncer.handler.base import DocumentHandler

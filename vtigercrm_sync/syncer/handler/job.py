@@ -16,7 +16,7 @@ from frappe import _
 from rq.timeouts import JobTimeoutException
 from sqlalchemy.exc import OperationalError
 
-from vtigercrm_sync.config.config import STREAM_ORDER, MappingError
+from vtigercrm_sync.config.spec import STREAM_ORDER, MappingError
 from vtigercrm_sync.constants import (
 	LOG_DOCTYPE,
 	SETTING_DOCTYPE,

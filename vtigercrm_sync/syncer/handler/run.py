@@ -22,7 +22,8 @@ import frappe
 from frappe import _
 from rq.timeouts import JobTimeoutException
 
-from vtigercrm_sync.config.config import STREAM_ORDER, STREAM_SOURCES, load_handler_config
+from vtigercrm_sync.config.config import load_handler_config
+from vtigercrm_sync.config.spec import STREAM_ORDER, STREAM_SOURCES
 from vtigercrm_sync.constants import CHUNK_DOCTYPE, SETTING_DOCTYPE
 from vtigercrm_sync.syncer.handler.base import (
 	CreatedConcurrently,

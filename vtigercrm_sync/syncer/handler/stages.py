@@ -27,7 +27,7 @@ from rq.job import JobStatus
 from rq.timeouts import JobTimeoutException
 from sqlalchemy.exc import OperationalError
 
-from vtigercrm_sync.config.config import STREAM_ORDER, MappingError
+from vtigercrm_sync.config.spec import STREAM_ORDER, MappingError
 from vtigercrm_sync.constants import (
 	CHUNK_DOCTYPE,
 	JOB_TIMEOUT,

@@ -7,7 +7,8 @@ from typing import Any
 import frappe
 from frappe import _
 
-from vtigercrm_sync.config.config import MappingError, resolve_mapping
+from vtigercrm_sync.config.resolution import resolve_mapping, resolve_writeback
+from vtigercrm_sync.config.spec import MappingError
 from vtigercrm_sync.database.engine import get_engine
 from vtigercrm_sync.syncer.processor.planner import PROCESSORS
 from vtigercrm_sync.syncer.services.catalog import VTigerCatalog
@@ -35,7 +36,22 @@ def validate_connection_mapping(doc: Any) -> tuple[list[str], VTigerCatalog | No
 		resolve_mapping(mapping, catalog)
 	except MappingError as exc:
 		problems += [str(problem) for problem in exc.problems]
+	if doc.push_status:
+		problems += writeback_problems(mapping, catalog)
 	return problems, catalog
+
+
+def writeback_problems(mapping: Any, catalog: VTigerCatalog) -> list[str]:
+	"""Writing back needs the VTiger fields the mapping names by label: each unknown one, with the closest."""
+	if not mapping.writeback:
+		return [
+			"writeback: " + _("the mapping names no VTiger fields to write ERPNext's names and status to")
+		]
+	try:
+		resolve_writeback(mapping, catalog)
+	except MappingError as exc:
+		return [str(problem) for problem in exc.problems]
+	return []
 
 
 def _keeps_secret(entity: Any, meta: Any, target: str) -> bool:

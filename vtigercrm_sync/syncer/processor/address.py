@@ -11,7 +11,7 @@ its own id instead of being planned again.
 
 from __future__ import annotations
 
-from vtigercrm_sync.config.config import EntitySpec
+from vtigercrm_sync.config.spec import EntitySpec
 from vtigercrm_sync.config.transforms import is_empty
 from vtigercrm_sync.syncer.plan import Message
 from vtigercrm_sync.syncer.processor.base import Draft, EntityProcessor, PlanContext, SkipEntity

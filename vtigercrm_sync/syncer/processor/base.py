@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from vtigercrm_sync.config.config import ChildSpec, EntitySpec, FieldSpec, split_source
+from vtigercrm_sync.config.spec import ChildSpec, EntitySpec, FieldSpec, split_source
 from vtigercrm_sync.config.transforms import TRANSFORMS, TransformError, compile_map, is_empty, lookup_map
 from vtigercrm_sync.syncer.plan import Message, RecordIssue, VTigerId
 from vtigercrm_sync.syncer.services.catalog import DEFAULT_TAXES, TaxDefinition

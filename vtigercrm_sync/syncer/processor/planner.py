@@ -10,15 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from vtigercrm_sync.config.config import (
-	STREAM_SOURCES,
-	EntitySpec,
-	HandlerConfig,
-	LinkSpec,
-	MappingConfig,
-	stream_entities,
-	write_order,
-)
+from vtigercrm_sync.config.graph import stream_entities, write_order
+from vtigercrm_sync.config.spec import STREAM_SOURCES, EntitySpec, HandlerConfig, LinkSpec, MappingConfig
 from vtigercrm_sync.syncer.plan import BundleResult, DocumentPlan, Link, Message, RecordIssue, content_hash
 from vtigercrm_sync.syncer.processor.address import AddressProcessor
 from vtigercrm_sync.syncer.processor.bank_card import BankAccountProcessor, BankCardProcessor

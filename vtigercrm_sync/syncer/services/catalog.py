@@ -16,7 +16,7 @@ from sqlalchemy import Column, Integer, MetaData, Numeric, Table, inspect, selec
 from sqlalchemy.orm import Session
 
 from vtigercrm_sync import models as m
-from vtigercrm_sync.config.config import SOURCE_MODULES
+from vtigercrm_sync.config.spec import SOURCE_MODULES
 
 SOURCE_TABLES: dict[str, tuple[Table, ...]] = {
 	"account": (

@@ -21,7 +21,8 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from vtigercrm_sync import models as m
-from vtigercrm_sync.config.config import STREAM_SOURCES, MappingConfig, resolve_mapping
+from vtigercrm_sync.config.resolution import resolve_mapping
+from vtigercrm_sync.config.spec import STREAM_SOURCES, MappingConfig
 from vtigercrm_sync.database.engine import ConnectionSettings, get_engine
 from vtigercrm_sync.database.unit_of_work import SqlAlchemyUnitOfWork
 from vtigercrm_sync.syncer.plan import RecordRef

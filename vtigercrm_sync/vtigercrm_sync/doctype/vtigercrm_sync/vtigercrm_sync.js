@@ -24,6 +24,9 @@ frappe.ui.form.on("VTigerCRM Sync", {
 		}
 		show_summary(frm);
 		frm.add_custom_button(__("Test Connection"), () => test_connection(frm));
+		if (frm.doc.vtiger_user) {
+			frm.add_custom_button(__("Test VTiger Web Service"), () => test_web_service(frm), __("Setup"));
+		}
 		frm.add_custom_button(__("View Logs"), () =>
 			frappe.set_route("List", "VTigerCRM Sync Log", { connection: frm.doc.name })
 		);
@@ -171,6 +174,21 @@ function call_and_reload(frm, method, describe) {
 			if (!r.message) return;
 			frappe.show_alert({ message: describe(r.message), indicator: "green" });
 			frm.reload_doc();
+		},
+	});
+}
+
+function test_web_service(frm) {
+	frm.call({
+		method: `${VTIGER_SYNC_METHODS}.form_test_web_service`,
+		args: { name: frm.doc.name },
+		freeze: true,
+		freeze_message: __("Logging in to VTiger…"),
+		callback: (r) => {
+			if (r.message) {
+				// escaped by the server
+				frappe.msgprint({ title: __("Connected"), indicator: "green", message: r.message });
+			}
 		},
 	});
 }

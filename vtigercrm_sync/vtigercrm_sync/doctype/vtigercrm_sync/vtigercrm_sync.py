@@ -16,14 +16,8 @@ from frappe.model.document import Document
 from frappe.utils import escape_html
 from frappe.utils.background_jobs import is_job_enqueued
 
-from vtigercrm_sync.config.config import (
-	MappingConfig,
-	MappingError,
-	Problem,
-	load_handler_config,
-	load_mapping,
-	load_preset,
-)
+from vtigercrm_sync.config.config import load_handler_config, load_mapping, load_preset
+from vtigercrm_sync.config.spec import MappingConfig, MappingError, Problem
 from vtigercrm_sync.constants import (
 	BANK_CARD_DOCTYPE,
 	CONNECTION_FIELD,
@@ -40,11 +34,14 @@ from vtigercrm_sync.constants import (
 	job_id,
 )
 from vtigercrm_sync.database.engine import ConnectionSettings, get_engine
+from vtigercrm_sync.syncer.handler.push import pending_count
 from vtigercrm_sync.syncer.handler.run_state import RUN_STATE_FIELDS, close_stale_run, is_alive
 from vtigercrm_sync.syncer.handler.tax_accounts import create_tax_accounts, unmapped_tax_rows
 from vtigercrm_sync.syncer.handler.units import fill_units, whole_number_units
 from vtigercrm_sync.syncer.plan import VTigerId
+from vtigercrm_sync.syncer.redact import redact
 from vtigercrm_sync.syncer.services.query import ConnectionFailed, check_connection, read_catalog
+from vtigercrm_sync.syncer.services.webservice import VTigerWebService, WebServiceError, WebServiceSettings
 
 ID_PREFIX_BASE_LENGTH = 12
 SUMMARY_COUNTS = (
@@ -74,6 +71,7 @@ class VTigerCRMSync(Document):
 
 		batch_size: DF.Int
 		company: DF.Link
+		conflict_rule: DF.Literal["VTiger wins", "ERPNext wins", "Latest change wins"]
 		connect_timeout: DF.Int
 		cron_expression: DF.Data | None
 		custom_mapping: DF.Code | None
@@ -97,6 +95,9 @@ class VTigerCRMSync(Document):
 		mapping_preset: DF.Literal["standard", "insurance_household", "custom"]
 		overlap_minutes: DF.Int
 		port: DF.Int
+		push_edits: DF.Check
+		push_new_customers: DF.Check
+		push_status: DF.Check
 		schedule: DF.Literal["Off", "Hourly", "Daily", "Cron"]
 		selling_price_list: DF.Link | None
 		status: DF.Literal[
@@ -111,8 +112,10 @@ class VTigerCRMSync(Document):
 		territory: DF.Link | None
 		title: DF.Data
 		units: DF.Table[VTigerCRMSyncUnit]
+		vtiger_access_key: DF.Password | None
 		vtiger_time_zone: DF.Data | None
 		vtiger_url: DF.Data | None
+		vtiger_user: DF.Data | None
 		watermark_accounts: DF.Data | None
 		watermark_contacts: DF.Data | None
 		watermark_sales_orders: DF.Data | None
@@ -145,7 +148,11 @@ class VTigerCRMSync(Document):
 				if counts.get(key):
 					parts.append(str(label).format(frappe.format(counts[key], "Int")))
 			text = " · ".join(parts)
+		pending = pending_count(self.name) if self.name and not self.is_new() else 0
+		if pending:
+			text += " · " + _("{0} change(s) waiting to be written to VTiger").format(pending)
 		return {
+			"pending_pushes": pending,
 			"text": text,
 			"status": self.status,
 			"running": running,
@@ -177,6 +184,8 @@ class VTigerCRMSync(Document):
 
 	def validate(self):
 		self.forget_password_for_a_new_server()
+		self.forget_access_key_for_a_new_vtiger()
+		self.validate_two_way()
 		self.validate_time_zone()
 		self.validate_id_prefix()
 		self.validate_schedule()
@@ -232,6 +241,49 @@ class VTigerCRMSync(Document):
 			_("The password was cleared because the server or user changed; type it again."),
 			indicator="orange",
 			alert=True,
+		)
+
+	def forget_access_key_for_a_new_vtiger(self):
+		"""The access key is never sent to another VTiger or for another user than the one it was typed for."""
+		if self.is_new() or not self.has_value_changed_in(("vtiger_url", "vtiger_user")):
+			return
+		if self.vtiger_access_key and set(self.vtiger_access_key) != {"*"}:
+			return  # typed again with the new VTiger
+		self.vtiger_access_key = None
+		frappe.db.delete(
+			"__Auth", {"doctype": SETTING_DOCTYPE, "name": self.name, "fieldname": "vtiger_access_key"}
+		)
+		frappe.msgprint(
+			_("The access key was cleared because the VTiger URL or user changed; type it again."),
+			indicator="orange",
+			alert=True,
+		)
+
+	def validate_two_way(self):
+		"""Writing to VTiger needs its web service: URL, user and access key; without them the connection reads."""
+		if not self.writes_to_vtiger():
+			return
+		missing = [
+			self.meta.get_label(fieldname)
+			for fieldname in ("vtiger_url", "vtiger_user", "vtiger_access_key")
+			if not self.get(fieldname)
+		]
+		if missing:
+			frappe.throw(
+				_("Writing to VTiger needs {0}; fill them in or untick what ERPNext writes to VTiger").format(
+					", ".join(_(label) for label in missing)
+				),
+				title=_("Two-way Sync"),
+			)
+
+	def writes_to_vtiger(self) -> bool:
+		return bool(self.push_status or self.push_edits or self.push_new_customers)
+
+	def webservice_settings(self) -> WebServiceSettings:
+		return WebServiceSettings(
+			url=self.vtiger_url or "",
+			username=self.vtiger_user or "",
+			access_key=self.get_password("vtiger_access_key", raise_exception=False) or "",
 		)
 
 	def has_value_changed_in(self, fieldnames) -> bool:
@@ -458,3 +510,18 @@ def form_test_connection(name: str) -> str:
 		return escape_html(check_connection(doc.connection_settings()))
 	except ConnectionFailed as exc:
 		frappe.throw(escape_html(str(exc)), title=_("Connection Failed"))
+
+
+@frappe.whitelist(methods=["POST"])
+def form_test_web_service(name: str) -> str:
+	"""Log in to VTiger's web service with the connection's user and access key (never shown back)."""
+	doc = frappe.get_doc(SETTING_DOCTYPE, name)
+	doc.check_permission("write")
+	client = VTigerWebService(doc.webservice_settings())
+	try:
+		user_id = client.login()
+	except WebServiceError as exc:
+		frappe.throw(escape_html(redact(str(exc))), title=_("VTiger Web Service"))
+	return _("Logged in to VTiger as {0} (web service user {1})").format(
+		escape_html(doc.vtiger_user), escape_html(user_id)
+	)

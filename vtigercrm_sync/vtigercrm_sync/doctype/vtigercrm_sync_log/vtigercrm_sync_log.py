@@ -56,7 +56,7 @@ class VTigerCRMSyncLog(Document):
 		started_at: DF.Datetime | None
 		status: DF.Literal["Queued", "Running", "Success", "Partial Success", "Failed", "Timed Out"]
 		total_records: DF.Int
-		trigger: DF.Literal["Button", "Schedule", "CLI", "Retry"]
+		trigger: DF.Literal["Button", "Schedule", "CLI", "Retry", "Push"]
 		updated: DF.Int
 		user: DF.Link | None
 		watermark_after: DF.SmallText | None

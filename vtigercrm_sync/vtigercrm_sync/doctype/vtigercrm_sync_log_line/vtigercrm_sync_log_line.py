@@ -14,8 +14,19 @@ class VTigerCRMSyncLogLine(Document):
 		from frappe.types import DF
 
 		action: DF.Literal[
-			"Created", "Updated", "Skipped", "Failed", "Deleted", "Disabled", "Warning", "Filtered"
+			"Created",
+			"Updated",
+			"Skipped",
+			"Failed",
+			"Deleted",
+			"Disabled",
+			"Warning",
+			"Filtered",
+			"Pushed",
+			"Conflict",
+			"Retrying",
 		]
+		direction: DF.Literal["VTiger → ERPNext", "ERPNext → VTiger"]
 		entity: DF.Data | None
 		message: DF.SmallText | None
 		parent: DF.Data

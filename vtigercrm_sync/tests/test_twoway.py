@@ -1,0 +1,676 @@
+"""Two-way sync end to end, against the kit's real VTiger 8.2 server."""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+
+import frappe
+from erpnext.selling.doctype.sales_order.sales_order import make_delivery_note, make_sales_invoice
+from frappe.utils import now_datetime
+from sqlalchemy import text
+
+from vtigercrm_sync.config.config import read_json
+from vtigercrm_sync.constants import DIRECTION_PUSH, LOG_DOCTYPE, OUTBOX_DOCTYPE, SETTING_DOCTYPE
+from vtigercrm_sync.syncer.handler.push import drain, drain_all, pending_count
+from vtigercrm_sync.tests.twoway import (
+	WRITEBACK_LABELS,
+	TwoWayTestCase,
+	add_custom_field,
+	ws_order,
+	ws_product,
+)
+from vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync.vtigercrm_sync import form_test_web_service
+
+
+class TestConnectionFields(TwoWayTestCase):
+	def test_writing_needs_the_web_service_user_and_access_key(self):
+		doc = frappe.get_doc(self.connection_values(title=self.name("No key"), push_edits=1))
+		doc.vtiger_access_key = None
+		with self.assertRaises(frappe.ValidationError) as caught:
+			doc.insert(ignore_permissions=True)
+		self.assertIn("VTiger Access Key", str(caught.exception))
+
+	def test_a_read_only_connection_needs_no_web_service(self):
+		doc = frappe.get_doc(self.connection_values(title=self.name("Read only")))
+		doc.vtiger_user = doc.vtiger_access_key = None
+		doc.insert(ignore_permissions=True)
+		self.assertFalse(doc.writes_to_vtiger())
+
+	def test_the_access_key_is_kept_encrypted_and_forgotten_for_another_vtiger(self):
+		doc = frappe.get_doc(SETTING_DOCTYPE, self.make_connection(title=self.name("Key")))
+		self.assertEqual(doc.get_password("vtiger_access_key"), self.server.access_key)
+		stored = frappe.db.get_value(SETTING_DOCTYPE, self.connection, "vtiger_access_key")
+		self.assertNotIn(self.server.access_key, stored or "")
+		self.assertEqual(doc.webservice_settings().access_key, self.server.access_key)
+		self.assertNotIn(self.server.access_key, repr(doc.webservice_settings()))
+
+		doc.vtiger_url = "http://127.0.0.1:9/"
+		doc.save(ignore_permissions=True)
+		self.assertIsNone(doc.get_password("vtiger_access_key", raise_exception=False))
+		doc.reload()
+		doc.update({"vtiger_url": self.server.url, "vtiger_access_key": self.server.access_key})
+		doc.save(ignore_permissions=True)
+		self.assertEqual(doc.get_password("vtiger_access_key"), self.server.access_key)
+
+	def test_test_web_service_logs_in_and_never_shows_the_key(self):
+		message = form_test_web_service(self.connection)
+		self.assertIn("19x1", message)
+		self.assertNotIn(self.server.access_key, message)
+
+	def test_an_unknown_write_back_label_is_named_with_the_closest_real_ones(self):
+		self.make_connection(title=self.name("Labels"), push_status=1)  # the preset's labels exist in VTiger
+
+		doc = frappe.get_doc(
+			self.connection_values(title=self.name("Custom labels"), mapping_preset="custom")
+		)
+		data = read_json("salesorder.json")
+		data["writeback"]["SalesOrder"]["status"] = "ERPNext Stat"
+		doc.custom_mapping = frappe.as_json(data)
+		doc.push_status = 1
+		with self.assertRaises(frappe.ValidationError) as caught:
+			doc.insert(ignore_permissions=True)
+		message = html.unescape(str(caught.exception))
+		self.assertIn("writeback.SalesOrder.status", message)
+		self.assertIn("closest labels: 'ERPNext Status'", message)
+
+
+class TestStatusWriteBack(TwoWayTestCase):
+	"""VTiger learns what its records became: the Customer's name, the order's name, status and progress."""
+
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		frappe.db.set_value(SETTING_DOCTYPE, cls.connection, "push_status", 1)
+		frappe.db.commit()
+
+	def cf(self, module: str, label: str) -> str:
+		return self.vtiger_value(
+			"SELECT f.columnname FROM vtiger_field f JOIN vtiger_tab t ON t.tabid = f.tabid "
+			"WHERE t.name = :module AND f.fieldlabel = :label",
+			module=module,
+			label=label,
+		)
+
+	def order_fields(self, crmid: int) -> dict:
+		columns = [self.cf("SalesOrder", label) for label in WRITEBACK_LABELS["SalesOrder"]]
+		row = self.vtiger_rows(
+			f"SELECT {', '.join(columns)} FROM vtiger_salesordercf WHERE salesorderid = :id", id=crmid
+		)[0]
+		return dict(zip(WRITEBACK_LABELS["SalesOrder"], (row[c] for c in columns), strict=True))
+
+	def test_an_order_reports_its_name_status_delivery_and_billing(self):
+		product = ws_product(self.client, self.name("Widget"))
+		account = self.client.create(
+			"Accounts", {"accountname": self.name("Acme Write-back"), "assigned_user_id": self.client.user_id}
+		)
+		order = ws_order(self.client, account["id"], product["id"], self.name("Order"))
+		order_crmid, account_crmid = self.client.crmid_of(order["id"]), self.client.crmid_of(account["id"])
+
+		self.sync()
+		customer = self.find("Customer", account_crmid)
+		so_name = self.find("Sales Order", order_crmid)
+		self.assertTrue(customer and so_name)
+		self.assertEqual(
+			frappe.get_all(
+				OUTBOX_DOCTYPE,
+				filters={
+					"connection": self.connection,
+					"status": "Pending",
+					"reference_name": ("in", [customer, so_name]),
+				},
+				pluck="kind",
+			),
+			["Status", "Status"],
+		)
+		log = drain(self.connection)
+		self.assertEqual(pending_count(self.connection), 0)
+		lines = frappe.get_doc(LOG_DOCTYPE, log).lines
+		self.assertEqual({line.direction for line in lines}, {DIRECTION_PUSH})
+		self.assertEqual(
+			self.vtiger_value(
+				f"SELECT {self.cf('Accounts', 'ERPNext Customer')} FROM vtiger_accountscf WHERE accountid = :id",
+				id=account_crmid,
+			),
+			customer,
+		)
+		self.assertEqual(
+			self.order_fields(order_crmid),
+			{
+				"ERPNext Sales Order": so_name,
+				"ERPNext Status": "Draft",
+				"ERPNext Delivered %": "0.00",
+				"ERPNext Billed %": "0.00",
+			},
+		)
+
+		so = frappe.get_doc("Sales Order", so_name)
+		so.submit()
+		drain(self.connection)
+		self.assertEqual(self.order_fields(order_crmid)["ERPNext Status"], "To Deliver and Bill")
+
+		frappe.db.set_value("Item", so.items[0].item_code, "is_stock_item", 0)
+		delivery = make_delivery_note(so_name)
+		delivery.insert()
+		delivery.submit()
+		drain(self.connection)
+		self.assertEqual(
+			{k: v for k, v in self.order_fields(order_crmid).items() if k != "ERPNext Sales Order"},
+			{"ERPNext Status": "To Bill", "ERPNext Delivered %": "100.00", "ERPNext Billed %": "0.00"},
+		)
+
+		invoice = make_sales_invoice(so_name)
+		invoice.insert()
+		invoice.submit()
+		drain(self.connection)
+		self.assertEqual(
+			{k: v for k, v in self.order_fields(order_crmid).items() if k != "ERPNext Sales Order"},
+			{"ERPNext Status": "Completed", "ERPNext Delivered %": "100.00", "ERPNext Billed %": "100.00"},
+		)
+		# VTiger's own history says the web service user changed the order
+		changed = self.vtiger_rows(
+			"SELECT d.fieldname, d.postvalue FROM vtiger_modtracker_detail d JOIN vtiger_modtracker_basic b "
+			"ON b.id = d.id WHERE b.crmid = :id AND b.whodid = 1",
+			id=order_crmid,
+		)
+		self.assertIn(
+			(self.cf("SalesOrder", "ERPNext Status"), "Completed"),
+			{(r["fieldname"], r["postvalue"]) for r in changed},
+		)
+
+		# the write-back is not an edit the next pull brings back: the order and customer are left alone
+		log = self.sync()
+		self.assertFalse(log.created or log.updated, [(l.action, l.message) for l in log.lines])
+
+	def test_vtiger_down_loses_nothing_and_says_why(self):
+		account = self.client.create(
+			"Accounts", {"accountname": self.name("Down Co"), "assigned_user_id": self.client.user_id}
+		)
+		self.sync()
+		crmid = self.client.crmid_of(account["id"])
+		customer = self.find("Customer", crmid)
+		frappe.db.set_value(SETTING_DOCTYPE, self.connection, "vtiger_url", "http://127.0.0.1:9")
+		frappe.db.commit()
+		try:
+			log = frappe.get_doc(LOG_DOCTYPE, drain(self.connection))
+		finally:
+			frappe.db.set_value(SETTING_DOCTYPE, self.connection, "vtiger_url", self.server.url)
+			frappe.db.commit()
+		self.assertEqual(log.status, "Failed")
+		[line] = [line for line in log.lines if line.target_name == customer]
+		self.assertEqual((line.action, line.direction), ("Retrying", DIRECTION_PUSH))
+		self.assertIn("VTiger web service unavailable", line.message)
+		self.assertNotIn(self.server.access_key, line.message)
+		row = frappe.get_all(
+			OUTBOX_DOCTYPE,
+			filters={"reference_name": customer},
+			fields=["status", "attempts", "next_attempt_at", "last_error"],
+		)[0]
+		self.assertEqual((row.status, row.attempts), ("Pending", 1))
+		self.assertGreater(row.next_attempt_at, now_datetime())
+
+		summary = frappe.get_doc(SETTING_DOCTYPE, self.connection).run_summary()
+		self.assertEqual(summary["pending_pushes"], 1)  # the form says a push is waiting
+		self.assertIn("waiting to be written to VTiger", summary["text"])
+		self.assertIsNone(drain(self.connection))  # not due yet: nothing is sent, no empty log
+		self.assertNotIn(self.connection, drain_all())
+		frappe.db.set_value(OUTBOX_DOCTYPE, {"reference_name": customer}, "next_attempt_at", now_datetime())
+		frappe.db.commit()
+		self.assertIn(self.connection, drain_all())  # the scheduler picks it up when it is due
+		drain(self.connection)
+		self.assertEqual(frappe.db.get_value(OUTBOX_DOCTYPE, {"reference_name": customer}, "status"), "Sent")
+		self.assertEqual(
+			self.vtiger_value(
+				f"SELECT {self.cf('Accounts', 'ERPNext Customer')} FROM vtiger_accountscf WHERE accountid = :id",
+				id=crmid,
+			),
+			customer,
+		)
+
+	def test_the_outbox_row_lives_and_dies_with_the_document_save(self):
+		account = self.client.create(
+			"Accounts", {"accountname": self.name("Rollback Co"), "assigned_user_id": self.client.user_id}
+		)
+		self.sync()
+		drain(self.connection)
+		customer = frappe.get_doc("Customer", self.find("Customer", self.client.crmid_of(account["id"])))
+		frappe.db.set_value(SETTING_DOCTYPE, self.connection, "push_edits", 1)
+		frappe.db.commit()
+		self.addCleanup(frappe.db.commit)
+		self.addCleanup(frappe.db.set_value, SETTING_DOCTYPE, self.connection, "push_edits", 0)
+		frappe.db.savepoint("before_edit")
+		customer.website = "https://rolled-back.example.org"
+		customer.save()
+		self.assertEqual(pending_count(self.connection), 1)
+		frappe.db.rollback(save_point="before_edit")
+		self.assertEqual(pending_count(self.connection), 0)
+
+
+class TestEditPush(TwoWayTestCase):
+	"""ERPNext edits of the fields the mapping pushes land in VTiger's own columns, written by VTiger."""
+
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		frappe.db.set_value(SETTING_DOCTYPE, cls.connection, "push_edits", 1)
+		frappe.db.commit()
+
+	def set_rule(self, rule: str):
+		frappe.db.set_value(SETTING_DOCTYPE, self.connection, "conflict_rule", rule)
+		frappe.db.commit()
+		frappe.clear_document_cache(SETTING_DOCTYPE, self.connection)
+
+	def make_account(self, name: str, **fields) -> tuple[dict, str]:
+		account = self.client.create(
+			"Accounts", {"accountname": self.name(name), "assigned_user_id": self.client.user_id, **fields}
+		)
+		self.sync()
+		return account, self.find("Customer", self.client.crmid_of(account["id"]))
+
+	def tracked(self, crmid: int) -> dict[str, str]:
+		"""fieldname -> last value ModTracker recorded for the web service user's changes of a record."""
+		rows = self.vtiger_rows(
+			"SELECT d.fieldname, d.postvalue FROM vtiger_modtracker_detail d JOIN vtiger_modtracker_basic b "
+			"ON b.id = d.id WHERE b.crmid = :id AND b.status = 0 AND b.whodid = 1 ORDER BY b.id",
+			id=crmid,
+		)
+		return {row["fieldname"]: html.unescape(row["postvalue"] or "") for row in rows}
+
+	def test_customer_contact_and_address_edits_land_in_vtiger_with_their_history(self):
+		account, customer_name = self.make_account(
+			"Edit Co", website="old.example.org", bill_street="1 Old St", bill_city="Oldtown"
+		)
+		account_crmid = self.client.crmid_of(account["id"])
+		contact = self.client.create(
+			"Contacts",
+			{
+				"firstname": "Jan",
+				"lastname": self.name("Kowalski"),
+				"email": "jan@example.org",
+				"phone": "+48 1",
+				"mobile": "+48 2",
+				"account_id": account["id"],
+				"assigned_user_id": self.client.user_id,
+			},
+		)
+		contact_crmid = self.client.crmid_of(contact["id"])
+		self.sync()
+		self.assertEqual(pending_count(self.connection), 0, "an inbound sync never queues a push")
+
+		customer = frappe.get_doc("Customer", customer_name)
+		customer.customer_name = self.name("Édit Ço Łódź")
+		customer.website = "new.example.org"
+		customer.save()
+		person = frappe.get_doc("Contact", self.find("Contact", contact_crmid))
+		person.first_name = "Łukasz"
+		for row in person.email_ids:
+			row.email_id = "lukasz@example.org" if row.is_primary else row.email_id
+		for row in person.phone_nos:
+			if row.is_primary_phone:
+				row.phone = "+48 100"
+		person.save()
+		address = frappe.get_doc("Address", self.find("Address", f"{account_crmid}:billing"))
+		address.address_line1 = "2 New St"
+		address.city = "Newtown"
+		address.save()
+		frappe.db.commit()
+		self.assertEqual(pending_count(self.connection), 3)
+
+		log = frappe.get_doc(LOG_DOCTYPE, drain(self.connection))
+
+		self.assertEqual(log.status, "Success")
+		self.assertEqual({(line.action, line.direction) for line in log.lines}, {("Pushed", DIRECTION_PUSH)})
+		stored = self.vtiger_rows(
+			"SELECT a.accountname, a.website, b.bill_street, b.bill_city FROM vtiger_account a "
+			"JOIN vtiger_accountbillads b ON b.accountaddressid = a.accountid WHERE a.accountid = :id",
+			id=account_crmid,
+		)[0]
+		self.assertEqual(
+			dict(stored),
+			{
+				"accountname": self.name("Édit Ço Łódź"),
+				"website": "new.example.org",
+				"bill_street": "2 New St",
+				"bill_city": "Newtown",
+			},
+		)
+		self.assertLessEqual(
+			{
+				"accountname": self.name("Édit Ço Łódź"),
+				"website": "new.example.org",
+				"bill_city": "Newtown",
+			}.items(),
+			self.tracked(account_crmid).items(),
+		)
+		person_row = self.vtiger_rows(
+			"SELECT firstname, lastname, email, phone, mobile FROM vtiger_contactdetails WHERE contactid = :id",
+			id=contact_crmid,
+		)[0]
+		self.assertEqual(
+			dict(person_row),
+			{
+				"firstname": "Łukasz",
+				"lastname": self.name("Kowalski"),
+				"email": "lukasz@example.org",
+				"phone": "+48 100",
+				"mobile": "+48 2",
+			},
+		)
+		self.assertEqual(
+			{
+				k: v
+				for k, v in self.tracked(contact_crmid).items()
+				if k in ("firstname", "email", "phone", "lastname")
+			},
+			{"firstname": "Łukasz", "email": "lukasz@example.org", "phone": "+48 100"},
+		)
+
+	def test_three_runs_after_an_edit_write_nothing(self):
+		account, customer_name = self.make_account("Quiet Co", website="quiet.example.org")
+		customer = frappe.get_doc("Customer", customer_name)
+		customer.website = "quieter.example.org"
+		customer.save()
+		frappe.db.commit()
+		drain(self.connection)
+		self.assertEqual(
+			self.vtiger_value(
+				"SELECT website FROM vtiger_account WHERE accountid = :id",
+				id=self.client.crmid_of(account["id"]),
+			),
+			"quieter.example.org",
+		)
+		for run in range(3):
+			log = self.sync()
+			self.assertFalse(
+				log.created or log.updated or log.failed, (run, [(l.action, l.message) for l in log.lines])
+			)
+			self.assertEqual(pending_count(self.connection), 0)
+		self.assertEqual(frappe.db.get_value("Customer", customer_name, "website"), "quieter.example.org")
+
+	def test_a_value_vtiger_refuses_is_retried_with_vtiger_s_reason(self):
+		_first, taken = self.make_account("Taken Name")
+		_account, customer_name = self.make_account("Free Name")
+		customer = frappe.get_doc("Customer", customer_name)
+		customer.customer_name = frappe.db.get_value("Customer", taken, "customer_name")
+		customer.save()
+		frappe.db.commit()
+
+		log = frappe.get_doc(LOG_DOCTYPE, drain(self.connection))
+
+		self.assertEqual(log.status, "Failed")
+		[line] = log.lines
+		self.assertEqual((line.action, line.target_name), ("Retrying", customer_name))
+		self.assertIn("invalid values", line.message)  # VTiger's duplicate check refused the name
+		self.assertEqual(
+			frappe.db.get_value(OUTBOX_DOCTYPE, {"reference_name": customer_name}, "attempts"), 1
+		)
+		frappe.db.set_value(OUTBOX_DOCTYPE, {"reference_name": customer_name}, "status", "Failed")
+		frappe.db.commit()
+
+	def test_a_field_changed_on_both_sides_follows_the_rule_and_the_loser_is_logged(self):
+		for rule, kept in (
+			("VTiger wins", "vtiger"),
+			("ERPNext wins", "erpnext"),
+			("Latest change wins", "vtiger"),  # VTiger's edit came after ERPNext's
+		):
+			with self.subTest(rule=rule):
+				self.set_rule(rule)
+				account, customer_name = self.make_account(f"Both {rule}", website="base.example.org")
+				crmid = self.client.crmid_of(account["id"])
+				customer = frappe.get_doc("Customer", customer_name)
+				customer.website = "erpnext.example.org"
+				customer.save()
+				frappe.db.commit()
+				time.sleep(1.1)
+				self.client.revise({"id": account["id"], "website": "vtiger.example.org"})
+
+				log = frappe.get_doc(LOG_DOCTYPE, drain(self.connection))
+
+				[conflict] = [line for line in log.lines if line.action == "Conflict"]
+				winner, loser = (
+					("vtiger.example.org", "erpnext.example.org")
+					if kept == "vtiger"
+					else ("erpnext.example.org", "vtiger.example.org")
+				)
+				self.assertIn(f"Value not kept: {loser}", conflict.message)
+				self.assertEqual(conflict.direction, DIRECTION_PUSH)
+				self.assertEqual(
+					self.vtiger_value("SELECT website FROM vtiger_account WHERE accountid = :id", id=crmid),
+					winner,
+				)
+				self.sync()
+				self.assertEqual(frappe.db.get_value("Customer", customer_name, "website"), winner)
+				self.assertEqual(pending_count(self.connection), 0)
+
+
+class TestNewCustomer(TwoWayTestCase):
+	"""A Customer made in ERPNext becomes a VTiger Account, with its Contact, and is synced from then on."""
+
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		frappe.db.set_value(SETTING_DOCTYPE, cls.connection, {"push_new_customers": 1, "push_edits": 1})
+		frappe.db.commit()
+
+	def test_a_new_customer_is_created_in_vtiger_and_then_synced_like_any_other(self):
+		customer = frappe.get_doc(
+			{
+				"doctype": "Customer",
+				"customer_name": self.name("Nowa Firma Łódź"),
+				"customer_type": "Company",
+				"website": "nowa.example.org",
+				"first_name": "Zofia",
+				"last_name": "Nowak",
+				"email_id": "zofia@example.org",
+				"mobile_no": "+48 600",
+				"address_line1": "ul. Piotrkowska 1",
+				"city": "Łódź",
+				"pincode": "90-001",
+				"country": "Poland",
+			}
+		).insert()
+		frappe.db.commit()
+		self.assertEqual(pending_count(self.connection), 1)
+
+		log = frappe.get_doc(LOG_DOCTYPE, drain(self.connection))
+
+		self.assertEqual(log.status, "Success", [(l.action, l.message) for l in log.lines])
+		customer.reload()
+		vtiger_id = customer.vtiger_id
+		self.assertTrue(vtiger_id and customer.vtiger_connection == self.connection)
+		crmid = int(vtiger_id.rpartition("/")[2])
+		account = self.vtiger_rows(
+			"SELECT a.accountname, a.website, a.account_no, b.bill_street, b.bill_city, b.bill_code, "
+			"b.bill_country, e.source, e.label FROM vtiger_account a "
+			"JOIN vtiger_accountbillads b ON b.accountaddressid = a.accountid "
+			"JOIN vtiger_crmentity e ON e.crmid = a.accountid WHERE a.accountid = :id",
+			id=crmid,
+		)[0]
+		self.assertEqual(
+			(account["accountname"], account["website"], account["bill_street"], account["bill_city"]),
+			(self.name("Nowa Firma Łódź"), "nowa.example.org", "ul. Piotrkowska 1", "Łódź"),
+		)
+		self.assertEqual(
+			(account["bill_code"], account["bill_country"], account["source"]),
+			("90-001", "Poland", "WEBSERVICE"),
+		)
+		self.assertTrue(account["account_no"].startswith("ACC"))
+		self.assertEqual(customer.vtiger_number, account["account_no"])
+		person = self.vtiger_rows(
+			"SELECT firstname, lastname, email, mobile, accountid FROM vtiger_contactdetails c "
+			"JOIN vtiger_crmentity e ON e.crmid = c.contactid WHERE c.accountid = :id AND e.deleted = 0",
+			id=crmid,
+		)
+		self.assertEqual(
+			[dict(p) for p in person],
+			[
+				{
+					"firstname": "Zofia",
+					"lastname": "Nowak",
+					"email": "zofia@example.org",
+					"mobile": "+48 600",
+					"accountid": crmid,
+				}
+			],
+		)
+		self.assertTrue(frappe.db.get_value("Contact", customer.customer_primary_contact, "vtiger_id"))
+
+		# from now on it is a synced customer: the pull adopts it (no second Customer) and edits push
+		log = self.sync()
+		self.assertFalse(log.created, [(l.action, l.target_doctype, l.message) for l in log.lines])
+		self.assertEqual(frappe.db.count("Customer", {"customer_name": self.name("Nowa Firma Łódź")}), 1)
+		customer.reload()
+		customer.website = "nowa2.example.org"
+		customer.save()
+		frappe.db.commit()
+		drain(self.connection)
+		self.assertEqual(
+			self.vtiger_value("SELECT website FROM vtiger_account WHERE accountid = :id", id=crmid),
+			"nowa2.example.org",
+		)
+
+	def test_a_customer_the_sync_wrote_is_not_sent_back(self):
+		account = self.client.create(
+			"Accounts", {"accountname": self.name("From VTiger"), "assigned_user_id": self.client.user_id}
+		)
+		self.sync()
+		self.assertTrue(self.find("Customer", self.client.crmid_of(account["id"])))
+		self.assertEqual(
+			frappe.db.count(
+				OUTBOX_DOCTYPE, {"connection": self.connection, "kind": "Create", "status": "Pending"}
+			),
+			0,
+		)
+
+
+HOUSEHOLD_LABELS = (
+	"HH Owner First",
+	"HH Owner Last",
+	"HH Dep 1 First",
+	"HH Dep 1 Last",
+	"HH Dep 2 First",
+	"HH Dep 2 Last",
+)
+
+
+def household_mapping() -> dict:
+	"""The insurance preset's shape in small: an order's custom fields hold the owner and a repeating group of
+	dependents, each its own Contact; names push back into the member's own group columns."""
+	member = {"first_name": {"from": "{first}", "push": True}, "last_name": {"from": "{last}", "push": True}}
+	return {
+		"streams": {"SalesOrder": {}},
+		"entities": {
+			"customer": {
+				"source": "salesorder",
+				"processor": "customer",
+				"doctype": "Customer",
+				"role": "owner",
+				"fields": {
+					"customer_name": {
+						"from": ["HH Owner First", "HH Owner Last"],
+						"join": " ",
+						"required": True,
+					},
+					"customer_type": {"value": "Individual"},
+				},
+			},
+			"owner": {
+				"source": "salesorder",
+				"processor": "contact",
+				"doctype": "Contact",
+				"role": "owner",
+				"fields": {
+					"first_name": {"from": "HH Owner First", "push": True},
+					"last_name": {"from": "HH Owner Last", "push": True},
+				},
+				"links": [{"kind": "dynamic", "entity": "customer", "required": True}],
+			},
+			"dependent": {
+				"source": "salesorder",
+				"processor": "contact",
+				"doctype": "Contact",
+				"role": "dependent",
+				"fields": member,
+				"skip_if_empty": ["first_name", "last_name"],
+				"links": [{"kind": "dynamic", "entity": "customer", "required": True}],
+				"repeat": [
+					{"first": "HH Dep 1 First", "last": "HH Dep 1 Last"},
+					{"first": "HH Dep 2 First", "last": "HH Dep 2 Last"},
+				],
+			},
+		},
+	}
+
+
+class TestHouseholdPushBack(TwoWayTestCase):
+	"""Contacts from a repeating group push back into their own group's columns of the order."""
+
+	@classmethod
+	def make_connection(cls, **overrides) -> str:
+		with cls.engine.connect() as conn:
+			block = conn.execute(
+				text(
+					"SELECT b.blockid FROM vtiger_blocks b JOIN vtiger_tab t ON t.tabid = b.tabid "
+					"WHERE t.name = 'SalesOrder' ORDER BY b.sequence LIMIT 1"
+				)
+			).scalar()
+			have = {
+				row[0]
+				for row in conn.execute(
+					text("SELECT fieldlabel FROM vtiger_field WHERE fieldlabel LIKE 'HH %'")
+				)
+			}
+		for label in HOUSEHOLD_LABELS:
+			if label not in have:
+				add_custom_field(cls.server, "SalesOrder", label, block)
+		return super().make_connection(
+			mapping_preset="custom",
+			custom_mapping=json.dumps(household_mapping()),
+			sync_accounts=0,
+			sync_contacts=0,
+			sync_sales_orders=1,
+			push_edits=1,
+			**overrides,
+		)
+
+	def test_a_dependent_pushes_into_its_own_group_columns(self):
+		columns = {
+			label: self.vtiger_value(
+				"SELECT columnname FROM vtiger_field WHERE fieldlabel = :label", label=label
+			)
+			for label in HOUSEHOLD_LABELS
+		}
+		product = ws_product(self.client, self.name("Policy"))
+		account = self.client.create(
+			"Accounts", {"accountname": self.name("Household Co"), "assigned_user_id": self.client.user_id}
+		)
+		values = dict(zip(HOUSEHOLD_LABELS, ("Ana", "Silva", "Bia", "Silva", "Caio", "Silva"), strict=True))
+		order = ws_order(self.client, account["id"], product["id"], self.name("Policy"))
+		self.client.revise({"id": order["id"], **{columns[label]: value for label, value in values.items()}})
+		crmid = self.client.crmid_of(order["id"])
+		self.sync()
+		second = frappe.get_doc("Contact", self.find("Contact", f"{crmid}:dependent-2"))
+		self.assertEqual(second.first_name, "Caio")
+
+		second.first_name = "Caíque"
+		second.save()
+		frappe.db.commit()
+		log = frappe.get_doc(LOG_DOCTYPE, drain(self.connection))
+
+		self.assertEqual(log.status, "Success", [(l.action, l.message) for l in log.lines])
+		row = self.vtiger_rows(
+			f"SELECT {', '.join(columns.values())} FROM vtiger_salesordercf WHERE salesorderid = :id",
+			id=crmid,
+		)[0]
+		self.assertEqual(
+			{label: row[column] for label, column in columns.items()},
+			{**values, "HH Dep 2 First": "Caíque"},
+		)
+		log = self.sync()
+		touched = [
+			(d, n)
+			for d in ("Customer", "Contact")
+			for n in frappe.get_all(d, filters={"modified": (">=", log.started_at)}, pluck="name")
+		]
+		self.assertFalse(log.created or log.updated, touched)  # the push left no echo for the pull
