@@ -15,9 +15,9 @@ Resync; it prints VTiger against what landed, as a Markdown table, and the Sync 
 
 Use a fresh site (``frappe-bench site`` re-makes one), run from the bench's ``sites`` directory with its Python:
 
-    export FRAPPE_BENCH_DIR=~/.cache/frappe15-bench-qa FRAPPE_TEST_SITE=realdata.localhost
+    export FRAPPE_TEST_SITE=realdata.localhost
     ../shared/frappe-bench/frappe-bench site /path/to/checkout
-    cd ~/.cache/frappe15-bench-qa/bench/sites
+    cd ~/.cache/frappe15-bench/bench/sites
     ../env/bin/python /path/to/checkout/benchmarks/real_vtiger.py --site realdata.localhost
 
 VTiger runs on VTIGER_PORT (default here 8093) with database VTIGER_DB (vtiger_realdata) and state dir
