@@ -139,18 +139,7 @@ def sync(connection: str, full: bool) -> tuple[float, frappe._dict]:
 	"""Start a run as Sync Now does and wait for its log's final status."""
 	before = frappe.db.get_value(SETTING_DOCTYPE, connection, "last_log")
 	started = time.perf_counter()
-	frappe.db.set_value(SETTING_DOCTYPE, connection, "status", STATUS_QUEUED, update_modified=False)
-	frappe.enqueue(
-		"vtigercrm_sync.syncer.handler.job.run_sync",
-		queue="long",
-		timeout=14400,
-		job_id=job_id(connection),
-		deduplicate=True,
-		connection=connection,
-		trigger="CLI",
-		full=full,
-		user="Administrator",
-	)
+	frappe.get_doc(SETTING_DOCTYPE, connection).queue_run("CLI", full, "Administrator")
 	frappe.db.commit()
 	while True:
 		time.sleep(0.05)

@@ -129,18 +129,8 @@ class TestFaults(VTigerSyncTestCase):
 		update_site_config("vtigercrm_sync_heartbeat_seconds", 3)
 		self.addCleanup(update_site_config, "vtigercrm_sync_heartbeat_seconds", "None")
 		worker = start_worker(self, "long")
-		frappe.db.set_value(SETTING_DOCTYPE, connection, "status", STATUS_QUEUED, update_modified=False)
-		frappe.enqueue(
-			"vtigercrm_sync.syncer.handler.job.run_sync",
-			queue="long",
-			timeout=600,
-			job_id=job_id(connection),
-			deduplicate=True,
-			connection=connection,
-			trigger="Button",
-			user="Administrator",
-		)
-		frappe.db.commit()
+		frappe.get_doc(SETTING_DOCTYPE, connection).queue_run("Button", False, "Administrator")
+		frappe.db.commit()  # the job is queued on commit, for a real worker
 		deadline = time.monotonic() + 120
 		while sum(self.order_counts(connection).values()) < 15:
 			self.assertLess(time.monotonic(), deadline, "the worker did not get far enough")

@@ -113,18 +113,8 @@ class TestParallelRun(VTigerSyncTestCase):
 	def test_two_workers_write_what_a_serial_run_writes_and_a_killed_chunk_runs_again(self):
 		parallel = self.make_connection(title=f"Parallel {self.run_id}", batch_size=5)
 		workers = [start_worker(self, f"long,{QUEUE}") for _ in range(2)]
-		frappe.db.set_value(SETTING_DOCTYPE, parallel, "status", STATUS_QUEUED, update_modified=False)
-		frappe.enqueue(
-			"vtigercrm_sync.syncer.handler.job.run_sync",
-			queue="long",
-			timeout=1800,
-			job_id=job_id(parallel),
-			deduplicate=True,
-			connection=parallel,
-			trigger="Button",
-			user="Administrator",
-		)
-		frappe.db.commit()
+		frappe.get_doc(SETTING_DOCTYPE, parallel).queue_run("Button", False, "Administrator")
+		frappe.db.commit()  # the job is queued on commit, for a real worker
 		log = self.wait_for(
 			"the run's log", lambda: frappe.db.get_value(SETTING_DOCTYPE, parallel, "last_log")
 		)

@@ -183,8 +183,16 @@ class VTigerCRMSync(Document):
 			)
 
 	def validate(self):
-		self.forget_password_for_a_new_server()
-		self.forget_access_key_for_a_new_vtiger()
+		self.forget_secret_for_a_new_server(
+			"db_password",
+			("host", "port", "db_user"),
+			_("The password was cleared because the server or user changed; type it again."),
+		)
+		self.forget_secret_for_a_new_server(
+			"vtiger_access_key",
+			("vtiger_url", "vtiger_user"),
+			_("The access key was cleared because the VTiger URL or user changed; type it again."),
+		)
 		self.validate_two_way()
 		self.validate_time_zone()
 		self.validate_id_prefix()
@@ -227,37 +235,15 @@ class VTigerCRMSync(Document):
 		if current:
 			self.update(current)
 
-	def forget_password_for_a_new_server(self):
-		"""A stored password is never sent to another host, port or user than the one it was typed for."""
-		if self.is_new() or not self.has_value_changed_in(("host", "port", "db_user")):
+	def forget_secret_for_a_new_server(self, fieldname: str, server_fields: tuple[str, ...], message: str):
+		"""A stored secret is never sent to another server or for another user than the one it was typed for."""
+		if self.is_new() or not self.has_value_changed_in(server_fields):
 			return
-		if self.db_password and set(self.db_password) != {"*"}:
+		if self.get(fieldname) and set(self.get(fieldname)) != {"*"}:
 			return  # typed again with the new server
-		self.db_password = None
-		frappe.db.delete(
-			"__Auth", {"doctype": SETTING_DOCTYPE, "name": self.name, "fieldname": "db_password"}
-		)
-		frappe.msgprint(
-			_("The password was cleared because the server or user changed; type it again."),
-			indicator="orange",
-			alert=True,
-		)
-
-	def forget_access_key_for_a_new_vtiger(self):
-		"""The access key is never sent to another VTiger or for another user than the one it was typed for."""
-		if self.is_new() or not self.has_value_changed_in(("vtiger_url", "vtiger_user")):
-			return
-		if self.vtiger_access_key and set(self.vtiger_access_key) != {"*"}:
-			return  # typed again with the new VTiger
-		self.vtiger_access_key = None
-		frappe.db.delete(
-			"__Auth", {"doctype": SETTING_DOCTYPE, "name": self.name, "fieldname": "vtiger_access_key"}
-		)
-		frappe.msgprint(
-			_("The access key was cleared because the VTiger URL or user changed; type it again."),
-			indicator="orange",
-			alert=True,
-		)
+		self.set(fieldname, None)
+		frappe.db.delete("__Auth", {"doctype": SETTING_DOCTYPE, "name": self.name, "fieldname": fieldname})
+		frappe.msgprint(message, indicator="orange", alert=True)
 
 	def validate_two_way(self):
 		"""Writing to VTiger needs its web service: URL, user and access key; without them the connection reads."""
@@ -426,6 +412,11 @@ class VTigerCRMSync(Document):
 				"status": "already_running",
 				"message": _("A sync of {0} is already queued or running").format(frappe.bold(self.name)),
 			}
+		self.queue_run(trigger, full, user or frappe.session.user, now=frappe.flags.in_test)
+		return {"status": "queued", "message": _("Sync of {0} queued").format(frappe.bold(self.name))}
+
+	def queue_run(self, trigger: str, full: bool, user: str, now: bool = False) -> None:
+		"""Mark the connection Queued and queue its run's job once the transaction commits."""
 		self.db_set("status", STATUS_QUEUED, update_modified=False, notify=True)
 		frappe.enqueue(
 			"vtigercrm_sync.syncer.handler.job.run_sync",
@@ -434,13 +425,12 @@ class VTigerCRMSync(Document):
 			job_id=job_id(self.name),
 			deduplicate=True,
 			enqueue_after_commit=True,
-			now=frappe.flags.in_test,
+			now=now,
 			connection=self.name,
 			trigger=trigger,
 			full=bool(full),
-			user=user or frappe.session.user,
+			user=user,
 		)
-		return {"status": "queued", "message": _("Sync of {0} queued").format(frappe.bold(self.name))}
 
 
 def throw_problems(problems: list[str], title: str) -> None:
