@@ -104,6 +104,8 @@ class DocumentPlan:
 	links: tuple[Link, ...] = ()
 	meta: dict[str, Any] = field(default_factory=dict)
 	secrets: dict[str, str] = field(default_factory=dict, repr=False)
+	pending: tuple[Any, ...] = ()
+	"""How fields with an ERPNext edit still waiting to be pushed were decided (reverse.Decision each)."""
 	content_hash: str = ""
 	module: str = ""
 	"""The VTiger module of the record the document comes from (``Accounts``, ``Products``…), for links back."""

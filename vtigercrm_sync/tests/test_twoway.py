@@ -12,7 +12,13 @@ from frappe.utils import now_datetime
 from sqlalchemy import text
 
 from vtigercrm_sync.config.config import read_json
-from vtigercrm_sync.constants import DIRECTION_PUSH, LOG_DOCTYPE, OUTBOX_DOCTYPE, SETTING_DOCTYPE
+from vtigercrm_sync.constants import (
+	DIRECTION_PULL,
+	DIRECTION_PUSH,
+	LOG_DOCTYPE,
+	OUTBOX_DOCTYPE,
+	SETTING_DOCTYPE,
+)
 from vtigercrm_sync.syncer.handler.push import drain, drain_all, pending_count
 from vtigercrm_sync.tests.twoway import (
 	WRITEBACK_LABELS,
@@ -442,6 +448,81 @@ class TestEditPush(TwoWayTestCase):
 				self.sync()
 				self.assertEqual(frappe.db.get_value("Customer", customer_name, "website"), winner)
 				self.assertEqual(pending_count(self.connection), 0)
+
+	def website(self, crmid: int) -> str:
+		return self.vtiger_value("SELECT website FROM vtiger_account WHERE accountid = :id", id=crmid)
+
+	def test_a_pull_keeps_an_edit_still_waiting_to_be_pushed(self):
+		"""VTiger is down for the push but its database is read: a pull of the record, changed in VTiger on
+		another field, must not undo ERPNext's edit, and the push that follows still writes it."""
+		self.set_rule("VTiger wins")
+		account, customer_name = self.make_account("Waiting Co", website="base.example.org")
+		crmid = self.client.crmid_of(account["id"])
+		customer = frappe.get_doc("Customer", customer_name)
+		customer.website = "erpnext.example.org"
+		customer.save()
+		frappe.db.commit()
+		self.client.revise({"id": account["id"], "description": "Überarbeitet in VTiger"})
+
+		log = self.sync()
+
+		customer.reload()
+		self.assertEqual(customer.website, "erpnext.example.org", [(l.action, l.message) for l in log.lines])
+		self.assertEqual(customer.customer_details, "Überarbeitet in VTiger")
+		self.assertFalse([line for line in log.lines if line.action == "Conflict"])
+		self.assertEqual(pending_count(self.connection), 1)
+
+		push = frappe.get_doc(LOG_DOCTYPE, drain(self.connection))
+		self.assertEqual([line.action for line in push.lines], ["Pushed"])
+		self.assertEqual(self.website(crmid), "erpnext.example.org")
+		for run in range(3):
+			log = self.sync()
+			self.assertFalse(log.updated or log.failed, (run, [(l.action, l.message) for l in log.lines]))
+		self.assertEqual(frappe.db.get_value("Customer", customer_name, "website"), "erpnext.example.org")
+
+	def test_a_pull_that_meets_a_waiting_edit_of_the_same_field_follows_the_rule(self):
+		for rule, kept in (
+			("VTiger wins", "vtiger"),
+			("ERPNext wins", "erpnext"),
+			("Latest change wins", "vtiger"),  # VTiger's edit came after ERPNext's
+		):
+			with self.subTest(rule=rule):
+				self.set_rule(rule)
+				account, customer_name = self.make_account(f"Pull {rule}", website="base.example.org")
+				crmid = self.client.crmid_of(account["id"])
+				customer = frappe.get_doc("Customer", customer_name)
+				customer.website = "erpnext.example.org"
+				customer.save()
+				frappe.db.commit()
+				time.sleep(1.1)
+				self.client.revise({"id": account["id"], "website": "vtiger.example.org"})
+				winner, loser = (
+					("vtiger.example.org", "erpnext.example.org")
+					if kept == "vtiger"
+					else ("erpnext.example.org", "vtiger.example.org")
+				)
+
+				log = self.sync()
+
+				[conflict] = [line for line in log.lines if line.action == "Conflict"]
+				self.assertEqual(conflict.direction, DIRECTION_PULL)
+				self.assertEqual(conflict.target_name, customer_name)
+				self.assertIn(f"Value not kept: {loser}", conflict.message)
+				self.assertEqual(frappe.db.get_value("Customer", customer_name, "website"), winner)
+
+				push = drain(self.connection)
+				lines = frappe.get_all(LOG_DOCTYPE + " Line", {"parent": push or ""}, pluck="action")
+				self.assertNotIn("Conflict", lines, "the pull decided it; the push must not decide it again")
+				self.assertEqual(self.website(crmid), winner)
+				self.assertEqual(pending_count(self.connection), 0)
+				if kept == "vtiger":
+					self.assertEqual(
+						frappe.db.get_value(OUTBOX_DOCTYPE, {"reference_name": customer_name}, "status"),
+						"Superseded",
+					)
+				log = self.sync()
+				self.assertFalse(log.updated or log.failed, [(l.action, l.message) for l in log.lines])
+				self.assertEqual(frappe.db.get_value("Customer", customer_name, "website"), winner)
 
 
 class TestNewCustomer(TwoWayTestCase):

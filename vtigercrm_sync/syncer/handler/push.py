@@ -15,11 +15,10 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import frappe
 from frappe import _
-from frappe.utils import add_to_date, get_datetime, get_system_timezone, now_datetime
+from frappe.utils import add_to_date, now_datetime
 
 from vtigercrm_sync.config.resolution import resolve_mapping, resolve_writeback
 from vtigercrm_sync.config.spec import EntitySpec, MappingConfig, MappingError
@@ -51,6 +50,7 @@ from vtigercrm_sync.constants import (
 from vtigercrm_sync.database.engine import get_engine
 from vtigercrm_sync.syncer.handler.create import connection_for_new_customers, create_account
 from vtigercrm_sync.syncer.handler.echo import EchoGuard
+from vtigercrm_sync.syncer.handler.pending import conflict_message, utc
 from vtigercrm_sync.syncer.plan import VTigerId
 from vtigercrm_sync.syncer.redact import redact
 from vtigercrm_sync.syncer.services.query import ConnectionFailed, read_catalog
@@ -356,7 +356,7 @@ class Pusher:
 			self.client.ws_id(entity.module, vtiger_id.crmid),
 			changes,
 			self.connection.conflict_rule or "VTiger wins",
-			_utc(row.changed_at),
+			utc(row.changed_at),
 			self.connection.vtiger_time_zone or None,
 		)
 		lines = []
@@ -369,18 +369,7 @@ class Pusher:
 			lines.append((ACTION_PUSHED, _("VTiger already had ERPNext's values")))
 		for decision in result.conflicts:
 			self.counts["conflicts"] += 1
-			winner = _("ERPNext") if decision.writes else _("VTiger")
-			lines.append(
-				(
-					ACTION_CONFLICT,
-					_("{0} changed on both sides; {1} wins ({2}). Value not kept: {3}").format(
-						decision.target,
-						winner,
-						_(self.connection.conflict_rule or "VTiger wins"),
-						_shown(decision.loser),
-					),
-				)
-			)
+			lines.append((ACTION_CONFLICT, conflict_message(decision, self.connection.conflict_rule)))
 		return lines
 
 	def writeback(self) -> dict[str, dict[str, str]]:
@@ -467,15 +456,3 @@ class Pusher:
 
 def pending_count(connection: str) -> int:
 	return frappe.db.count(OUTBOX_DOCTYPE, {"connection": connection, "status": OUTBOX_PENDING})
-
-
-def _utc(value: Any) -> datetime | None:
-	"""A system-time-zone datetime from the database, as naive UTC."""
-	if not value:
-		return None
-	local = get_datetime(value).replace(tzinfo=ZoneInfo(get_system_timezone()))
-	return local.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
-
-
-def _shown(value: Any) -> str:
-	return '""' if value in (None, "") else str(value)

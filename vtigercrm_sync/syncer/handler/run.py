@@ -24,7 +24,7 @@ from rq.timeouts import JobTimeoutException
 
 from vtigercrm_sync.config.config import load_handler_config
 from vtigercrm_sync.config.spec import STREAM_ORDER, STREAM_SOURCES
-from vtigercrm_sync.constants import CHUNK_DOCTYPE, SETTING_DOCTYPE
+from vtigercrm_sync.constants import ACTION_CONFLICT, CHUNK_DOCTYPE, SETTING_DOCTYPE
 from vtigercrm_sync.syncer.handler.base import (
 	CreatedConcurrently,
 	Outcome,
@@ -34,14 +34,17 @@ from vtigercrm_sync.syncer.handler.base import (
 )
 from vtigercrm_sync.syncer.handler.deletion import documents_of, remove_document
 from vtigercrm_sync.syncer.handler.factory import build_handlers
+from vtigercrm_sync.syncer.handler.pending import settle, waiting_edits
 from vtigercrm_sync.syncer.handler.run_state import beat, renew_prefix
 from vtigercrm_sync.syncer.handler.settings import hash_key, sync_settings
 from vtigercrm_sync.syncer.observer.frappe import FrappeObserver
 from vtigercrm_sync.syncer.plan import BundleResult, DocumentPlan, Message, RecordRef, VTigerId
 from vtigercrm_sync.syncer.processor.base import PlanContext
+from vtigercrm_sync.syncer.processor.pending import PendingEdits
 from vtigercrm_sync.syncer.processor.planner import BundlePlanner
 from vtigercrm_sync.syncer.redact import redact
 from vtigercrm_sync.syncer.services.query import Bundle, Change, VTigerReader, Watermark
+from vtigercrm_sync.syncer.services.reverse import VTIGER_WINS
 
 COMMIT_SECONDS = 1.5
 LOCK_ERRORS = (frappe.QueryDeadlockError, frappe.QueryTimeoutError, CreatedConcurrently)
@@ -66,11 +69,17 @@ class SyncRun:
 			self.doc.connection_settings(), self.doc.mapping_config(), batch_size=self.doc.batch_size or 500
 		)
 		self.settings = sync_settings(self.doc, self.reader.catalog, log)
+		self.pending = (
+			PendingEdits(self.doc.conflict_rule or VTIGER_WINS, self.doc.vtiger_time_zone or None)
+			if self.doc.push_edits
+			else None
+		)
 		context = PlanContext(
 			hash_key=hash_key(),
 			defaults={"country": self.settings.default_country},
 			id_prefix=self.doc.id_prefix or "",
 			taxes=self.reader.catalog.taxes,
+			pending=self.pending,
 		)
 		self.planner = BundlePlanner(self.reader.mapping, context, handler_config)
 		self.handlers = build_handlers(self.reader.mapping, handler_config, self.settings)
@@ -92,6 +101,8 @@ class SyncRun:
 		``part`` (:data:`LINKED` or :data:`OWN`), just the documents of that part are written. The changes are
 		planned first, so the documents they touch are looked up in one query per doctype."""
 		changes = list(changes)
+		if self.pending is not None:
+			self.pending.load(waiting_edits(self.doc.name))
 		plans = {
 			change.key: self._planned(change.bundle, part) for change in changes if change.bundle is not None
 		}
@@ -250,6 +261,9 @@ class SyncRun:
 		frappe.db.savepoint(savepoint)
 		try:
 			outcome = self.handlers[plan.entity.split("#")[0]].apply(plan, self.resolver)
+			conflicts = settle(self.doc.name, plan, self.pending.rule, self.log) if plan.pending else []
+			if outcome.repeat:
+				conflicts = []  # told when the run first wrote it
 		except (*LOCK_ERRORS, *ABORTS):
 			raise
 		except Exception as exc:
@@ -259,6 +273,17 @@ class SyncRun:
 			observer.line("Failed", module, plan.vtiger_id, reason, plan.entity, plan.doctype, record=crmid)
 			return None
 		frappe.db.release_savepoint(savepoint)
+		for message in conflicts:
+			observer.line(
+				ACTION_CONFLICT,
+				module,
+				plan.vtiger_id,
+				message,
+				plan.entity,
+				plan.doctype,
+				outcome.name,
+				record=crmid,
+			)
 		return outcome
 
 	def delete(self, ref: RecordRef, observer: FrappeObserver) -> None:

@@ -16,8 +16,10 @@ from typing import Any
 from vtigercrm_sync.config.spec import ChildSpec, EntitySpec, FieldSpec, split_source
 from vtigercrm_sync.config.transforms import TRANSFORMS, TransformError, compile_map, is_empty, lookup_map
 from vtigercrm_sync.syncer.plan import Message, RecordIssue, VTigerId
+from vtigercrm_sync.syncer.processor.pending import PendingEdits
 from vtigercrm_sync.syncer.services.catalog import DEFAULT_TAXES, TaxDefinition
 from vtigercrm_sync.syncer.services.query import Bundle
+from vtigercrm_sync.syncer.services.reverse import Decision
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class PlanContext:
 	id_prefix: str = ""
 	taxes: tuple[TaxDefinition, ...] = DEFAULT_TAXES
 	"""The taxes the VTiger install defines (names, labels, which are on shipping)."""
+	pending: PendingEdits | None = None
+	"""ERPNext edits still waiting to be pushed, which a pull must not undo unseen (two-way connections)."""
 
 
 REQUIRED = "is required but VTiger has no value"
@@ -60,6 +64,8 @@ class Draft:
 	link_issue: RecordIssue | None = None
 	link_warnings: list[RecordIssue] = field(default_factory=list)
 	vtiger_id: str = ""
+	pending: tuple[Decision, ...] = ()
+	"""How the document's fields with ERPNext edits waiting to be pushed were decided."""
 
 
 def vtiger_id_for(spec: EntitySpec, crmid: int, prefix: str = "") -> str:
@@ -205,8 +211,11 @@ class EntityProcessor:
 		"""Drafts of this entity for the bundle; a row that cannot be planned adds its error to ``issues`` and
 		its (entity key, crmid) to ``failed``, so the documents that link to it know why it is missing."""
 		drafts = []
+		pending = self.context.pending
 		for row in self.rows(bundle):
 			key = self.cache_key(row, bundle) if cache is not None else None
+			if pending is not None and pending.waiting(self.spec.doctype, self._vtiger_id(row)):
+				key = None  # its values depend on the outbox, not on the row alone
 			if key is not None and key in cache:
 				draft, row_issues = cache.get(key)
 				row_issues = [replace(issue, source=bundle.source) for issue in row_issues]
@@ -224,10 +233,13 @@ class EntityProcessor:
 				drafts.append(draft)
 		return drafts
 
+	def _vtiger_id(self, row: Mapping[str, Any]) -> str:
+		return vtiger_id_for(self.spec, self.crmid(row), self.context.id_prefix)
+
 	def _rebound(self, draft: Draft, row: Mapping[str, Any]) -> Draft:
 		"""A shared draft (and its plan, when already finished) under this row's record and id."""
 		crmid = self.crmid(row)
-		vtiger_id = vtiger_id_for(self.spec, crmid, self.context.id_prefix)
+		vtiger_id = self._vtiger_id(row)
 		plan = replace(draft.plan, vtiger_id=vtiger_id) if draft.plan is not None else None
 		return replace(draft, row=row, crmid=crmid, vtiger_id=vtiger_id, plan=plan)
 
@@ -259,8 +271,14 @@ class EntityProcessor:
 			return None
 		match = {f: values[f] for f in self.spec.match if not is_empty(values.get(f))}
 		crmid = self.crmid(row)
-		vtiger_id = vtiger_id_for(self.spec, crmid, self.context.id_prefix)
-		draft = Draft(self.spec, row, crmid, values, secrets, match=match, vtiger_id=vtiger_id)
+		vtiger_id = self._vtiger_id(row)
+		pending = self.context.pending
+		decided = (
+			pending.reconcile(self.spec.doctype, vtiger_id, values, bundle.modifiedtime) if pending else ()
+		)
+		draft = Draft(
+			self.spec, row, crmid, values, secrets, match=match, vtiger_id=vtiger_id, pending=decided
+		)
 		for child, evaluators in self.children:
 			draft.children[child.table] = self._child_rows(child, evaluators, bundle)
 		return draft

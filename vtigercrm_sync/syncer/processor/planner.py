@@ -303,6 +303,7 @@ class BundlePlanner:
 			links=links,
 			meta=draft.meta,
 			secrets=draft.secrets,
+			pending=draft.pending,
 			content_hash=content_hash(body, draft.secrets, self.context.hash_key),
 			module=draft.row.get("item_type") or "" if spec.source == "line" else spec.module,
 		)

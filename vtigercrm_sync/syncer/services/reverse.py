@@ -127,27 +127,36 @@ def decide(
 	erpnext_changed: datetime | None = None,
 ) -> list[Decision]:
 	"""For each changed field, what to write, given VTiger's ``current`` record (column -> value)."""
-	if rule not in CONFLICT_RULES:
-		raise ValueError(f"unknown conflict rule {rule!r}; choose one of {', '.join(CONFLICT_RULES)}")
 	specs = {spec.target: spec for spec in entity.pushed}
 	decisions = []
 	for change in changes:
 		spec = specs[change.target]
 		column = spec.sources[0]
 		vtiger_now = read_as_pull(spec, current.get(column))
-		if _same(vtiger_now, change.new):
-			outcome = SAME
-		elif _same(vtiger_now, change.old):
-			outcome = WRITE
-		elif rule == ERPNEXT_WINS or (
-			rule == LATEST_WINS and _erpnext_is_later(erpnext_changed, vtiger_modified)
-		):
-			outcome = CONFLICT_ERPNEXT
-		else:
-			outcome = CONFLICT_VTIGER
+		outcome = field_outcome(vtiger_now, change, rule, vtiger_modified, erpnext_changed)
 		value = vtiger_text(spec, change.new) if outcome in (WRITE, CONFLICT_ERPNEXT) else None
 		decisions.append(Decision(change.target, column, outcome, value, vtiger_now, change.new))
 	return decisions
+
+
+def field_outcome(
+	vtiger_now: Any,
+	change: FieldChange,
+	rule: str,
+	vtiger_modified: datetime | None = None,
+	erpnext_changed: datetime | None = None,
+) -> str:
+	"""The rule for one field, shared by the push and by a pull that meets an edit still waiting to be pushed:
+	``vtiger_now`` is VTiger's value as the pull reads it, ``change`` ERPNext's edit since the last sync."""
+	if rule not in CONFLICT_RULES:
+		raise ValueError(f"unknown conflict rule {rule!r}; choose one of {', '.join(CONFLICT_RULES)}")
+	if _same(vtiger_now, change.new):
+		return SAME
+	if _same(vtiger_now, change.old):
+		return WRITE
+	if rule == ERPNEXT_WINS or (rule == LATEST_WINS and _erpnext_is_later(erpnext_changed, vtiger_modified)):
+		return CONFLICT_ERPNEXT
+	return CONFLICT_VTIGER
 
 
 def _erpnext_is_later(erpnext_changed: datetime | None, vtiger_modified: datetime | None) -> bool:
@@ -248,9 +257,10 @@ def push_changes(
 	return PushResult(decisions, record)
 
 
-def vtiger_utc(text: str | None, time_zone: str | None = None) -> datetime | None:
-	"""VTiger's ``modifiedtime`` (server-local ``YYYY-MM-DD HH:MM:SS``) as a naive UTC datetime."""
+def vtiger_utc(text: str | datetime | None, time_zone: str | None = None) -> datetime | None:
+	"""VTiger's ``modifiedtime`` (server-local, as the web service's text or SQL's datetime) as naive UTC."""
 	if not text:
 		return None
-	local = datetime.strptime(str(text), "%Y-%m-%d %H:%M:%S").replace(tzinfo=ZoneInfo(time_zone or "UTC"))
+	when = text if isinstance(text, datetime) else datetime.strptime(str(text), "%Y-%m-%d %H:%M:%S")
+	local = when.replace(tzinfo=ZoneInfo(time_zone or "UTC"))
 	return local.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)

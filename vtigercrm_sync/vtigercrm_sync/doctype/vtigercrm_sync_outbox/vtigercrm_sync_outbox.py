@@ -8,7 +8,7 @@ from frappe.model.document import Document
 from frappe.query_builder import Interval
 from frappe.query_builder.functions import Now
 
-from vtigercrm_sync.constants import OUTBOX_DOCTYPE, OUTBOX_SENT
+from vtigercrm_sync.constants import OUTBOX_DOCTYPE, OUTBOX_SENT, OUTBOX_SUPERSEDED
 
 
 class VTigerCRMSyncOutbox(Document):
@@ -33,14 +33,17 @@ class VTigerCRMSyncOutbox(Document):
 		reference_doctype: DF.Link | None
 		reference_name: DF.DynamicLink | None
 		sent_at: DF.Datetime | None
-		status: DF.Literal["Pending", "Sent", "Failed"]
+		status: DF.Literal["Pending", "Sent", "Failed", "Superseded"]
 		vtiger_id: DF.Data | None
 	# end: auto-generated types
 
 	@staticmethod
 	def clear_old_logs(days: int = 30) -> None:
-		"""Forget pushes sent more than ``days`` ago; pending and failed ones stay until dealt with."""
+		"""Forget pushes sent (or overruled by VTiger at a pull) more than ``days`` ago; pending and failed ones
+		stay until dealt with."""
 		outbox = frappe.qb.DocType(OUTBOX_DOCTYPE)
 		frappe.db.delete(
-			outbox, filters=(outbox.status == OUTBOX_SENT) & (outbox.modified < (Now() - Interval(days=days)))
+			outbox,
+			filters=(outbox.status.isin([OUTBOX_SENT, OUTBOX_SUPERSEDED]))
+			& (outbox.modified < (Now() - Interval(days=days))),
 		)
