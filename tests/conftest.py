@@ -30,6 +30,7 @@ from vtiger_server import VTigerServer, VTigerServerError, start_server, stop_se
 from vtiger_writer import VTigerWriter
 
 _LOAD_SECONDS = pytest.StashKey[dict]()
+_SETUP_SECONDS = pytest.StashKey[dict]()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -59,6 +60,12 @@ def vtiger_database_loader(
 		return url
 
 	return load
+
+
+@pytest.fixture(scope="session")
+def setup_timings(request: pytest.FixtureRequest) -> dict[str, float]:
+	"""``timings[what] = seconds``: a slow fixture's setup time, shown at the end of the run."""
+	return request.config.stash.setdefault(_SETUP_SECONDS, {})
 
 
 @pytest.fixture(scope="session")
@@ -130,8 +137,13 @@ def cleanup_after(engine: Engine, start_crmid: int, start_currency: int) -> None
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
-	"""Show how long loading schema.sql took, so a slow server or dump is noticed."""
+	"""Show how long loading schema.sql and the slow fixtures took, so a slow server or dump is noticed."""
 	timings = config.stash.get(_LOAD_SECONDS, None)
 	if timings:
 		loaded = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in timings.items())
 		terminalreporter.write_line(f"VTiger schema loaded: {loaded}")
+	setups = config.stash.get(_SETUP_SECONDS, None)
+	if setups:
+		terminalreporter.write_line(
+			"Fixture setup: " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in setups.items())
+		)
