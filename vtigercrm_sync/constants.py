@@ -86,6 +86,11 @@ def push_job_id(connection: str) -> str:
 	return f"vtigercrm_sync_push::{connection}"
 
 
+def writeback_job_id(connection: str) -> str:
+	"""Ticking the write-back twice queues the records already synced once."""
+	return f"vtigercrm_sync_writeback::{connection}"
+
+
 def retry_job_id(log: str) -> str:
 	return f"vtigercrm_sync_log::{log}"
 

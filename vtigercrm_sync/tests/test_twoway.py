@@ -9,6 +9,7 @@ import time
 import frappe
 from erpnext.selling.doctype.sales_order.sales_order import make_delivery_note, make_sales_invoice
 from frappe.utils import now_datetime
+from frappe.utils.background_jobs import get_queue, is_job_enqueued
 from sqlalchemy import text
 
 from vtigercrm_sync.config.config import read_json
@@ -18,6 +19,7 @@ from vtigercrm_sync.constants import (
 	LOG_DOCTYPE,
 	OUTBOX_DOCTYPE,
 	SETTING_DOCTYPE,
+	push_job_id,
 )
 from vtigercrm_sync.syncer.handler.push import drain, drain_all, pending_count
 from vtigercrm_sync.tests.twoway import (
@@ -27,6 +29,7 @@ from vtigercrm_sync.tests.twoway import (
 	ws_order,
 	ws_product,
 )
+from vtigercrm_sync.tests.utils import start_worker
 from vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync.vtigercrm_sync import form_test_web_service
 
 
@@ -188,6 +191,57 @@ class TestStatusWriteBack(TwoWayTestCase):
 		# the write-back is not an edit the next pull brings back: the order and customer are left alone
 		log = self.sync()
 		self.assertFalse(log.created or log.updated, [(l.action, l.message) for l in log.lines])
+
+	def test_ticking_the_write_back_reports_the_records_already_synced(self):
+		frappe.db.set_value(SETTING_DOCTYPE, self.connection, "push_status", 0)
+		frappe.db.commit()
+		self.addCleanup(frappe.db.commit)
+		self.addCleanup(frappe.db.set_value, SETTING_DOCTYPE, self.connection, "push_status", 1)
+		product = ws_product(self.client, self.name("Gadget"))
+		account = self.client.create(
+			"Accounts", {"accountname": self.name("Früher GmbH"), "assigned_user_id": self.client.user_id}
+		)
+		order = ws_order(self.client, account["id"], product["id"], self.name("Earlier order"))
+		self.sync()
+		drain(self.connection)
+		order_crmid, account_crmid = self.client.crmid_of(order["id"]), self.client.crmid_of(account["id"])
+		customer, so_name = self.find("Customer", account_crmid), self.find("Sales Order", order_crmid)
+		self.assertFalse(frappe.db.exists(OUTBOX_DOCTYPE, {"reference_name": ("in", [customer, so_name])}))
+
+		doc = frappe.get_doc(SETTING_DOCTYPE, self.connection)
+		doc.push_status = 1
+		doc.save(ignore_permissions=True)
+		frappe.db.commit()
+		self.assertEqual(
+			sorted(
+				frappe.get_all(
+					OUTBOX_DOCTYPE,
+					filters={"reference_name": ("in", [customer, so_name]), "status": "Pending"},
+					pluck="kind",
+				)
+			),
+			["Status", "Status"],
+		)
+		doc.save(ignore_permissions=True)  # saved again, still ticked: nothing queued twice
+		self.assertEqual(frappe.db.count(OUTBOX_DOCTYPE, {"reference_name": ("in", [customer, so_name])}), 2)
+
+		drain(self.connection)
+		self.assertEqual(
+			self.order_fields(order_crmid),
+			{
+				"ERPNext Sales Order": so_name,
+				"ERPNext Status": "Draft",
+				"ERPNext Delivered %": "0.00",
+				"ERPNext Billed %": "0.00",
+			},
+		)
+		self.assertEqual(
+			self.vtiger_value(
+				f"SELECT {self.cf('Accounts', 'ERPNext Customer')} FROM vtiger_accountscf WHERE accountid = :id",
+				id=account_crmid,
+			),
+			customer,
+		)
 
 	def test_vtiger_down_loses_nothing_and_says_why(self):
 		account = self.client.create(
@@ -448,6 +502,30 @@ class TestEditPush(TwoWayTestCase):
 				self.sync()
 				self.assertEqual(frappe.db.get_value("Customer", customer_name, "website"), winner)
 				self.assertEqual(pending_count(self.connection), 0)
+
+	def test_a_committed_edit_is_pushed_by_a_worker_after_the_commit(self):
+		"""The path production takes: the save queues a drain job once its transaction commits, and a real
+		worker sends it."""
+		self.set_rule("VTiger wins")
+		account, customer_name = self.make_account("Background Co", website="before.example.org")
+		crmid = self.client.crmid_of(account["id"])
+		get_queue("short").empty()  # jobs another run of the suite left for a site of the same name
+		start_worker(self, "short")
+		frappe.flags.vtigercrm_sync_drain_in_background = True
+		self.addCleanup(setattr, frappe.flags, "vtigercrm_sync_drain_in_background", False)
+
+		customer = frappe.get_doc("Customer", customer_name)
+		customer.website = "worker.example.org"
+		customer.save()
+		self.assertFalse(is_job_enqueued(push_job_id(self.connection)), "queued before the commit")
+		frappe.db.commit()
+
+		deadline = time.monotonic() + 90
+		while frappe.db.get_value(OUTBOX_DOCTYPE, {"reference_name": customer_name}, "status") != "Sent":
+			self.assertLess(time.monotonic(), deadline, "no worker pushed the edit")
+			time.sleep(0.5)
+			frappe.db.rollback()  # a fresh snapshot, with the worker's commits
+		self.assertEqual(self.website(crmid), "worker.example.org")
 
 	def website(self, crmid: int) -> str:
 		return self.vtiger_value("SELECT website FROM vtiger_account WHERE accountid = :id", id=crmid)

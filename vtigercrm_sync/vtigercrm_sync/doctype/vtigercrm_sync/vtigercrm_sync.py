@@ -32,6 +32,7 @@ from vtigercrm_sync.constants import (
 	VTIGER_ID_FIELD,
 	WATERMARK_FIELDS,
 	job_id,
+	writeback_job_id,
 )
 from vtigercrm_sync.database.engine import ConnectionSettings, get_engine
 from vtigercrm_sync.syncer.handler.push import pending_count
@@ -166,6 +167,22 @@ class VTigerCRMSync(Document):
 
 	def on_update(self):
 		self.purge_full_card_numbers()
+		self.write_back_what_landed_before()
+
+	def write_back_what_landed_before(self):
+		"""Ticking the write-back queues it for the records already synced, in the background."""
+		if not (self.push_status and self.has_value_changed("push_status") and self.writes_to_vtiger()):
+			return
+		frappe.enqueue(
+			"vtigercrm_sync.syncer.handler.push.queue_landed_writebacks",
+			queue="long",
+			timeout=JOB_TIMEOUT,
+			job_id=writeback_job_id(self.name),
+			deduplicate=True,
+			enqueue_after_commit=True,
+			now=frappe.flags.in_test,
+			connection=self.name,
+		)
 
 	def purge_full_card_numbers(self):
 		"""Turning off "Store Full Card Numbers" removes the numbers already stored, not only future ones."""
