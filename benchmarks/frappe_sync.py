@@ -236,9 +236,9 @@ def report(label: str, seconds: float, documents: int, orders: int, floor: float
 	)
 
 
-def profile(n: int) -> None:
+def profile(n: int, out: str | None = None) -> None:
 	"""A first sync of n orders run serially in this process (chunk jobs inline), under cProfile: the top 15
-	functions by cumulative time."""
+	functions by cumulative time, and all of them in ``out`` (for ``python -m pstats``) when given."""
 	frappe.set_user("Administrator")
 	(connection,) = fresh_data(n, frappe.db.get_single_value("Global Defaults", "default_company"), "profile")
 	frappe.flags.in_test = True  # the run's chunk jobs run inline, as on a bench with one worker
@@ -251,6 +251,8 @@ def profile(n: int) -> None:
 	)
 	print(f"profiled first sync of {n} orders: {elapsed:.1f}s, {log.status}, created {log.created}")
 	pstats.Stats(profiler).sort_stats("cumulative").print_stats(15)
+	if out:
+		profiler.dump_stats(out)
 	frappe.destroy()
 
 
@@ -265,6 +267,7 @@ def main() -> None:
 	parser.add_argument(
 		"--profile", action="store_true", help="profile a first sync of N in this process instead"
 	)
+	parser.add_argument("--profile-out", help="with --profile, also save the whole profile to this file")
 	parser.add_argument(
 		"--rss-only", action="store_true", help="only the peak RSS of first syncs of N and 5N"
 	)
@@ -272,7 +275,7 @@ def main() -> None:
 	frappe.init(site=args.site, sites_path=".")
 	frappe.connect()
 	if args.profile:
-		profile(args.n)
+		profile(args.n, args.profile_out)
 		return
 	common = os.path.join(frappe.local.sites_path, "common_site_config.json")
 	update_site_config("workers", {QUEUE: {"timeout": 14400}}, site_config_path=common)

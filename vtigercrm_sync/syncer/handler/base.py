@@ -84,11 +84,24 @@ class Resolver:
 		self._uncommitted: dict[tuple[str, str], tuple[str, str]] = {}
 		self._staged: dict[tuple[str, str], tuple[str, str]] = {}
 		self._stored: dict[tuple[str, str], tuple[str, str | None] | None] = {}
+		self._memos: dict[tuple, Any] = {}
+
+	def memo(self, key: tuple, compute: Callable[[], Any]) -> Any:
+		"""A lookup done once per group of records rather than once per document (an order's address snapshot
+		against its customer's addresses); forgotten, like the prefetch, when the group is written again, and by
+		:meth:`forget` when the run itself changes what it read."""
+		if key not in self._memos:
+			self._memos[key] = compute()
+		return self._memos[key]
+
+	def forget(self) -> None:
+		self._memos.clear()
 
 	def prefetch(self, wanted: dict[str, set[str]]) -> None:
 		"""Read name and stored hash of every document a group of records may touch, one query per doctype,
 		instead of one to three queries per document; a VTiger id without a document is remembered as such."""
 		self._stored.clear()
+		self._memos.clear()
 		for doctype, vtiger_ids in wanted.items():
 			for chunk in _chunks(sorted(vtiger_ids), 1000):
 				rows = frappe.get_all(
@@ -145,6 +158,7 @@ class Resolver:
 		self._staged.clear()
 		self._uncommitted.clear()
 		self._stored.clear()
+		self._memos.clear()
 
 
 class DocumentHandler:

@@ -57,28 +57,18 @@ class AddressHandler(DocumentHandler):
 			if same:
 				resolver.remember(plan.doctype, plan.vtiger_id, same, self.stored_hash(plan))
 				return Outcome("Skipped", same, repeat=True)
-		return super().apply(plan, resolver)
+		outcome = super().apply(plan, resolver)
+		if outcome.action in ("Created", "Updated"):
+			resolver.forget()  # a customer's addresses changed
+		return outcome
 
 	def same_address_of_customer(self, plan: DocumentPlan, resolver: Resolver) -> str | None:
 		customer = next((link for link in plan.links if link.doctype == "Customer"), None)
 		if customer is None:
 			return None
 		wanted = _address_key(self.prepare(dict(plan.values), plan, resolver, []))
-		address = frappe.qb.DocType("Address")
-		link = frappe.qb.DocType("Dynamic Link")
-		candidates = (
-			frappe.qb.from_(address)
-			.join(link)
-			.on((link.parent == address.name) & (link.parenttype == "Address"))
-			.select(address.name, *(address[f] for f in ADDRESS_KEY_FIELDS))
-			.where(
-				(link.link_doctype == "Customer")
-				& (link.link_name == resolver.name_of(customer))
-				& (address.disabled == 0)
-			)
-			.orderby(address.creation)
-			.run(as_dict=True)
-		)
+		name = resolver.name_of(customer)
+		candidates = resolver.memo(("addresses of", name), lambda: addresses_of_customer(name))
 		return next((row.name for row in candidates if _address_key(row) == wanted), None)
 
 	def prepare(
@@ -111,6 +101,21 @@ class AddressHandler(DocumentHandler):
 				)
 			)
 		return self.settings.default_country
+
+
+def addresses_of_customer(customer: str) -> list[Any]:
+	"""The customer's enabled addresses, oldest first, with the fields that say two addresses are the same."""
+	address = frappe.qb.DocType("Address")
+	link = frappe.qb.DocType("Dynamic Link")
+	return (
+		frappe.qb.from_(address)
+		.join(link)
+		.on((link.parent == address.name) & (link.parenttype == "Address"))
+		.select(address.name, *(address[f] for f in ADDRESS_KEY_FIELDS))
+		.where((link.link_doctype == "Customer") & (link.link_name == customer) & (address.disabled == 0))
+		.orderby(address.creation)
+		.run(as_dict=True)
+	)
 
 
 class ItemHandler(DocumentHandler):

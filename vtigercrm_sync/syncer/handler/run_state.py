@@ -81,11 +81,13 @@ def close_stale_run(connection: str) -> str | None:
 	state = frappe.db.get_value(SETTING_DOCTYPE, connection, ["status", "last_log"], as_dict=True)
 	if not state or state.status not in (STATUS_QUEUED, STATUS_RUNNING):
 		return None
-	if state.status == STATUS_RUNNING and state.last_log and has_chunks(state.last_log):
-		resume_run(state.last_log)
-		return None
 	job = get_job(job_id(connection))
 	status = job.get_status() if job else None
+	if state.status == STATUS_RUNNING and state.last_log and has_chunks(state.last_log):
+		if job and status == JobStatus.STARTED and not is_beating(connection):
+			job.delete()  # the run's first job died while it wrote a chunk of its own (see stages.py)
+		resume_run(state.last_log)
+		return None
 	if status == JobStatus.QUEUED or (status == JobStatus.STARTED and is_beating(connection)):
 		return None
 	if state.status == STATUS_RUNNING and is_beating(connection):

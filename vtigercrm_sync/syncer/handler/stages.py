@@ -6,7 +6,9 @@ Contacts, SalesOrder). A stream whose records bring other records along (an orde
 products) first writes their documents in one job (the ``Linked`` stage: two orders of one customer never race to
 create it), then each record's own documents (``Own``). The chunks of one stage run in parallel, one job each, on the app's queue (``vtigercrm_sync`` when the bench has workers for it, else ``long``), and the last
 chunk of a stage to end starts the next stage (a barrier that needs no waiting job, so one worker runs the same
-code path serially). Each chunk commits in groups like a serial run, records how far it committed, and writes its
+code path serially). A stage of one chunk runs in the job that reached it: no other worker could share it, and a
+job of its own would only pay a fresh process's start (Frappe forks a new one per job, and its first document save
+imports half of ERPNext again). Each chunk commits in groups like a serial run, records how far it committed, and writes its
 counts on its own row of the log: the log's totals are their sum, so several writers never race on a counter. A
 stream's watermark moves only to the end of the longest run of finished chunks from its start, so it never passes
 an unfinished one. A chunk whose job died is queued again (by the next Sync Now and by the scheduler) and resumes
@@ -89,6 +91,9 @@ def start_next_stage(run: SyncRun, log: str, after: tuple[str, str] | None) -> N
 			continue
 		names = [_add_chunk(log, part, module, *bound) for bound in bounds]
 		frappe.db.commit()
+		if len(names) == 1:
+			run_chunk(log, names[0], run)
+			return
 		for name in names:
 			_enqueue(log, name)
 		return
@@ -111,8 +116,9 @@ def chunk_bounds(
 	return bounds
 
 
-def run_chunk(log: str, chunk: str) -> None:
-	"""Job body of one chunk: write its records, then end it (and maybe its stage, and the run)."""
+def run_chunk(log: str, chunk: str, run: SyncRun | None = None) -> None:
+	"""Job body of one chunk: write its records, then end it (and maybe its stage, and the run). ``run`` is the
+	calling job's own, when the chunk runs in the job that cut it."""
 	row = frappe.db.get_value(CHUNK_DOCTYPE, chunk, ["*"], as_dict=True)
 	if not row or row.status in ENDED:
 		return
@@ -122,7 +128,7 @@ def run_chunk(log: str, chunk: str) -> None:
 	observer = FrappeObserver.resume(connection, log, chunk)
 	status, error = DONE, None
 	try:
-		run = SyncRun(connection, log)
+		run = run or SyncRun(connection, log)
 		claim_prefix(run.doc.id_prefix or "", log)
 		_write_chunk(run, observer, row)
 	except JobTimeoutException:
@@ -144,7 +150,7 @@ def run_chunk(log: str, chunk: str) -> None:
 			end_chunk(chunk, status, error)
 			raise  # the worker is being stopped: let it stop, with the chunk ended
 	observer.flush()
-	end_chunk(chunk, status, error)
+	end_chunk(chunk, status, error, run if status == DONE else None)
 
 
 def _write_chunk(run: SyncRun, observer: FrappeObserver, row: Any) -> None:
@@ -163,9 +169,9 @@ def _write_chunk(run: SyncRun, observer: FrappeObserver, row: Any) -> None:
 			return
 
 
-def end_chunk(chunk: str, status: str, error: str | None) -> None:
-	"""End a chunk; the last of its stage starts the next stage. The log's row lock lets one chunk only see its
-	stage complete, and serialises the watermark's moves."""
+def end_chunk(chunk: str, status: str, error: str | None, run: SyncRun | None = None) -> None:
+	"""End a chunk; the last of its stage starts the next stage (with ``run``, the chunk's own, when it is whole).
+	The log's row lock lets one chunk only see its stage complete, and serialises the watermark's moves."""
 	log = frappe.db.get_value(CHUNK_DOCTYPE, chunk, "parent")
 	frappe.db.sql(f"SELECT name FROM `tab{LOG_DOCTYPE}` WHERE name = %s FOR UPDATE", log)
 	frappe.db.set_value(CHUNK_DOCTYPE, chunk, {"status": status, "error": error})
@@ -184,7 +190,7 @@ def end_chunk(chunk: str, status: str, error: str | None) -> None:
 			finish_run(log)  # a stage that did not complete ends the run; the next run resumes after it
 		else:
 			connection = frappe.db.get_value(LOG_DOCTYPE, log, "connection")
-			start_next_stage(SyncRun(connection, log), log, after=(row.module, row.stage))
+			start_next_stage(run or SyncRun(connection, log), log, after=(row.module, row.stage))
 
 
 def _advance_watermark(log: str, module: str, chunks: list[Any]) -> None:
