@@ -109,6 +109,25 @@ class TestStatusWriteBack(TwoWayTestCase):
 		)[0]
 		return dict(zip(WRITEBACK_LABELS["SalesOrder"], (row[c] for c in columns), strict=True))
 
+	def assert_landed_as(self, account_crmid: int, customer: str, order_crmid: int, so_name: str):
+		"""VTiger holds the names its account and order became, and the order's state as it landed."""
+		self.assertEqual(
+			self.vtiger_value(
+				f"SELECT {self.cf('Accounts', 'ERPNext Customer')} FROM vtiger_accountscf WHERE accountid = :id",
+				id=account_crmid,
+			),
+			customer,
+		)
+		self.assertEqual(
+			self.order_fields(order_crmid),
+			{
+				"ERPNext Sales Order": so_name,
+				"ERPNext Status": "Draft",
+				"ERPNext Delivered %": "0.00",
+				"ERPNext Billed %": "0.00",
+			},
+		)
+
 	def test_an_order_reports_its_name_status_delivery_and_billing(self):
 		product = ws_product(self.client, self.name("Widget"))
 		account = self.client.create(
@@ -137,22 +156,7 @@ class TestStatusWriteBack(TwoWayTestCase):
 		self.assertEqual(pending_count(self.connection), 0)
 		lines = frappe.get_doc(LOG_DOCTYPE, log).lines
 		self.assertEqual({line.direction for line in lines}, {DIRECTION_PUSH})
-		self.assertEqual(
-			self.vtiger_value(
-				f"SELECT {self.cf('Accounts', 'ERPNext Customer')} FROM vtiger_accountscf WHERE accountid = :id",
-				id=account_crmid,
-			),
-			customer,
-		)
-		self.assertEqual(
-			self.order_fields(order_crmid),
-			{
-				"ERPNext Sales Order": so_name,
-				"ERPNext Status": "Draft",
-				"ERPNext Delivered %": "0.00",
-				"ERPNext Billed %": "0.00",
-			},
-		)
+		self.assert_landed_as(account_crmid, customer, order_crmid, so_name)
 
 		so = frappe.get_doc("Sales Order", so_name)
 		so.submit()
@@ -226,22 +230,7 @@ class TestStatusWriteBack(TwoWayTestCase):
 		self.assertEqual(frappe.db.count(OUTBOX_DOCTYPE, {"reference_name": ("in", [customer, so_name])}), 2)
 
 		drain(self.connection)
-		self.assertEqual(
-			self.order_fields(order_crmid),
-			{
-				"ERPNext Sales Order": so_name,
-				"ERPNext Status": "Draft",
-				"ERPNext Delivered %": "0.00",
-				"ERPNext Billed %": "0.00",
-			},
-		)
-		self.assertEqual(
-			self.vtiger_value(
-				f"SELECT {self.cf('Accounts', 'ERPNext Customer')} FROM vtiger_accountscf WHERE accountid = :id",
-				id=account_crmid,
-			),
-			customer,
-		)
+		self.assert_landed_as(account_crmid, customer, order_crmid, so_name)
 
 	def test_vtiger_down_loses_nothing_and_says_why(self):
 		account = self.client.create(
@@ -307,6 +296,14 @@ class TestStatusWriteBack(TwoWayTestCase):
 		self.assertEqual(pending_count(self.connection), 0)
 
 
+CONFLICT_CASES = (
+	("VTiger wins", "vtiger"),
+	("ERPNext wins", "erpnext"),
+	("Latest change wins", "vtiger"),  # VTiger's edit comes a second after ERPNext's
+)
+"""Each conflict rule, and whose website it keeps when both sides edit it."""
+
+
 class TestEditPush(TwoWayTestCase):
 	"""ERPNext edits of the fields the mapping pushes land in VTiger's own columns, written by VTiger."""
 
@@ -336,6 +333,21 @@ class TestEditPush(TwoWayTestCase):
 			id=crmid,
 		)
 		return {row["fieldname"]: html.unescape(row["postvalue"] or "") for row in rows}
+
+	def edit_on_both_sides(self, name: str, rule: str, kept: str) -> tuple[int, str, str, str]:
+		"""A synced account whose website is edited in ERPNext, then (a second later) in VTiger, under ``rule``;
+		(crmid, customer, the value ``kept`` says wins, the other)."""
+		self.set_rule(rule)
+		account, customer_name = self.make_account(name, website="base.example.org")
+		customer = frappe.get_doc("Customer", customer_name)
+		customer.website = "erpnext.example.org"
+		customer.save()
+		frappe.db.commit()
+		time.sleep(1.1)
+		self.client.revise({"id": account["id"], "website": "vtiger.example.org"})
+		values = ("vtiger.example.org", "erpnext.example.org")
+		winner, loser = values if kept == "vtiger" else values[::-1]
+		return self.client.crmid_of(account["id"]), customer_name, winner, loser
 
 	def test_customer_contact_and_address_edits_land_in_vtiger_with_their_history(self):
 		account, customer_name = self.make_account(
@@ -469,30 +481,13 @@ class TestEditPush(TwoWayTestCase):
 		frappe.db.commit()
 
 	def test_a_field_changed_on_both_sides_follows_the_rule_and_the_loser_is_logged(self):
-		for rule, kept in (
-			("VTiger wins", "vtiger"),
-			("ERPNext wins", "erpnext"),
-			("Latest change wins", "vtiger"),  # VTiger's edit came after ERPNext's
-		):
+		for rule, kept in CONFLICT_CASES:
 			with self.subTest(rule=rule):
-				self.set_rule(rule)
-				account, customer_name = self.make_account(f"Both {rule}", website="base.example.org")
-				crmid = self.client.crmid_of(account["id"])
-				customer = frappe.get_doc("Customer", customer_name)
-				customer.website = "erpnext.example.org"
-				customer.save()
-				frappe.db.commit()
-				time.sleep(1.1)
-				self.client.revise({"id": account["id"], "website": "vtiger.example.org"})
+				crmid, customer_name, winner, loser = self.edit_on_both_sides(f"Both {rule}", rule, kept)
 
 				log = frappe.get_doc(LOG_DOCTYPE, drain(self.connection))
 
 				[conflict] = [line for line in log.lines if line.action == "Conflict"]
-				winner, loser = (
-					("vtiger.example.org", "erpnext.example.org")
-					if kept == "vtiger"
-					else ("erpnext.example.org", "vtiger.example.org")
-				)
 				self.assertIn(f"Value not kept: {loser}", conflict.message)
 				self.assertEqual(conflict.direction, DIRECTION_PUSH)
 				self.assertEqual(
@@ -559,26 +554,9 @@ class TestEditPush(TwoWayTestCase):
 		self.assertEqual(frappe.db.get_value("Customer", customer_name, "website"), "erpnext.example.org")
 
 	def test_a_pull_that_meets_a_waiting_edit_of_the_same_field_follows_the_rule(self):
-		for rule, kept in (
-			("VTiger wins", "vtiger"),
-			("ERPNext wins", "erpnext"),
-			("Latest change wins", "vtiger"),  # VTiger's edit came after ERPNext's
-		):
+		for rule, kept in CONFLICT_CASES:
 			with self.subTest(rule=rule):
-				self.set_rule(rule)
-				account, customer_name = self.make_account(f"Pull {rule}", website="base.example.org")
-				crmid = self.client.crmid_of(account["id"])
-				customer = frappe.get_doc("Customer", customer_name)
-				customer.website = "erpnext.example.org"
-				customer.save()
-				frappe.db.commit()
-				time.sleep(1.1)
-				self.client.revise({"id": account["id"], "website": "vtiger.example.org"})
-				winner, loser = (
-					("vtiger.example.org", "erpnext.example.org")
-					if kept == "vtiger"
-					else ("erpnext.example.org", "vtiger.example.org")
-				)
+				crmid, customer_name, winner, loser = self.edit_on_both_sides(f"Pull {rule}", rule, kept)
 
 				log = self.sync()
 
