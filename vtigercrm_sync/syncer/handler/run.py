@@ -261,9 +261,9 @@ class SyncRun:
 		frappe.db.savepoint(savepoint)
 		try:
 			outcome = self.handlers[plan.entity.split("#")[0]].apply(plan, self.resolver)
-			conflicts = settle(self.doc.name, plan, self.pending.rule, self.log) if plan.pending else []
-			if outcome.repeat:
-				conflicts = []  # told when the run first wrote it
+			# a repeat was settled, and its conflicts told, when the run first wrote it
+			settles = plan.pending and not outcome.repeat
+			conflicts = settle(self.doc.name, plan, self.pending.rule, self.log) if settles else []
 		except (*LOCK_ERRORS, *ABORTS):
 			raise
 		except Exception as exc:

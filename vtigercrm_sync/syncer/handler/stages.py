@@ -4,11 +4,12 @@ A run reads its window (the watermarks, or everything, up to the signpost) once 
 about :data:`CHUNK_RECORDS` records, in keyset order. Streams run one after another, in dependency order (Accounts,
 Contacts, SalesOrder). A stream whose records bring other records along (an order its account, contact and
 products) first writes their documents in one job (the ``Linked`` stage: two orders of one customer never race to
-create it), then each record's own documents (``Own``). The chunks of one stage run in parallel, one job each, on the app's queue (``vtigercrm_sync`` when the bench has workers for it, else ``long``), and the last
-chunk of a stage to end starts the next stage (a barrier that needs no waiting job, so one worker runs the same
-code path serially). A stage of one chunk runs in the job that reached it: no other worker could share it, and a
-job of its own would only pay a fresh process's start (Frappe forks a new one per job, and its first document save
-imports half of ERPNext again). Each chunk commits in groups like a serial run, records how far it committed, and writes its
+create it), then each record's own documents (``Own``). The chunks of one stage run in parallel, one job each, on
+the app's queue (``vtigercrm_sync`` when the bench has workers for it, else ``long``), and the last chunk of a stage
+to end starts the next stage (a barrier that needs no waiting job, so one worker runs the same code path serially).
+A stage of one chunk runs in the job that reached it: no other worker could share it, and a job of its own would
+only pay a fresh process's start (Frappe forks a new one per job, and its first document save imports half of
+ERPNext again). Each chunk commits in groups like a serial run, records how far it committed, and writes its
 counts on its own row of the log: the log's totals are their sum, so several writers never race on a counter. A
 stream's watermark moves only to the end of the longest run of finished chunks from its start, so it never passes
 an unfinished one. A chunk whose job died is queued again (by the next Sync Now and by the scheduler) and resumes

@@ -214,7 +214,7 @@ class EntityProcessor:
 		pending = self.context.pending
 		for row in self.rows(bundle):
 			key = self.cache_key(row, bundle) if cache is not None else None
-			if pending is not None and pending.waiting(self.spec.doctype, self._vtiger_id(row)):
+			if pending and pending.waiting(self.spec.doctype, self._vtiger_id(row)):
 				key = None  # its values depend on the outbox, not on the row alone
 			if key is not None and key in cache:
 				draft, row_issues = cache.get(key)

@@ -23,6 +23,7 @@ from typing import Any
 
 from vtigercrm_sync.syncer.services.reverse import (
 	CONFLICT_ERPNEXT,
+	CONFLICT_VTIGER,
 	SAME,
 	WRITE,
 	Decision,
@@ -61,6 +62,10 @@ class PendingEdits:
 				old = first[0].old if first else change.old
 				fields[change.target] = (FieldChange(change.target, old, change.new), edit.changed_at)
 
+	def __bool__(self) -> bool:
+		"""Whether any edit waits: with none, planning asks nothing per row."""
+		return bool(self._fields)
+
 	def waiting(self, doctype: str, vtiger_id: str) -> bool:
 		return (doctype, vtiger_id) in self._fields
 
@@ -96,7 +101,7 @@ def settle_changes(
 	settled = []
 	for target, old, new in changes:
 		decision = decisions.get(target)
-		if decision is not None and decision.outcome not in (WRITE, CONFLICT_ERPNEXT):
+		if decision is not None and decision.outcome == CONFLICT_VTIGER:
 			continue
 		if decision is not None and decision.outcome == CONFLICT_ERPNEXT and target in first:
 			old = decision.vtiger_value
