@@ -130,6 +130,22 @@ class TestSecrets(InsuranceTestCase):
 		self.assertEqual(auth_rows(BANK_CARD_DOCTYPE, card.name, "card_number"), 0)
 		self.assertEqual(frappe.db.get_value(BANK_CARD_DOCTYPE, card.name, "card_last4"), "[REDACTED]")
 
+		# a later change of the policy in VTiger does not bring the erased data back
+		owner = self.find("Contact", f"{policy}:owner")
+		erased = frappe.db.get_value("Contact", owner, ["first_name", "last_name", "vtiger_birth_date"])
+		self.writer.update(policy, at=self.tick(), table="vtiger_salesordercf", cf_2299="1981-06-18")
+		log = self.sync()
+		self.assertEqual(
+			frappe.db.get_value("Contact", owner, ["first_name", "last_name", "vtiger_birth_date"]), erased
+		)
+		self.assertNotEqual(erased[1], self.name("Privat"))
+		self.assertEqual(auth_rows("Contact", owner, "vtiger_ssn"), 0)
+		self.assertEqual(frappe.db.get_value(BANK_CARD_DOCTYPE, card.name, "card_last4"), "[REDACTED]")
+		self.assertIn(
+			("Skipped", owner),
+			{(line.action, line.target_name) for line in log.lines if "erased" in (line.message or "")},
+		)
+
 	def test_uninstalling_leaves_no_encrypted_value_behind(self):
 		self.assertTrue(
 			sum(frappe.db.count("__Auth", {"doctype": d, "fieldname": f}) for d, f in SECRET_FIELDS)
