@@ -396,3 +396,28 @@ def test_something_else_than_the_web_service_is_unavailable(
 	with pytest.raises(WebServiceUnavailable, match=reason) as caught:
 		VTigerWebService(elsewhere).login()
 	assert elsewhere.endpoint in str(caught.value)
+
+
+@pytest.mark.parametrize(
+	("url", "ok"),
+	[
+		("http://127.0.0.1:8089", True),
+		("HTTPS://crm.example.com/vtiger/", True),
+		("javascript:alert(1)", False),
+		('javascript:fetch("/api/method/frappe.auth.get_logged_user")//', False),
+		("file:///etc/passwd", False),
+		("https://", False),
+		("", False),
+	],
+)
+def test_only_http_urls_are_vtiger_urls(url: str, ok: bool) -> None:
+	assert webservice.is_http_url(url) is ok
+
+
+def test_a_file_url_is_never_opened(tmp_path) -> None:
+	"""urllib would read a local file for a file: URL; the client refuses before sending."""
+	answer = tmp_path / "webservice.php"
+	answer.write_text('{"success": true, "result": {"token": "t"}}')
+	client = VTigerWebService(WebServiceSettings(f"file://{tmp_path}", "admin", "key"))
+	with pytest.raises(WebServiceUnavailable, match="not an http"):
+		client.login()

@@ -12,7 +12,11 @@ from vtigercrm_sync.config.config import read_json
 from vtigercrm_sync.constants import BANK_CARD_DOCTYPE, SECRET_FIELDS, SETTING_DOCTYPE
 from vtigercrm_sync.install import before_uninstall
 from vtigercrm_sync.tests.test_sync_insurance import CARD, SSN, InsuranceTestCase
-from vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync.vtigercrm_sync import form_test_connection
+from vtigercrm_sync.tests.utils import DATABASE, VTigerSyncTestCase
+from vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync.vtigercrm_sync import (
+	form_test_connection,
+	get_vtiger_url,
+)
 
 
 def auth_rows(doctype: str, name: str, fieldname: str) -> int:
@@ -158,4 +162,48 @@ class TestSecrets(InsuranceTestCase):
 		self.assertEqual(
 			get_decrypted_password("Contact", self.find("Contact", f"{self.policy}:owner"), "vtiger_ssn"),
 			SSN.replace("-", ""),
+		)
+
+
+MARKUP = "<img src=x onerror=alert(1)><b>"  # taxlabel is varchar(50)
+
+
+class TestMarkupFromVTigerAndURLs(VTigerSyncTestCase):
+	"""Text from VTiger reaches Desk as text, and Desk opens only http(s) VTiger URLs."""
+
+	database = DATABASE + "_markup"
+
+	@classmethod
+	def prepare_vtiger(cls):
+		cls.writer.add_tax(MARKUP, "7.5")  # this class's own database, loaded once per process
+
+	def test_a_vtiger_tax_label_shows_as_text(self):
+		frappe.local.message_log = []
+		self.make_connection(title=f"Markup tax {self.run_id}")
+		shown = " ".join(str(m.get("message", "")) for m in frappe.local.message_log)
+		self.assertIn("&lt;img src=x onerror=alert(1)&gt;&lt;b&gt;", shown)
+		self.assertNotIn("<img", shown)
+
+	def test_only_an_http_url_is_saved_or_opened(self):
+		for url in (
+			"javascript:alert(1)",
+			'javascript:fetch("/api/method/frappe.auth.get_logged_user")//',
+			"file:///etc/passwd",
+			"https://",
+		):
+			doc = frappe.get_doc(SETTING_DOCTYPE, self.connection)
+			doc.vtiger_url = url
+			with self.assertRaises(frappe.ValidationError, msg=url):
+				doc.save(ignore_permissions=True)
+		account = self.writer.create_account(f"Linked {self.run_id}", at=self.tick())
+		self.sync()
+		customer = self.find("Customer", account)
+		frappe.db.set_value(
+			SETTING_DOCTYPE, self.connection, "vtiger_url", "javascript:alert(document.cookie)//"
+		)
+		self.assertIsNone(get_vtiger_url("Customer", customer))  # saved before the check existed
+		frappe.db.set_value(SETTING_DOCTYPE, self.connection, "vtiger_url", "https://crm.example.com/")
+		self.assertEqual(
+			get_vtiger_url("Customer", customer),
+			f"https://crm.example.com/index.php?module=Accounts&view=Detail&record={account}",
 		)

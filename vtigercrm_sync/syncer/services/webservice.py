@@ -132,6 +132,13 @@ class WebServiceSettings:
 		return self.url.rstrip("/") + "/webservice.php"
 
 
+def is_http_url(url: str | None) -> bool:
+	"""An http(s) URL with a host: the only kind the app opens, links to or lets a browser open (a
+	``javascript:`` or ``file:`` URL typed as VTiger's would run script in Desk or read local files)."""
+	parsed = urllib.parse.urlsplit((url or "").strip())
+	return parsed.scheme.lower() in ("http", "https") and bool(parsed.hostname)
+
+
 class VTigerWebService:
 	"""VTiger's web service operations. Logs in on first use; ``user_id`` is the user's ws id (``19x1``)."""
 
@@ -273,6 +280,8 @@ class VTigerWebService:
 	def _send(self, method: str, operation: str, params: dict[str, str], record: str | None) -> Any:
 		"""One HTTP request; returns ``result`` or raises the WebServiceError that fits VTiger's answer."""
 		endpoint = self.settings.endpoint
+		if not is_http_url(endpoint):
+			raise WebServiceUnavailable(operation, "the VTiger URL is not an http(s) URL", record=record)
 		data = urllib.parse.urlencode({"operation": operation, **params})
 		if method == "GET":
 			request = urllib.request.Request(f"{endpoint}?{data}")
