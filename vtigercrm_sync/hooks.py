@@ -21,6 +21,7 @@ add_to_apps_screen = [
 doctype_js = {
 	"Customer": "public/js/vtiger_link.js",
 	"Contact": "public/js/vtiger_link.js",
+	"Address": "public/js/vtiger_link.js",
 	"Sales Order": "public/js/vtiger_link.js",
 }
 
