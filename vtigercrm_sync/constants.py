@@ -35,6 +35,8 @@ TRIGGER_RETRY = "Retry"
 TRIGGER_PUSH = "Push"
 
 OUTBOX_PENDING = "Pending"
+OUTBOX_SENDING = "Sending"
+"""Claimed by one drain, which is writing it to VTiger now."""
 OUTBOX_SENT = "Sent"
 OUTBOX_FAILED = "Failed"
 OUTBOX_SUPERSEDED = "Superseded"
@@ -42,6 +44,8 @@ OUTBOX_SUPERSEDED = "Superseded"
 KIND_STATUS = "Status"
 KIND_EDIT = "Edit"
 KIND_CREATE = "Create"
+WRITEBACK_MODULES = {"Customer": "Accounts", "Sales Order": "SalesOrder"}
+"""The documents whose name (and an order's status) VTiger learns, and the VTiger module of each."""
 DIRECTION_PULL = "VTiger → ERPNext"
 DIRECTION_PUSH = "ERPNext → VTiger"
 ACTION_PUSHED = "Pushed"
@@ -81,9 +85,10 @@ def job_id(connection: str) -> str:
 	return f"vtigercrm_sync::{connection}"
 
 
-def push_job_id(connection: str) -> str:
-	"""One drain of the outbox per connection at a time."""
-	return f"vtigercrm_sync_push::{connection}"
+def push_job_id(connection: str, generation: int) -> str:
+	"""One queued drain per connection and generation: a drain that starts opens the next generation, so a change
+	captured while it runs queues a drain of its own (see ``syncer/handler/outbox.py``)."""
+	return f"vtigercrm_sync_push::{connection}::{generation}"
 
 
 def writeback_job_id(connection: str) -> str:

@@ -9,7 +9,7 @@ import time
 import frappe
 from erpnext.selling.doctype.sales_order.sales_order import make_delivery_note, make_sales_invoice
 from frappe.utils import now_datetime
-from frappe.utils.background_jobs import get_queue, is_job_enqueued
+from frappe.utils.background_jobs import get_queue
 from sqlalchemy import text
 
 from vtigercrm_sync.config.config import read_json
@@ -23,9 +23,10 @@ from vtigercrm_sync.constants import (
 )
 from vtigercrm_sync.syncer.handler.push import drain, drain_all, pending_count
 from vtigercrm_sync.tests.twoway import (
+	HOUSEHOLD_LABELS,
 	WRITEBACK_LABELS,
+	HouseholdTestCase,
 	TwoWayTestCase,
-	add_custom_field,
 	ws_order,
 	ws_product,
 )
@@ -512,7 +513,9 @@ class TestEditPush(TwoWayTestCase):
 		customer = frappe.get_doc("Customer", customer_name)
 		customer.website = "worker.example.org"
 		customer.save()
-		self.assertFalse(is_job_enqueued(push_job_id(self.connection)), "queued before the commit")
+		prefix = f"{frappe.local.site}::{push_job_id(self.connection, 0).rpartition('::')[0]}"
+		queued = [job for job in get_queue("short").get_job_ids() if job.startswith(prefix)]
+		self.assertFalse(queued, "queued before the commit")
 		frappe.db.commit()
 
 		deadline = time.monotonic() + 90
@@ -681,112 +684,11 @@ class TestNewCustomer(TwoWayTestCase):
 		)
 
 
-HOUSEHOLD_LABELS = (
-	"HH Owner First",
-	"HH Owner Last",
-	"HH Dep 1 First",
-	"HH Dep 1 Last",
-	"HH Dep 2 First",
-	"HH Dep 2 Last",
-)
-
-
-def household_mapping() -> dict:
-	"""The insurance preset's shape in small: an order's custom fields hold the owner and a repeating group of
-	dependents, each its own Contact; names push back into the member's own group columns."""
-	member = {"first_name": {"from": "{first}", "push": True}, "last_name": {"from": "{last}", "push": True}}
-	return {
-		"streams": {"SalesOrder": {}},
-		"entities": {
-			"customer": {
-				"source": "salesorder",
-				"processor": "customer",
-				"doctype": "Customer",
-				"role": "owner",
-				"fields": {
-					"customer_name": {
-						"from": ["HH Owner First", "HH Owner Last"],
-						"join": " ",
-						"required": True,
-					},
-					"customer_type": {"value": "Individual"},
-				},
-			},
-			"owner": {
-				"source": "salesorder",
-				"processor": "contact",
-				"doctype": "Contact",
-				"role": "owner",
-				"fields": {
-					"first_name": {"from": "HH Owner First", "push": True},
-					"last_name": {"from": "HH Owner Last", "push": True},
-				},
-				"links": [{"kind": "dynamic", "entity": "customer", "required": True}],
-			},
-			"dependent": {
-				"source": "salesorder",
-				"processor": "contact",
-				"doctype": "Contact",
-				"role": "dependent",
-				"fields": member,
-				"skip_if_empty": ["first_name", "last_name"],
-				"links": [{"kind": "dynamic", "entity": "customer", "required": True}],
-				"repeat": [
-					{"first": "HH Dep 1 First", "last": "HH Dep 1 Last"},
-					{"first": "HH Dep 2 First", "last": "HH Dep 2 Last"},
-				],
-			},
-		},
-	}
-
-
-class TestHouseholdPushBack(TwoWayTestCase):
+class TestHouseholdPushBack(HouseholdTestCase):
 	"""Contacts from a repeating group push back into their own group's columns of the order."""
 
-	@classmethod
-	def make_connection(cls, **overrides) -> str:
-		with cls.engine.connect() as conn:
-			block = conn.execute(
-				text(
-					"SELECT b.blockid FROM vtiger_blocks b JOIN vtiger_tab t ON t.tabid = b.tabid "
-					"WHERE t.name = 'SalesOrder' ORDER BY b.sequence LIMIT 1"
-				)
-			).scalar()
-			have = {
-				row[0]
-				for row in conn.execute(
-					text("SELECT fieldlabel FROM vtiger_field WHERE fieldlabel LIKE 'HH %'")
-				)
-			}
-		for label in HOUSEHOLD_LABELS:
-			if label not in have:
-				add_custom_field(cls.server, "SalesOrder", label, block)
-		return super().make_connection(
-			mapping_preset="custom",
-			custom_mapping=json.dumps(household_mapping()),
-			sync_accounts=0,
-			sync_contacts=0,
-			sync_sales_orders=1,
-			push_edits=1,
-			**overrides,
-		)
-
 	def test_a_dependent_pushes_into_its_own_group_columns(self):
-		columns = {
-			label: self.vtiger_value(
-				"SELECT columnname FROM vtiger_field WHERE fieldlabel = :label", label=label
-			)
-			for label in HOUSEHOLD_LABELS
-		}
-		product = ws_product(self.client, self.name("Policy"))
-		account = self.client.create(
-			"Accounts", {"accountname": self.name("Household Co"), "assigned_user_id": self.client.user_id}
-		)
-		values = dict(zip(HOUSEHOLD_LABELS, ("Ana", "Silva", "Bia", "Silva", "Caio", "Silva"), strict=True))
-		order = ws_order(self.client, account["id"], product["id"], self.name("Policy"))
-		self.client.revise({"id": order["id"], **{columns[label]: value for label, value in values.items()}})
-		crmid = self.client.crmid_of(order["id"])
-		self.sync()
+		crmid, columns, values = self.policy("Household Co")
 		second = frappe.get_doc("Contact", self.find("Contact", f"{crmid}:dependent-2"))
 		self.assertEqual(second.first_name, "Caio")
 
