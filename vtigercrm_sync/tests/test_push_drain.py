@@ -7,6 +7,7 @@ import json
 import time
 
 import frappe
+from frappe.installer import update_site_config
 from frappe.utils import now_datetime
 from frappe.utils.background_jobs import get_queue
 from sqlalchemy import text
@@ -19,7 +20,7 @@ from vtigercrm_sync.constants import (
 	SETTING_DOCTYPE,
 	STATUS_RUNNING,
 )
-from vtigercrm_sync.syncer.handler.outbox import DRAIN_BATCH, MAX_ATTEMPTS
+from vtigercrm_sync.syncer.handler.outbox import DRAIN_BATCH, MAX_ATTEMPTS, queue_drain_job
 from vtigercrm_sync.syncer.handler.push import drain, queue_landed_writebacks
 from vtigercrm_sync.tests.twoway import (
 	HOUSEHOLD_LABELS,
@@ -28,7 +29,7 @@ from vtigercrm_sync.tests.twoway import (
 	ws_order,
 	ws_product,
 )
-from vtigercrm_sync.tests.utils import CHECKOUT_TESTS, start_worker
+from vtigercrm_sync.tests.utils import CHECKOUT_TESTS, kill_worker, start_worker
 
 assert CHECKOUT_TESTS.is_dir()  # importing utils put the checkout's tests/ on sys.path
 
@@ -90,10 +91,11 @@ class DrainTestCase(TwoWayTestCase):
 	def start_backlog_drain(self, count: int):
 		"""A worker drains a backlog of ``count`` write-backs, queued as ticking the write-back queues it."""
 		self.in_background()
-		start_worker(self, "short")
+		worker = start_worker(self, "short")
 		self.backlog(count)
 		frappe.db.commit()  # the backlog's drain job is queued on commit
 		self.wait_for("the drain to start", lambda: self.outbox(kind="Status", status="Sent"))
+		return worker
 
 	def purge(self, crmids: list[int]):
 		with self.engine.begin() as conn:
@@ -266,6 +268,54 @@ class TestConcurrentDrains(DrainTestCase):
 			),
 		)
 		self.assert_push_logs_ended()
+
+
+class TestDeadDrain(DrainTestCase):
+	"""A worker killed while it sends a row leaves a claim and a Running log; both are recovered."""
+
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		frappe.db.set_value(SETTING_DOCTYPE, cls.connection, "push_status", 1)
+		frappe.db.commit()
+
+	def test_a_claim_left_by_a_killed_worker_is_released_as_an_attempt_and_sent_again(self):
+		stuck = self.kill_while_sending(self.start_backlog_drain(150))
+		dead_log = stuck.log
+		self.assertEqual(frappe.db.get_value(LOG_DOCTYPE, dead_log, "status"), STATUS_RUNNING)
+		drain(self.connection)  # the rest of the backlog; the claim is young, so its row is left alone
+		self.assertEqual(frappe.db.get_value(OUTBOX_DOCTYPE, stuck.name, "status"), "Sending")
+
+		update_site_config("vtigercrm_sync_push_claim_seconds", 1)
+		self.addCleanup(update_site_config, "vtigercrm_sync_push_claim_seconds", "None")
+		time.sleep(1.1)
+		drain(self.connection)
+
+		row = frappe.get_doc(OUTBOX_DOCTYPE, stuck.name)
+		self.assertEqual((row.status, row.attempts), ("Pending", 1), "released as a failed attempt")
+		self.assertIn("stopped before it ended", row.last_error)
+		dead = frappe.get_doc(LOG_DOCTYPE, dead_log)
+		self.assertEqual(dead.status, "Failed")
+		self.assertIn(("Retrying", stuck.reference_name), [(l.action, l.target_name) for l in dead.lines])
+		frappe.db.set_value(OUTBOX_DOCTYPE, stuck.name, "next_attempt_at", now_datetime())
+		frappe.db.commit()
+		drain(self.connection)
+		self.assertEqual(frappe.db.get_value(OUTBOX_DOCTYPE, stuck.name, "status"), "Sent")
+		self.assertFalse(self.outbox(status=("in", ("Pending", "Sending"))))
+		self.assert_push_logs_ended()
+
+	def kill_while_sending(self, worker) -> dict:
+		"""SIGKILL the worker while it holds a claim; returns the row. A kill that lands between two rows (the
+		worker spends most of its time in web service calls) is tried again with a new worker."""
+		for _attempt in range(5):
+			self.wait_for("a row being sent", lambda: self.outbox(status="Sending"))
+			kill_worker(worker)
+			stuck = self.outbox(status="Sending")
+			if stuck:
+				return stuck[0]
+			worker = start_worker(self, "short")
+			queue_drain_job(self.connection)
+		self.fail("no kill landed while a row was being sent")
 
 
 def only_creator(test: TwoWayTestCase, connection: str):
