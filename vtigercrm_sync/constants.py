@@ -18,6 +18,8 @@ VTIGER_ID_FIELD = "vtiger_id"
 VTIGER_HASH_FIELD = "vtiger_hash"
 CONNECTION_FIELD = "vtiger_connection"
 MODULE_FIELD = "vtiger_module"
+PULLED_FIELD = "vtiger_pulled"
+"""JSON: each pushed field's VTiger value as the last pull read it (``DocumentPlan.pulled``)."""
 REFUSED_FIELD = "vtiger_refused"
 """Where a synced document keeps the VTiger values ERPNext refused (an e-mail, a phone, a missing link)."""
 
@@ -138,13 +140,22 @@ def _sync_fields(insert_after: str) -> list[dict]:
 		),
 		_field(VTIGER_HASH_FIELD, "VTiger Hash", hidden=1, read_only=1, no_copy=1, insert_after=MODULE_FIELD),
 		_field(
+			PULLED_FIELD,
+			"VTiger Values Last Pulled",
+			"Code",
+			hidden=1,
+			read_only=1,
+			no_copy=1,
+			insert_after=VTIGER_HASH_FIELD,
+		),
+		_field(
 			REFUSED_FIELD,
 			"VTiger Values ERPNext Refused",
 			"Small Text",
 			read_only=1,
 			no_copy=1,
 			depends_on=f"eval:doc.{REFUSED_FIELD}",
-			insert_after=VTIGER_HASH_FIELD,
+			insert_after=PULLED_FIELD,
 			description="Values from VTiger that ERPNext does not accept in their field, kept here so nothing is lost",
 		),
 	]

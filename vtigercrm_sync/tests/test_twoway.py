@@ -439,6 +439,96 @@ class TestEditPush(TwoWayTestCase):
 			{"firstname": "Łukasz", "email": "lukasz@example.org", "phone": "+48 100"},
 		)
 
+	def test_values_the_pull_reshaped_are_corrected_in_erpnext_and_pushed_not_lost_as_conflicts(self):
+		"""A contact with only a last name lands with it as its first name, and "USA" as "United States"; VTiger
+		still holds what the last pull read, so ERPNext's corrections are no conflict and reach VTiger."""
+		self.set_rule("VTiger wins")
+		account, _customer = self.make_account(
+			"Reshaped Co", bill_street="1 Main St", bill_city="Springfield", bill_country="USA"
+		)
+		account_crmid = self.client.crmid_of(account["id"])
+		contact = self.client.create(
+			"Contacts",
+			{
+				"lastname": self.name("Cher"),
+				"account_id": account["id"],
+				"assigned_user_id": self.client.user_id,
+			},
+		)
+		contact_crmid = self.client.crmid_of(contact["id"])
+		self.sync()
+		person = frappe.get_doc("Contact", self.find("Contact", contact_crmid))
+		self.assertEqual((person.first_name, person.last_name or None), (self.name("Cher"), None))
+		address = frappe.get_doc("Address", self.find("Address", f"{account_crmid}:billing"))
+		self.assertEqual(address.country, "United States")
+
+		person.update({"first_name": "Cherilyn", "last_name": self.name("Cher")})
+		person.save()
+		address.country = "Canada"
+		address.save()
+		frappe.db.commit()
+		log = frappe.get_doc(LOG_DOCTYPE, drain(self.connection))
+
+		self.assertEqual(
+			{line.action for line in log.lines}, {"Pushed"}, [(l.action, l.message) for l in log.lines]
+		)
+		self.assertEqual(
+			dict(
+				self.vtiger_rows(
+					"SELECT firstname, lastname FROM vtiger_contactdetails WHERE contactid = :id",
+					id=contact_crmid,
+				)[0]
+			),
+			{"firstname": "Cherilyn", "lastname": self.name("Cher")},
+		)
+		self.assertEqual(
+			self.vtiger_value(
+				"SELECT bill_country FROM vtiger_accountbillads WHERE accountaddressid = :id",
+				id=account_crmid,
+			),
+			"Canada",
+		)
+		log = self.sync()
+		self.assertFalse(log.updated or log.failed, [(l.action, l.message) for l in log.lines])
+		self.assertEqual(frappe.db.get_value("Contact", person.name, "first_name"), "Cherilyn")
+
+	def test_a_reshaped_field_of_a_document_pulled_without_vtiger_s_values_is_not_pushed(self):
+		"""A document an older version synced keeps no VTiger values: its first name may be VTiger's last name, so
+		an edit of it cannot be judged and is not queued (the user is told); an edit of a plain field is."""
+		account, customer_name = self.make_account("Old Pull Co", website="old-pull.example.org")
+		contact = self.client.create(
+			"Contacts",
+			{
+				"firstname": "Ana",
+				"lastname": self.name("Old Pull"),
+				"account_id": account["id"],
+				"assigned_user_id": self.client.user_id,
+			},
+		)
+		self.sync()
+		person = frappe.get_doc("Contact", self.find("Contact", self.client.crmid_of(contact["id"])))
+		for doctype, name in (("Contact", person.name), ("Customer", customer_name)):
+			frappe.db.set_value(doctype, name, "vtiger_pulled", None, update_modified=False)
+		frappe.db.commit()
+		frappe.local.message_log = []
+
+		person.reload()
+		person.first_name = "Anna"
+		person.save()
+		customer = frappe.get_doc("Customer", customer_name)
+		customer.website = "new-old-pull.example.org"
+		customer.save()
+		frappe.db.commit()
+
+		waiting = frappe.get_all(
+			OUTBOX_DOCTYPE,
+			filters={"reference_name": ("in", [person.name, customer_name]), "status": "Pending"},
+			pluck="reference_name",
+		)
+		self.assertEqual(waiting, [customer_name], "the website is queued, the first name is not")
+		self.assertIn("Not sent to VTiger: First Name", json.dumps(frappe.local.message_log))
+		drain(self.connection)
+
 	def test_three_runs_after_an_edit_write_nothing(self):
 		account, customer_name = self.make_account("Quiet Co", website="quiet.example.org")
 		customer = frappe.get_doc("Customer", customer_name)

@@ -36,7 +36,9 @@ from vtigercrm_sync.constants import (
 	OUTBOX_PENDING,
 	OUTBOX_SENDING,
 	OUTBOX_SENT,
+	PULLED_FIELD,
 	REFRESH_EVENT,
+	REFUSED_FIELD,
 	SETTING_DOCTYPE,
 	STATUS_FAILED,
 	STATUS_PARTIAL,
@@ -47,6 +49,7 @@ from vtigercrm_sync.constants import (
 	WRITEBACK_MODULES,
 )
 from vtigercrm_sync.database.engine import get_engine
+from vtigercrm_sync.syncer.handler.base import pulled_json
 from vtigercrm_sync.syncer.handler.create import connection_for_new_customers, create_account
 from vtigercrm_sync.syncer.handler.echo import EchoGuard
 from vtigercrm_sync.syncer.handler.outbox import (
@@ -66,10 +69,13 @@ from vtigercrm_sync.syncer.plan import VTigerId
 from vtigercrm_sync.syncer.redact import redact
 from vtigercrm_sync.syncer.services.query import ConnectionFailed, read_catalog
 from vtigercrm_sync.syncer.services.reverse import (
+	SAME,
+	Decision,
 	FieldChange,
 	ReverseError,
 	field_changes,
 	push_changes,
+	read_as_pull,
 	writeback_values,
 )
 from vtigercrm_sync.syncer.services.webservice import (
@@ -102,7 +108,7 @@ def capture(doc: Any, method: str | None = None) -> None:
 		before = doc.get_doc_before_save()
 		entity = entity_of(connection, doc)
 		if before is not None and entity is not None and entity.pushed:
-			changes = field_changes(entity, before.as_dict(), doc.as_dict())
+			changes = judged(entity, before, field_changes(entity, before.as_dict(), doc.as_dict()))
 			if changes:
 				_queue(connection.name, doc, KIND_EDIT, changes)
 
@@ -131,6 +137,45 @@ def capture_order_progress(doc: Any, method: str | None = None) -> None:
 		connection = _connection_settings(values.get(CONNECTION_FIELD))
 		if connection and connection.push_status:
 			queue_status(connection.name, frappe.get_doc("Sales Order", order))
+
+
+def judged(entity: EntitySpec, before: Any, changes: list[FieldChange]) -> list[FieldChange]:
+	"""Each change with VTiger's value as the last pull read it as its ``old``: a push judges VTiger's current
+	value against that, not against the ERPNext value the pull wrote from it (a last name moved to the first name,
+	"USA" written as "United States", a refused e-mail left blank), so VTiger still holding it is no conflict.
+
+	A document last pulled before those values were kept has none: a change of a field the sync may reshape
+	cannot be judged, so it is not queued (the user is told); the next pull of the record makes it pushable."""
+	seen = json.loads(before.get(PULLED_FIELD) or "{}")
+	unseen = [c.target for c in changes if c.target not in seen]
+	may_reshape = reshaped(entity) if unseen else frozenset()
+	refused = before.get(REFUSED_FIELD) or ""
+	unjudged = {t for t in unseen if t in may_reshape or f"{before.meta.get_label(t)}:" in refused}
+	if unjudged:
+		frappe.msgprint(
+			_(
+				"Not sent to VTiger: {0}. This document was last synced before VTiger's own values were kept, so "
+				"an edit of a field the sync reshapes cannot be told apart from a change in VTiger. The next sync of "
+				"the record (a Full Resync does all) makes these fields pushable."
+			).format(", ".join(before.meta.get_label(t) for t in sorted(unjudged))),
+			indicator="orange",
+			alert=True,
+		)
+	return [
+		FieldChange(c.target, seen[c.target], c.new) if c.target in seen else c
+		for c in changes
+		if c.target not in unjudged
+	]
+
+
+def reshaped(entity: EntitySpec) -> frozenset[str]:
+	"""The targets the entity's processor or handler may write otherwise than VTiger holds them."""
+	from vtigercrm_sync.config.config import load_handler_config
+	from vtigercrm_sync.syncer.handler.document import HANDLERS
+	from vtigercrm_sync.syncer.processor.planner import PROCESSORS
+
+	kind = load_handler_config().doctypes[entity.doctype].get("handler", "document")
+	return PROCESSORS[entity.processor].reshapes | HANDLERS[kind].reshapes
 
 
 def queue_status(connection: str, doc: Any) -> None:
@@ -431,6 +476,7 @@ class Pusher:
 			utc(row.changed_at),
 			self.connection.vtiger_time_zone or None,
 		)
+		self._remember_pushed(doc, entity, result.decisions)
 		lines = []
 		written = result.written
 		if written:
@@ -443,6 +489,21 @@ class Pusher:
 			self.counts["conflicts"] += 1
 			lines.append((ACTION_CONFLICT, conflict_message(decision, self.connection.conflict_rule)))
 		return lines
+
+	def _remember_pushed(self, doc: Any, entity: EntitySpec, decisions: list[Decision]) -> None:
+		"""VTiger now holds ERPNext's value of each field written (or already had it): the next edit of the field
+		is judged against that."""
+		specs = {spec.target: spec for spec in entity.pushed}
+		pulled = json.loads(doc.get(PULLED_FIELD) or "{}")
+		for decision in decisions:
+			if decision.writes:
+				pulled[decision.target] = read_as_pull(specs[decision.target], decision.value)
+			elif decision.outcome == SAME:
+				pulled[decision.target] = decision.vtiger_value
+		if pulled and doc.meta.has_field(PULLED_FIELD):
+			frappe.db.set_value(
+				doc.doctype, doc.name, PULLED_FIELD, pulled_json(pulled), update_modified=False
+			)
 
 	def writeback(self) -> dict[str, dict[str, str]]:
 		if self._writeback is None:
