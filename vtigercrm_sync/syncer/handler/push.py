@@ -150,7 +150,8 @@ def judged(entity: EntitySpec, before: Any, changes: list[FieldChange]) -> list[
 	unseen = [c.target for c in changes if c.target not in seen]
 	may_reshape = reshaped(entity) if unseen else frozenset()
 	refused = before.get(REFUSED_FIELD) or ""
-	unjudged = {t for t in unseen if t in may_reshape or f"{before.meta.get_label(t)}:" in refused}
+	# a refused value is listed by the guard as "Label (fieldname): value"
+	unjudged = {t for t in unseen if t in may_reshape or f"({t}):" in refused}
 	if unjudged:
 		frappe.msgprint(
 			_(
