@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
+from vtiger_inventory import euro_currency, euro_order, inventory_rows
 from vtiger_server import VTigerServer, add_custom_field
 
 from vtigercrm_sync.config.config import load_handler_config, load_mapping, load_preset, read_json
@@ -327,3 +328,26 @@ def test_a_column_the_web_service_does_not_know_is_refused_not_ignored(client: V
 	)
 	with pytest.raises(ReverseError, match="no web service field accountid"):
 		push_changes(client, entity, created["id"], [FieldChange("department", None, "x")], VTIGER_WINS)
+
+
+def test_an_edit_pushed_into_a_foreign_currency_order_leaves_its_money_alone(
+	client: VTigerWebService, db: Engine
+) -> None:
+	"""A pushed order field (the insurance preset pushes members into the policy's own columns) is a revise of
+	an inventory record: VTiger's rate, tax type, discount, S&H and totals stay as they were."""
+	order = euro_order(client, euro_currency(client), "individual", "Pushed edit")
+	crmid = client.crmid_of(order["id"])
+	before = inventory_rows(db, crmid)
+	entity = EntitySpec(
+		"policy", "salesorder", "contact", "Contact", fields=(FieldSpec("x", ("subject",), push=True),)
+	)
+
+	result = push_changes(
+		client, entity, order["id"], [FieldChange("x", order["subject"], "Póliza")], VTIGER_WINS
+	)
+
+	assert [d.outcome for d in result.decisions] == [WRITE]
+	after = inventory_rows(db, crmid)
+	assert after["vtiger_salesorder"][0].pop("subject") == "Póliza"
+	before["vtiger_salesorder"][0].pop("subject")
+	assert after == before

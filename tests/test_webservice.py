@@ -11,9 +11,11 @@ import logging
 import socket
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
+from vtiger_inventory import euro_currency, euro_order, inventory_rows
 from vtiger_server import VTigerServer, create_user, end_web_service_sessions
 
 from vtigercrm_sync.syncer.services import webservice
@@ -27,6 +29,11 @@ from vtigercrm_sync.syncer.services.webservice import (
 )
 
 LODZ = "Łódź 日本 Müller"
+
+
+@pytest.fixture(scope="module")
+def euro(client: VTigerWebService) -> str:
+	return euro_currency(client)
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +147,38 @@ def test_revise_changes_only_the_given_field_and_vtiger_tracks_it(
 		("Müller Revise", "Müller Revisé")
 	]
 	assert {"phone", "website"}.isdisjoint(d["fieldname"] for d in details)
+
+
+@pytest.mark.parametrize("taxtype", ["group", "individual"])
+def test_a_revise_of_a_foreign_currency_order_changes_only_the_given_field(
+	client: VTigerWebService, db: Engine, euro: str, taxtype: str
+) -> None:
+	"""VTiger 8.2 resets an order's conversion rate to 1 when a revise leaves it out; the client sends it."""
+	order = euro_order(client, euro, taxtype, f"Revise {taxtype}")
+	crmid = client.crmid_of(order["id"])
+	before = inventory_rows(db, crmid)
+	assert before["vtiger_salesorder"][0]["conversion_rate"] == Decimal("0.920")
+
+	fresh = VTigerWebService(client.settings)  # knows no module yet: finds out the id is an order's
+	fresh.revise({"id": order["id"], "customerno": "ERPNext SO-0001 — Łódź"})
+	client.revise({"id": order["id"], "terms_conditions": "Revisé"}, client.retrieve(order["id"]))
+
+	after = inventory_rows(db, crmid)
+	assert after["vtiger_salesorder"][0].pop("customerno") == "ERPNext SO-0001 — Łódź"
+	assert after["vtiger_salesorder"][0].pop("terms_conditions") == "Revisé"
+	for changed in ("customerno", "terms_conditions"):
+		before["vtiger_salesorder"][0].pop(changed)
+	assert after == before
+
+
+def test_a_revise_never_sends_order_lines(client: VTigerWebService, db: Engine, euro: str) -> None:
+	"""Lines sent without the whole header drop the tax type, discount, S&H and adjustment: never sent."""
+	order = euro_order(client, euro, "group", "Lines")
+	before = inventory_rows(db, client.crmid_of(order["id"]))
+	line = {"productid": order["LineItems"][0]["productid"], "quantity": "1", "listprice": "1"}
+	with pytest.raises(WebServiceValidationError, match="never writes order lines"):
+		client.revise({"id": order["id"], "LineItems": [line]})
+	assert inventory_rows(db, client.crmid_of(order["id"])) == before
 
 
 def test_contact_with_non_ascii_email_local_part_is_stored_as_sent(
@@ -357,3 +396,28 @@ def test_something_else_than_the_web_service_is_unavailable(
 	with pytest.raises(WebServiceUnavailable, match=reason) as caught:
 		VTigerWebService(elsewhere).login()
 	assert elsewhere.endpoint in str(caught.value)
+
+
+@pytest.mark.parametrize(
+	("url", "ok"),
+	[
+		("http://127.0.0.1:8089", True),
+		("HTTPS://crm.example.com/vtiger/", True),
+		("javascript:alert(1)", False),
+		('javascript:fetch("/api/method/frappe.auth.get_logged_user")//', False),
+		("file:///etc/passwd", False),
+		("https://", False),
+		("", False),
+	],
+)
+def test_only_http_urls_are_vtiger_urls(url: str, ok: bool) -> None:
+	assert webservice.is_http_url(url) is ok
+
+
+def test_a_file_url_is_never_opened(tmp_path) -> None:
+	"""urllib would read a local file for a file: URL; the client refuses before sending."""
+	answer = tmp_path / "webservice.php"
+	answer.write_text('{"success": true, "result": {"token": "t"}}')
+	client = VTigerWebService(WebServiceSettings(f"file://{tmp_path}", "admin", "key"))
+	with pytest.raises(WebServiceUnavailable, match="not an http"):
+		client.login()

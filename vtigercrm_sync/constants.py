@@ -16,6 +16,9 @@ SYNC_ROLES = ("System Manager", MANAGER_ROLE)
 
 VTIGER_ID_FIELD = "vtiger_id"
 VTIGER_HASH_FIELD = "vtiger_hash"
+ERASED_HASH = "erased"
+"""``vtiger_hash`` of a document whose personal data was erased on a Personal Data Deletion Request: pulls leave
+it alone (it keeps its ``vtiger_id``, so VTiger's record is never synced into a new one either)."""
 CONNECTION_FIELD = "vtiger_connection"
 MODULE_FIELD = "vtiger_module"
 PULLED_FIELD = "vtiger_pulled"

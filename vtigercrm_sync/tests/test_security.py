@@ -12,7 +12,11 @@ from vtigercrm_sync.config.config import read_json
 from vtigercrm_sync.constants import BANK_CARD_DOCTYPE, SECRET_FIELDS, SETTING_DOCTYPE
 from vtigercrm_sync.install import before_uninstall
 from vtigercrm_sync.tests.test_sync_insurance import CARD, SSN, InsuranceTestCase
-from vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync.vtigercrm_sync import form_test_connection
+from vtigercrm_sync.tests.utils import DATABASE, VTigerSyncTestCase
+from vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync.vtigercrm_sync import (
+	form_test_connection,
+	get_vtiger_url,
+)
 
 
 def auth_rows(doctype: str, name: str, fieldname: str) -> int:
@@ -130,6 +134,22 @@ class TestSecrets(InsuranceTestCase):
 		self.assertEqual(auth_rows(BANK_CARD_DOCTYPE, card.name, "card_number"), 0)
 		self.assertEqual(frappe.db.get_value(BANK_CARD_DOCTYPE, card.name, "card_last4"), "[REDACTED]")
 
+		# a later change of the policy in VTiger does not bring the erased data back
+		owner = self.find("Contact", f"{policy}:owner")
+		erased = frappe.db.get_value("Contact", owner, ["first_name", "last_name", "vtiger_birth_date"])
+		self.writer.update(policy, at=self.tick(), table="vtiger_salesordercf", cf_2299="1981-06-18")
+		log = self.sync()
+		self.assertEqual(
+			frappe.db.get_value("Contact", owner, ["first_name", "last_name", "vtiger_birth_date"]), erased
+		)
+		self.assertNotEqual(erased[1], self.name("Privat"))
+		self.assertEqual(auth_rows("Contact", owner, "vtiger_ssn"), 0)
+		self.assertEqual(frappe.db.get_value(BANK_CARD_DOCTYPE, card.name, "card_last4"), "[REDACTED]")
+		self.assertIn(
+			("Skipped", owner),
+			{(line.action, line.target_name) for line in log.lines if "erased" in (line.message or "")},
+		)
+
 	def test_uninstalling_leaves_no_encrypted_value_behind(self):
 		self.assertTrue(
 			sum(frappe.db.count("__Auth", {"doctype": d, "fieldname": f}) for d, f in SECRET_FIELDS)
@@ -142,4 +162,48 @@ class TestSecrets(InsuranceTestCase):
 		self.assertEqual(
 			get_decrypted_password("Contact", self.find("Contact", f"{self.policy}:owner"), "vtiger_ssn"),
 			SSN.replace("-", ""),
+		)
+
+
+MARKUP = "<img src=x onerror=alert(1)><b>"  # taxlabel is varchar(50)
+
+
+class TestMarkupFromVTigerAndURLs(VTigerSyncTestCase):
+	"""Text from VTiger reaches Desk as text, and Desk opens only http(s) VTiger URLs."""
+
+	database = DATABASE + "_markup"
+
+	@classmethod
+	def prepare_vtiger(cls):
+		cls.writer.add_tax(MARKUP, "7.5")  # this class's own database, loaded once per process
+
+	def test_a_vtiger_tax_label_shows_as_text(self):
+		frappe.local.message_log = []
+		self.make_connection(title=f"Markup tax {self.run_id}")
+		shown = " ".join(str(m.get("message", "")) for m in frappe.local.message_log)
+		self.assertIn("&lt;img src=x onerror=alert(1)&gt;&lt;b&gt;", shown)
+		self.assertNotIn("<img", shown)
+
+	def test_only_an_http_url_is_saved_or_opened(self):
+		for url in (
+			"javascript:alert(1)",
+			'javascript:fetch("/api/method/frappe.auth.get_logged_user")//',
+			"file:///etc/passwd",
+			"https://",
+		):
+			doc = frappe.get_doc(SETTING_DOCTYPE, self.connection)
+			doc.vtiger_url = url
+			with self.assertRaises(frappe.ValidationError, msg=url):
+				doc.save(ignore_permissions=True)
+		account = self.writer.create_account(f"Linked {self.run_id}", at=self.tick())
+		self.sync()
+		customer = self.find("Customer", account)
+		frappe.db.set_value(
+			SETTING_DOCTYPE, self.connection, "vtiger_url", "javascript:alert(document.cookie)//"
+		)
+		self.assertIsNone(get_vtiger_url("Customer", customer))  # saved before the check existed
+		frappe.db.set_value(SETTING_DOCTYPE, self.connection, "vtiger_url", "https://crm.example.com/")
+		self.assertEqual(
+			get_vtiger_url("Customer", customer),
+			f"https://crm.example.com/index.php?module=Accounts&view=Detail&record={account}",
 		)

@@ -27,6 +27,9 @@ from vtigercrm_sync.tests.twoway import (
 	WRITEBACK_LABELS,
 	HouseholdTestCase,
 	TwoWayTestCase,
+	euro_currency,
+	euro_order,
+	inventory_rows,
 	ws_order,
 	ws_product,
 )
@@ -196,6 +199,55 @@ class TestStatusWriteBack(TwoWayTestCase):
 		# the write-back is not an edit the next pull brings back: the order and customer are left alone
 		log = self.sync()
 		self.assertFalse(log.created or log.updated, [(l.action, l.message) for l in log.lines])
+
+	def test_the_write_back_leaves_a_foreign_currency_order_as_it_was(self):
+		"""VTiger resets an order's rate to 1 when a revise leaves it out: the write-back of EUR orders with group
+		and individual tax, discount, S&H and adjustment changes only the written fields, and the next pull
+		writes nothing."""
+		euro = euro_currency(self.client)
+		account = self.client.create(
+			"Accounts", {"accountname": self.name("Złoty Euro"), "assigned_user_id": self.client.user_id}
+		)
+		orders = [
+			euro_order(self.client, euro, taxtype, self.name(f"EUR {taxtype}"), account["id"])
+			for taxtype in ("group", "individual")
+		]
+		crmids = [self.client.crmid_of(order["id"]) for order in orders]
+		before = {crmid: inventory_rows(self.engine, crmid) for crmid in crmids}
+		self.sync()
+		names = [self.find("Sales Order", crmid) for crmid in crmids]
+		landed = {
+			name: frappe.db.get_value("Sales Order", name, ["conversion_rate", "grand_total"])
+			for name in names
+		}
+		self.assertTrue(
+			all(rate == 1 / 0.92 or abs(rate - 1 / 0.92) < 1e-6 for rate, _total in landed.values())
+		)
+
+		drain(self.connection)
+		frappe.get_doc("Sales Order", names[0]).submit()
+		drain(self.connection)
+
+		written = {self.cf("SalesOrder", label) for label in WRITEBACK_LABELS["SalesOrder"]}
+		for crmid, name in zip(crmids, names, strict=True):
+			after = inventory_rows(self.engine, crmid)
+			self.assertEqual(
+				after["vtiger_salesordercf"][0][self.cf("SalesOrder", "ERPNext Sales Order")], name
+			)
+			for row in (*after["vtiger_salesordercf"], *before[crmid]["vtiger_salesordercf"]):
+				for column in written:
+					row.pop(column)
+			self.assertEqual(after, before[crmid])
+
+		log = self.sync()
+		self.assertFalse(log.created or log.updated, [(l.action, l.message) for l in log.lines])
+		self.assertEqual(
+			{
+				name: frappe.db.get_value("Sales Order", name, ["conversion_rate", "grand_total"])
+				for name in names
+			},
+			landed,
+		)
 
 	def test_ticking_the_write_back_reports_the_records_already_synced(self):
 		frappe.db.set_value(SETTING_DOCTYPE, self.connection, "push_status", 0)

@@ -23,6 +23,7 @@ from vtigercrm_sync.tests.utils import CHECKOUT_TESTS
 
 assert CHECKOUT_TESTS.is_dir()  # importing utils put the checkout's tests/ on sys.path
 
+from vtiger_inventory import euro_currency, euro_order, inventory_rows
 from vtiger_server import add_custom_field, start_server
 
 WRITEBACK_LABELS = {

@@ -4,11 +4,20 @@ Bank Cards are redacted by Frappe itself (``user_data_fields`` in hooks.py, by t
 customer). A Contact is redacted and renamed by Frappe's own entry, which replaces its e-mail by the request's
 name; the SSN fields the app added are cleared here once the request is carried out, and the encrypted copies
 Frappe's redaction cannot reach (``__Auth``) of both go too.
+
+The redacted documents keep their ``vtiger_id`` but carry :data:`ERASED_HASH`, so no later pull writes VTiger's
+values (the name, e-mail, SSN, birth date) back into them: the record must be erased in VTiger as well.
 """
 
 import frappe
 
-from vtigercrm_sync.constants import BANK_CARD_DOCTYPE
+from vtigercrm_sync.constants import (
+	BANK_CARD_DOCTYPE,
+	ERASED_HASH,
+	PULLED_FIELD,
+	VTIGER_HASH_FIELD,
+	VTIGER_ID_FIELD,
+)
 
 REDACTED = "[REDACTED]"
 """What Frappe writes into a redacted Data field (PersonalDataDeletionRequest.anonymization_value_map)."""
@@ -29,6 +38,15 @@ def forget_redacted_secrets(doc, method=None) -> None:
 	for name in contacts:
 		frappe.db.set_value("Contact", name, dict.fromkeys(CONTACT_PERSONAL_FIELDS), update_modified=False)
 	cards = frappe.get_all(BANK_CARD_DOCTYPE, filters={"card_last4": REDACTED}, pluck="name")
+	addresses = frappe.get_all("Address", filters={"email_id": doc.name}, pluck="name")
+	for doctype, names in (("Contact", contacts), (BANK_CARD_DOCTYPE, cards), ("Address", addresses)):
+		for name in names:
+			if frappe.db.get_value(doctype, name, VTIGER_ID_FIELD):
+				frappe.db.set_value(doctype, name, VTIGER_HASH_FIELD, ERASED_HASH, update_modified=False)
+			if frappe.get_meta(doctype).has_field(
+				PULLED_FIELD
+			):  # VTiger's names, e-mails, birth date as pulled
+				frappe.db.set_value(doctype, name, PULLED_FIELD, None, update_modified=False)
 	for doctype, fieldname, names in (
 		("Contact", "vtiger_ssn", contacts),
 		(BANK_CARD_DOCTYPE, "card_number", cards),

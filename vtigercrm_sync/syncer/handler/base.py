@@ -21,6 +21,7 @@ from frappe.utils import strip_html
 
 from vtigercrm_sync.constants import (
 	CONNECTION_FIELD,
+	ERASED_HASH,
 	LOG_DOCTYPE,
 	MODULE_FIELD,
 	PULLED_FIELD,
@@ -208,6 +209,15 @@ class DocumentHandler:
 		if name and stored_hash == content_hash:
 			resolver.remember(plan.doctype, plan.vtiger_id, name, content_hash)
 			return Outcome("Skipped", name)
+		if name and stored_hash == ERASED_HASH:
+			resolver.remember(plan.doctype, plan.vtiger_id, name, content_hash)
+			return Outcome(
+				"Skipped",
+				name,
+				_(
+					"its personal data was erased on request; VTiger's values are not applied (erase it in VTiger)"
+				),
+			)
 		doc = frappe.get_doc(self.doctype, name) if name else frappe.new_doc(self.doctype)
 		if doc.docstatus != 0:
 			resolver.remember(plan.doctype, plan.vtiger_id, doc.name, content_hash)

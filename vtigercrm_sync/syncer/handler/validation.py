@@ -6,6 +6,7 @@ from typing import Any
 
 import frappe
 from frappe import _
+from frappe.utils import escape_html
 
 from vtigercrm_sync.config.resolution import resolve_mapping, resolve_writeback
 from vtigercrm_sync.config.spec import MappingError
@@ -27,7 +28,7 @@ def validate_connection_mapping(doc: Any) -> tuple[list[str], VTigerCatalog | No
 		catalog = read_catalog(get_engine(doc.connection_settings()))
 	except ConnectionFailed as exc:
 		frappe.msgprint(
-			_("VTiger columns were not checked: {0}").format(str(exc)),
+			_("VTiger columns were not checked: {0}").format(escape_html(str(exc))),
 			indicator="orange",
 			title=_("Not checked"),
 		)

@@ -253,7 +253,7 @@ def push_changes(
 	modified = vtiger_utc(current.get("modifiedtime"), vtiger_time_zone)
 	decisions = decide(entity, changes, current, rule, modified, erpnext_changed)
 	element = {d.column: d.value for d in decisions if d.writes}
-	record = client.revise({"id": ws_id, **element}) if element else current
+	record = client.revise({"id": ws_id, **element}, current) if element else current
 	return PushResult(decisions, record)
 
 

@@ -16,6 +16,12 @@ What VTiger 8.2 does, and this client relies on:
   again and repeats the call once; nothing runs twice.
 - ``ACCESS_DENIED`` is also VTiger's answer for an id without a live record (deleted or never was), an unknown
   module and a query naming an unknown field: a :class:`WebServicePermissionError` may mean "no such record".
+- An inventory record (a sales order, invoice, quote, purchase order) is saved by
+  ``VtigerInventoryOperation``, which reads its currency and taxes from the request, not from the stored record:
+  a ``revise`` that leaves out ``conversion_rate`` sets it to 1, and one that sends ``LineItems`` without the
+  whole header also drops the tax type, the overall discount, S&H and its taxes, and the adjustment, and
+  recomputes the totals. :meth:`revise` therefore sends an inventory record's :data:`INVENTORY_KEPT` fields as
+  they stand, and refuses ``LineItems``: the app never writes order lines.
 
 One client holds one session; use one client per job or thread.
 """
@@ -62,6 +68,12 @@ VALIDATION_CODES = frozenset(
 		DUPLICATE_CODE,
 	}
 )
+
+
+INVENTORY_MODULES = frozenset({"SalesOrder", "Invoice", "Quotes", "PurchaseOrder"})
+INVENTORY_KEPT = ("currency_id", "conversion_rate", "hdnTaxType")
+"""What ``VtigerInventoryOperation::sanitizeInventoryForInsert`` reads from the request on every save (a rate
+left out becomes 1): a revise of an inventory record repeats the record's own values."""
 
 
 class WebServiceError(Exception):
@@ -118,6 +130,13 @@ class WebServiceSettings:
 	@property
 	def endpoint(self) -> str:
 		return self.url.rstrip("/") + "/webservice.php"
+
+
+def is_http_url(url: str | None) -> bool:
+	"""An http(s) URL with a host: the only kind the app opens, links to or lets a browser open (a
+	``javascript:`` or ``file:`` URL typed as VTiger's would run script in Desk or read local files)."""
+	parsed = urllib.parse.urlsplit((url or "").strip())
+	return parsed.scheme.lower() in ("http", "https") and bool(parsed.hostname)
 
 
 class VTigerWebService:
@@ -183,12 +202,29 @@ class VTigerWebService:
 		params = {"elementType": element_type, "element": json.dumps(dict(element))}
 		return self._call("POST", "create", params, element_type)
 
-	def revise(self, element: Mapping[str, Any]) -> dict[str, Any]:
-		"""Partial update of ``element["id"]``: only the fields given change, the others keep their values."""
-		if not element.get("id"):
+	def revise(self, element: Mapping[str, Any], current: Mapping[str, Any] | None = None) -> dict[str, Any]:
+		"""Partial update of ``element["id"]``: only the fields given change, the others keep their values.
+
+		``current`` is the record as :meth:`retrieve` just returned it, when the caller has it; an inventory
+		record is retrieved first otherwise, so that its :data:`INVENTORY_KEPT` fields go with the revise.
+		Records of other modules are revised without a retrieve.
+		"""
+		ws_id = element.get("id")
+		if not ws_id:
 			raise ValueError("revise needs the record's web service id in element['id']")
-		_refuse_unstorable("revise", element["id"], element)
-		return self._call("POST", "revise", {"element": json.dumps(dict(element))}, element["id"])
+		if "LineItems" in element:
+			raise WebServiceValidationError(
+				"revise",
+				"not sent: the app never writes order lines (VTiger's inventory save would recompute the "
+				"order's taxes, discount, shipping and adjustment from the request)",
+				record=ws_id,
+			)
+		_refuse_unstorable("revise", ws_id, element)
+		if self._is_inventory(ws_id):
+			current = current if current is not None else self.retrieve(ws_id)
+			kept = {key: current[key] for key in INVENTORY_KEPT if current.get(key) not in (None, "")}
+			element = {**kept, **element}
+		return self._call("POST", "revise", {"element": json.dumps(dict(element))}, ws_id)
 
 	def describe(self, element_type: str) -> dict[str, Any]:
 		"""Module metadata: ``fields`` (name, type, mandatory...) and ``idPrefix``, its ws entity id."""
@@ -207,6 +243,15 @@ class VTigerWebService:
 		if module not in self._id_prefixes:
 			self.describe(module)
 		return f"{self._id_prefixes[module]}x{int(crmid)}"
+
+	def _is_inventory(self, ws_id: str) -> bool:
+		"""Whether the id is an inventory record's; the first id of an unknown module makes the client learn
+		the ids of the inventory modules the user may use (``listtypes``, then one ``describe`` each)."""
+		prefix = str(ws_id).partition("x")[0]
+		if prefix not in self._id_prefixes.values():
+			for module in sorted(INVENTORY_MODULES & set(self.listtypes()) - set(self._id_prefixes)):
+				self.describe(module)
+		return any(self._id_prefixes.get(module) == prefix for module in INVENTORY_MODULES)
 
 	@staticmethod
 	def crmid_of(ws_id: str) -> int:
@@ -235,6 +280,8 @@ class VTigerWebService:
 	def _send(self, method: str, operation: str, params: dict[str, str], record: str | None) -> Any:
 		"""One HTTP request; returns ``result`` or raises the WebServiceError that fits VTiger's answer."""
 		endpoint = self.settings.endpoint
+		if not is_http_url(endpoint):
+			raise WebServiceUnavailable(operation, "the VTiger URL is not an http(s) URL", record=record)
 		data = urllib.parse.urlencode({"operation": operation, **params})
 		if method == "GET":
 			request = urllib.request.Request(f"{endpoint}?{data}")

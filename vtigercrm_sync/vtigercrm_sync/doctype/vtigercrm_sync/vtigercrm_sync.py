@@ -42,7 +42,12 @@ from vtigercrm_sync.syncer.handler.units import fill_units, whole_number_units
 from vtigercrm_sync.syncer.plan import VTigerId
 from vtigercrm_sync.syncer.redact import redact
 from vtigercrm_sync.syncer.services.query import ConnectionFailed, check_connection, read_catalog
-from vtigercrm_sync.syncer.services.webservice import VTigerWebService, WebServiceError, WebServiceSettings
+from vtigercrm_sync.syncer.services.webservice import (
+	VTigerWebService,
+	WebServiceError,
+	WebServiceSettings,
+	is_http_url,
+)
 
 ID_PREFIX_BASE_LENGTH = 12
 SUMMARY_COUNTS = (
@@ -210,6 +215,7 @@ class VTigerCRMSync(Document):
 			("vtiger_url", "vtiger_user"),
 			_("The access key was cleared because the VTiger URL or user changed; type it again."),
 		)
+		self.validate_vtiger_url()
 		self.validate_two_way()
 		self.validate_time_zone()
 		self.validate_id_prefix()
@@ -261,6 +267,16 @@ class VTigerCRMSync(Document):
 		self.set(fieldname, None)
 		frappe.db.delete("__Auth", {"doctype": SETTING_DOCTYPE, "name": self.name, "fieldname": fieldname})
 		frappe.msgprint(message, indicator="orange", alert=True)
+
+	def validate_vtiger_url(self):
+		"""Desk opens this URL for whoever clicks "Open in VTiger": http(s) only."""
+		if self.vtiger_url and not is_http_url(self.vtiger_url):
+			frappe.throw(
+				_(
+					"VTiger URL must start with http:// or https:// and name a host, e.g. https://crm.example.com"
+				),
+				title=_("VTiger URL"),
+			)
 
 	def validate_two_way(self):
 		"""Writing to VTiger needs its web service: URL, user and access key; without them the connection reads."""
@@ -318,7 +334,7 @@ class VTigerCRMSync(Document):
 		try:
 			data = json.loads(self.custom_mapping or "")
 		except ValueError as exc:
-			frappe.throw(_("Custom Mapping is not valid JSON: {0}").format(str(exc)))
+			frappe.throw(_("Custom Mapping is not valid JSON: {0}").format(escape_html(str(exc))))
 		try:
 			load_mapping(data, load_handler_config())
 		except MappingError as exc:
@@ -346,7 +362,7 @@ class VTigerCRMSync(Document):
 				_(
 					"VTiger adds these to orders and no ERPNext account is mapped to them: {0}. An order that "
 					"carries one fails until it is mapped; Create Tax Accounts maps them all."
-				).format(", ".join(f"{label} ({key})" for key, label in unmapped.items())),
+				).format(escape_html(", ".join(f"{label} ({key})" for key, label in unmapped.items()))),
 				title=_("Taxes without an account"),
 				indicator="orange",
 			)
@@ -356,7 +372,7 @@ class VTigerCRMSync(Document):
 				_(
 					"These UOMs count whole units only: {0}. A VTiger line with a fractional quantity in them is "
 					"written as 1 × its amount, with the quantity in the line's description."
-				).format(", ".join(whole)),
+				).format(escape_html(", ".join(whole))),
 				title=_("Whole-number units"),
 				indicator="orange",
 			)
@@ -502,8 +518,8 @@ def get_vtiger_url(doctype: str, name: str) -> str | None:
 	doc.check_permission("read")
 	connection, vtiger_id, module = (doc.get(f) for f in (CONNECTION_FIELD, VTIGER_ID_FIELD, MODULE_FIELD))
 	base = connection and frappe.db.get_value(SETTING_DOCTYPE, connection, "vtiger_url")
-	if not (base and vtiger_id and module):
-		return None
+	if not (base and vtiger_id and module and is_http_url(base)):
+		return None  # a URL saved before http(s) was enforced is never handed to window.open
 	crmid = VTigerId.parse(vtiger_id).crmid
 	return f"{base.rstrip('/')}/index.php?{urlencode({'module': module, 'view': 'Detail', 'record': crmid})}"
 
