@@ -221,6 +221,21 @@ def test_contact_without_account_or_first_name(vtiger: VTigerWriter, vtiger_engi
 	assert link_tuples(plans["contact_address"]) == {("dynamic", "Contact", str(contact), None)}
 
 
+def test_a_reshaped_pushed_field_keeps_what_vtiger_held(vtiger: VTigerWriter, vtiger_engine: Engine):
+	"""A last name alone becomes ERPNext's first name, but a later ERPNext edit of the names is judged against
+	VTiger's own values: the plan keeps each pushed field as VTiger held it, before the processor moved it."""
+	contact = vtiger.create_contact("Cher", email="cher@example.org")
+	person = plans_by_key(plan_record(vtiger_engine, "Contacts", contact))["contact"]
+	assert (person.values["first_name"], person.values["last_name"]) == ("Cher", None)
+	assert {k: person.pulled[k] for k in ("first_name", "last_name", "email_id")} == {
+		"first_name": None,
+		"last_name": "Cher",
+		"email_id": "cher@example.org",
+	}
+	assert "email_id" not in person.values, "moved into the e-mail rows"
+	assert "vtiger_number" not in person.pulled, "only pushed fields"
+
+
 def test_an_email_erpnext_may_refuse_is_planned_as_vtiger_has_it(vtiger: VTigerWriter, vtiger_engine: Engine):
 	"""Whether ERPNext accepts an address is decided where it is written (the handler's guard), so a contact is
 	never lost to its e-mail: the planner passes VTiger's values on, non-ASCII local parts included."""

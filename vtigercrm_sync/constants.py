@@ -21,6 +21,8 @@ ERASED_HASH = "erased"
 it alone (it keeps its ``vtiger_id``, so VTiger's record is never synced into a new one either)."""
 CONNECTION_FIELD = "vtiger_connection"
 MODULE_FIELD = "vtiger_module"
+PULLED_FIELD = "vtiger_pulled"
+"""JSON: each pushed field's VTiger value as the last pull read it (``DocumentPlan.pulled``)."""
 REFUSED_FIELD = "vtiger_refused"
 """Where a synced document keeps the VTiger values ERPNext refused (an e-mail, a phone, a missing link)."""
 
@@ -38,6 +40,8 @@ TRIGGER_RETRY = "Retry"
 TRIGGER_PUSH = "Push"
 
 OUTBOX_PENDING = "Pending"
+OUTBOX_SENDING = "Sending"
+"""Claimed by one drain, which is writing it to VTiger now."""
 OUTBOX_SENT = "Sent"
 OUTBOX_FAILED = "Failed"
 OUTBOX_SUPERSEDED = "Superseded"
@@ -45,6 +49,8 @@ OUTBOX_SUPERSEDED = "Superseded"
 KIND_STATUS = "Status"
 KIND_EDIT = "Edit"
 KIND_CREATE = "Create"
+WRITEBACK_MODULES = {"Customer": "Accounts", "Sales Order": "SalesOrder"}
+"""The documents whose name (and an order's status) VTiger learns, and the VTiger module of each."""
 DIRECTION_PULL = "VTiger → ERPNext"
 DIRECTION_PUSH = "ERPNext → VTiger"
 ACTION_PUSHED = "Pushed"
@@ -84,9 +90,10 @@ def job_id(connection: str) -> str:
 	return f"vtigercrm_sync::{connection}"
 
 
-def push_job_id(connection: str) -> str:
-	"""One drain of the outbox per connection at a time."""
-	return f"vtigercrm_sync_push::{connection}"
+def push_job_id(connection: str, generation: int) -> str:
+	"""One queued drain per connection and generation: a drain that starts opens the next generation, so a change
+	captured while it runs queues a drain of its own (see ``syncer/handler/outbox.py``)."""
+	return f"vtigercrm_sync_push::{connection}::{generation}"
 
 
 def writeback_job_id(connection: str) -> str:
@@ -136,13 +143,22 @@ def _sync_fields(insert_after: str) -> list[dict]:
 		),
 		_field(VTIGER_HASH_FIELD, "VTiger Hash", hidden=1, read_only=1, no_copy=1, insert_after=MODULE_FIELD),
 		_field(
+			PULLED_FIELD,
+			"VTiger Values Last Pulled",
+			"Code",
+			hidden=1,
+			read_only=1,
+			no_copy=1,
+			insert_after=VTIGER_HASH_FIELD,
+		),
+		_field(
 			REFUSED_FIELD,
 			"VTiger Values ERPNext Refused",
 			"Small Text",
 			read_only=1,
 			no_copy=1,
 			depends_on=f"eval:doc.{REFUSED_FIELD}",
-			insert_after=VTIGER_HASH_FIELD,
+			insert_after=PULLED_FIELD,
 			description="Values from VTiger that ERPNext does not accept in their field, kept here so nothing is lost",
 		),
 	]

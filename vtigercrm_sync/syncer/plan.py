@@ -106,6 +106,10 @@ class DocumentPlan:
 	secrets: dict[str, str] = field(default_factory=dict, repr=False)
 	pending: tuple[Any, ...] = ()
 	"""How fields with an ERPNext edit still waiting to be pushed were decided (reverse.Decision each)."""
+	pulled: dict[str, Any] = field(default_factory=dict)
+	"""Each pushed field's VTiger value as the pull read it, before a processor or handler reshaped it (a last
+	name moved to the first name, "USA" written as "United States", a refused e-mail left blank): what an ERPNext
+	edit of the field is judged against, since that is what VTiger held when the document was last synced."""
 	content_hash: str = ""
 	module: str = ""
 	"""The VTiger module of the record the document comes from (``Accounts``, ``Products``…), for links back."""

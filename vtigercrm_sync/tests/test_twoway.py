@@ -9,7 +9,7 @@ import time
 import frappe
 from erpnext.selling.doctype.sales_order.sales_order import make_delivery_note, make_sales_invoice
 from frappe.utils import now_datetime
-from frappe.utils.background_jobs import get_queue, is_job_enqueued
+from frappe.utils.background_jobs import get_queue
 from sqlalchemy import text
 
 from vtigercrm_sync.config.config import read_json
@@ -23,9 +23,10 @@ from vtigercrm_sync.constants import (
 )
 from vtigercrm_sync.syncer.handler.push import drain, drain_all, pending_count
 from vtigercrm_sync.tests.twoway import (
+	HOUSEHOLD_LABELS,
 	WRITEBACK_LABELS,
+	HouseholdTestCase,
 	TwoWayTestCase,
-	add_custom_field,
 	euro_currency,
 	euro_order,
 	inventory_rows,
@@ -490,6 +491,96 @@ class TestEditPush(TwoWayTestCase):
 			{"firstname": "Łukasz", "email": "lukasz@example.org", "phone": "+48 100"},
 		)
 
+	def test_values_the_pull_reshaped_are_corrected_in_erpnext_and_pushed_not_lost_as_conflicts(self):
+		"""A contact with only a last name lands with it as its first name, and "USA" as "United States"; VTiger
+		still holds what the last pull read, so ERPNext's corrections are no conflict and reach VTiger."""
+		self.set_rule("VTiger wins")
+		account, _customer = self.make_account(
+			"Reshaped Co", bill_street="1 Main St", bill_city="Springfield", bill_country="USA"
+		)
+		account_crmid = self.client.crmid_of(account["id"])
+		contact = self.client.create(
+			"Contacts",
+			{
+				"lastname": self.name("Cher"),
+				"account_id": account["id"],
+				"assigned_user_id": self.client.user_id,
+			},
+		)
+		contact_crmid = self.client.crmid_of(contact["id"])
+		self.sync()
+		person = frappe.get_doc("Contact", self.find("Contact", contact_crmid))
+		self.assertEqual((person.first_name, person.last_name or None), (self.name("Cher"), None))
+		address = frappe.get_doc("Address", self.find("Address", f"{account_crmid}:billing"))
+		self.assertEqual(address.country, "United States")
+
+		person.update({"first_name": "Cherilyn", "last_name": self.name("Cher")})
+		person.save()
+		address.country = "Canada"
+		address.save()
+		frappe.db.commit()
+		log = frappe.get_doc(LOG_DOCTYPE, drain(self.connection))
+
+		self.assertEqual(
+			{line.action for line in log.lines}, {"Pushed"}, [(l.action, l.message) for l in log.lines]
+		)
+		self.assertEqual(
+			dict(
+				self.vtiger_rows(
+					"SELECT firstname, lastname FROM vtiger_contactdetails WHERE contactid = :id",
+					id=contact_crmid,
+				)[0]
+			),
+			{"firstname": "Cherilyn", "lastname": self.name("Cher")},
+		)
+		self.assertEqual(
+			self.vtiger_value(
+				"SELECT bill_country FROM vtiger_accountbillads WHERE accountaddressid = :id",
+				id=account_crmid,
+			),
+			"Canada",
+		)
+		log = self.sync()
+		self.assertFalse(log.updated or log.failed, [(l.action, l.message) for l in log.lines])
+		self.assertEqual(frappe.db.get_value("Contact", person.name, "first_name"), "Cherilyn")
+
+	def test_a_reshaped_field_of_a_document_pulled_without_vtiger_s_values_is_not_pushed(self):
+		"""A document an older version synced keeps no VTiger values: its first name may be VTiger's last name, so
+		an edit of it cannot be judged and is not queued (the user is told); an edit of a plain field is."""
+		account, customer_name = self.make_account("Old Pull Co", website="old-pull.example.org")
+		contact = self.client.create(
+			"Contacts",
+			{
+				"firstname": "Ana",
+				"lastname": self.name("Old Pull"),
+				"account_id": account["id"],
+				"assigned_user_id": self.client.user_id,
+			},
+		)
+		self.sync()
+		person = frappe.get_doc("Contact", self.find("Contact", self.client.crmid_of(contact["id"])))
+		for doctype, name in (("Contact", person.name), ("Customer", customer_name)):
+			frappe.db.set_value(doctype, name, "vtiger_pulled", None, update_modified=False)
+		frappe.db.commit()
+		frappe.local.message_log = []
+
+		person.reload()
+		person.first_name = "Anna"
+		person.save()
+		customer = frappe.get_doc("Customer", customer_name)
+		customer.website = "new-old-pull.example.org"
+		customer.save()
+		frappe.db.commit()
+
+		waiting = frappe.get_all(
+			OUTBOX_DOCTYPE,
+			filters={"reference_name": ("in", [person.name, customer_name]), "status": "Pending"},
+			pluck="reference_name",
+		)
+		self.assertEqual(waiting, [customer_name], "the website is queued, the first name is not")
+		self.assertIn("Not sent to VTiger: First Name", json.dumps(frappe.local.message_log))
+		drain(self.connection)
+
 	def test_three_runs_after_an_edit_write_nothing(self):
 		account, customer_name = self.make_account("Quiet Co", website="quiet.example.org")
 		customer = frappe.get_doc("Customer", customer_name)
@@ -564,7 +655,9 @@ class TestEditPush(TwoWayTestCase):
 		customer = frappe.get_doc("Customer", customer_name)
 		customer.website = "worker.example.org"
 		customer.save()
-		self.assertFalse(is_job_enqueued(push_job_id(self.connection)), "queued before the commit")
+		prefix = f"{frappe.local.site}::{push_job_id(self.connection, 0).rpartition('::')[0]}"
+		queued = [job for job in get_queue("short").get_job_ids() if job.startswith(prefix)]
+		self.assertFalse(queued, "queued before the commit")
 		frappe.db.commit()
 
 		deadline = time.monotonic() + 90
@@ -733,112 +826,11 @@ class TestNewCustomer(TwoWayTestCase):
 		)
 
 
-HOUSEHOLD_LABELS = (
-	"HH Owner First",
-	"HH Owner Last",
-	"HH Dep 1 First",
-	"HH Dep 1 Last",
-	"HH Dep 2 First",
-	"HH Dep 2 Last",
-)
-
-
-def household_mapping() -> dict:
-	"""The insurance preset's shape in small: an order's custom fields hold the owner and a repeating group of
-	dependents, each its own Contact; names push back into the member's own group columns."""
-	member = {"first_name": {"from": "{first}", "push": True}, "last_name": {"from": "{last}", "push": True}}
-	return {
-		"streams": {"SalesOrder": {}},
-		"entities": {
-			"customer": {
-				"source": "salesorder",
-				"processor": "customer",
-				"doctype": "Customer",
-				"role": "owner",
-				"fields": {
-					"customer_name": {
-						"from": ["HH Owner First", "HH Owner Last"],
-						"join": " ",
-						"required": True,
-					},
-					"customer_type": {"value": "Individual"},
-				},
-			},
-			"owner": {
-				"source": "salesorder",
-				"processor": "contact",
-				"doctype": "Contact",
-				"role": "owner",
-				"fields": {
-					"first_name": {"from": "HH Owner First", "push": True},
-					"last_name": {"from": "HH Owner Last", "push": True},
-				},
-				"links": [{"kind": "dynamic", "entity": "customer", "required": True}],
-			},
-			"dependent": {
-				"source": "salesorder",
-				"processor": "contact",
-				"doctype": "Contact",
-				"role": "dependent",
-				"fields": member,
-				"skip_if_empty": ["first_name", "last_name"],
-				"links": [{"kind": "dynamic", "entity": "customer", "required": True}],
-				"repeat": [
-					{"first": "HH Dep 1 First", "last": "HH Dep 1 Last"},
-					{"first": "HH Dep 2 First", "last": "HH Dep 2 Last"},
-				],
-			},
-		},
-	}
-
-
-class TestHouseholdPushBack(TwoWayTestCase):
+class TestHouseholdPushBack(HouseholdTestCase):
 	"""Contacts from a repeating group push back into their own group's columns of the order."""
 
-	@classmethod
-	def make_connection(cls, **overrides) -> str:
-		with cls.engine.connect() as conn:
-			block = conn.execute(
-				text(
-					"SELECT b.blockid FROM vtiger_blocks b JOIN vtiger_tab t ON t.tabid = b.tabid "
-					"WHERE t.name = 'SalesOrder' ORDER BY b.sequence LIMIT 1"
-				)
-			).scalar()
-			have = {
-				row[0]
-				for row in conn.execute(
-					text("SELECT fieldlabel FROM vtiger_field WHERE fieldlabel LIKE 'HH %'")
-				)
-			}
-		for label in HOUSEHOLD_LABELS:
-			if label not in have:
-				add_custom_field(cls.server, "SalesOrder", label, block)
-		return super().make_connection(
-			mapping_preset="custom",
-			custom_mapping=json.dumps(household_mapping()),
-			sync_accounts=0,
-			sync_contacts=0,
-			sync_sales_orders=1,
-			push_edits=1,
-			**overrides,
-		)
-
 	def test_a_dependent_pushes_into_its_own_group_columns(self):
-		columns = {
-			label: self.vtiger_value(
-				"SELECT columnname FROM vtiger_field WHERE fieldlabel = :label", label=label
-			)
-			for label in HOUSEHOLD_LABELS
-		}
-		product = ws_product(self.client, self.name("Policy"))
-		account = self.client.create(
-			"Accounts", {"accountname": self.name("Household Co"), "assigned_user_id": self.client.user_id}
-		)
-		values = dict(zip(HOUSEHOLD_LABELS, ("Ana", "Silva", "Bia", "Silva", "Caio", "Silva"), strict=True))
-		order = ws_order(self.client, account["id"], product["id"], self.name("Policy"))
-		self.client.revise({"id": order["id"], **{columns[label]: value for label, value in values.items()}})
-		crmid = self.client.crmid_of(order["id"])
-		self.sync()
+		crmid, columns, values = self.policy("Household Co")
 		second = frappe.get_doc("Contact", self.find("Contact", f"{crmid}:dependent-2"))
 		self.assertEqual(second.first_name, "Caio")
 

@@ -8,6 +8,7 @@ so every VTiger row is one VTiger's own code wrote.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
@@ -167,3 +168,113 @@ def ws_order(client, account_id: str, product_id: str, subject: str, contact_id:
 	if contact_id:
 		element["contact_id"] = contact_id
 	return client.create("SalesOrder", element)
+
+
+HOUSEHOLD_LABELS = (
+	"HH Owner First",
+	"HH Owner Last",
+	"HH Dep 1 First",
+	"HH Dep 1 Last",
+	"HH Dep 2 First",
+	"HH Dep 2 Last",
+)
+
+
+def household_mapping() -> dict:
+	"""The insurance preset's shape in small: an order's custom fields hold the owner and a repeating group of
+	dependents, each its own Contact; names push back into the member's own group columns."""
+	member = {"first_name": {"from": "{first}", "push": True}, "last_name": {"from": "{last}", "push": True}}
+	return {
+		"streams": {"SalesOrder": {}},
+		"entities": {
+			"customer": {
+				"source": "salesorder",
+				"processor": "customer",
+				"doctype": "Customer",
+				"role": "owner",
+				"fields": {
+					"customer_name": {
+						"from": ["HH Owner First", "HH Owner Last"],
+						"join": " ",
+						"required": True,
+					},
+					"customer_type": {"value": "Individual"},
+				},
+			},
+			"owner": {
+				"source": "salesorder",
+				"processor": "contact",
+				"doctype": "Contact",
+				"role": "owner",
+				"fields": {
+					"first_name": {"from": "HH Owner First", "push": True},
+					"last_name": {"from": "HH Owner Last", "push": True},
+				},
+				"links": [{"kind": "dynamic", "entity": "customer", "required": True}],
+			},
+			"dependent": {
+				"source": "salesorder",
+				"processor": "contact",
+				"doctype": "Contact",
+				"role": "dependent",
+				"fields": member,
+				"skip_if_empty": ["first_name", "last_name"],
+				"links": [{"kind": "dynamic", "entity": "customer", "required": True}],
+				"repeat": [
+					{"first": "HH Dep 1 First", "last": "HH Dep 1 Last"},
+					{"first": "HH Dep 2 First", "last": "HH Dep 2 Last"},
+				],
+			},
+		},
+	}
+
+
+class HouseholdTestCase(TwoWayTestCase):
+	"""A connection with :func:`household_mapping`, its columns added in VTiger's Layout Editor (once)."""
+
+	@classmethod
+	def make_connection(cls, **overrides) -> str:
+		with cls.engine.connect() as conn:
+			block = conn.execute(
+				text(
+					"SELECT b.blockid FROM vtiger_blocks b JOIN vtiger_tab t ON t.tabid = b.tabid "
+					"WHERE t.name = 'SalesOrder' ORDER BY b.sequence LIMIT 1"
+				)
+			).scalar()
+			have = {
+				row[0]
+				for row in conn.execute(
+					text("SELECT fieldlabel FROM vtiger_field WHERE fieldlabel LIKE 'HH %'")
+				)
+			}
+		for label in HOUSEHOLD_LABELS:
+			if label not in have:
+				add_custom_field(cls.server, "SalesOrder", label, block)
+		return super().make_connection(
+			mapping_preset="custom",
+			custom_mapping=json.dumps(household_mapping()),
+			sync_accounts=0,
+			sync_contacts=0,
+			sync_sales_orders=1,
+			push_edits=1,
+			**overrides,
+		)
+
+	def policy(self, holder: str) -> tuple[int, dict[str, str], dict[str, str]]:
+		"""A policy (an order) whose household columns are filled, pulled: (its crmid, label -> column, label ->
+		value)."""
+		columns = {
+			label: self.vtiger_value(
+				"SELECT columnname FROM vtiger_field WHERE fieldlabel = :label", label=label
+			)
+			for label in HOUSEHOLD_LABELS
+		}
+		product = ws_product(self.client, self.name("Policy"))
+		account = self.client.create(
+			"Accounts", {"accountname": self.name(holder), "assigned_user_id": self.client.user_id}
+		)
+		values = dict(zip(HOUSEHOLD_LABELS, ("Ana", "Silva", "Bia", "Silva", "Caio", "Silva"), strict=True))
+		order = ws_order(self.client, account["id"], product["id"], self.name("Policy"))
+		self.client.revise({"id": order["id"], **{columns[label]: value for label, value in values.items()}})
+		self.sync()
+		return self.client.crmid_of(order["id"]), columns, values

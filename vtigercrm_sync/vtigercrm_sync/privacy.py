@@ -11,7 +11,13 @@ values (the name, e-mail, SSN, birth date) back into them: the record must be er
 
 import frappe
 
-from vtigercrm_sync.constants import BANK_CARD_DOCTYPE, ERASED_HASH, VTIGER_HASH_FIELD, VTIGER_ID_FIELD
+from vtigercrm_sync.constants import (
+	BANK_CARD_DOCTYPE,
+	ERASED_HASH,
+	PULLED_FIELD,
+	VTIGER_HASH_FIELD,
+	VTIGER_ID_FIELD,
+)
 
 REDACTED = "[REDACTED]"
 """What Frappe writes into a redacted Data field (PersonalDataDeletionRequest.anonymization_value_map)."""
@@ -37,6 +43,10 @@ def forget_redacted_secrets(doc, method=None) -> None:
 		for name in names:
 			if frappe.db.get_value(doctype, name, VTIGER_ID_FIELD):
 				frappe.db.set_value(doctype, name, VTIGER_HASH_FIELD, ERASED_HASH, update_modified=False)
+			if frappe.get_meta(doctype).has_field(
+				PULLED_FIELD
+			):  # VTiger's names, e-mails, birth date as pulled
+				frappe.db.set_value(doctype, name, PULLED_FIELD, None, update_modified=False)
 	for doctype, fieldname, names in (
 		("Contact", "vtiger_ssn", contacts),
 		(BANK_CARD_DOCTYPE, "card_number", cards),

@@ -8,6 +8,7 @@ it, and created when absent. Links are resolved through a :class:`Resolver` that
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -23,6 +24,7 @@ from vtigercrm_sync.constants import (
 	ERASED_HASH,
 	LOG_DOCTYPE,
 	MODULE_FIELD,
+	PULLED_FIELD,
 	REFUSED_FIELD,
 	VTIGER_HASH_FIELD,
 	VTIGER_ID_FIELD,
@@ -170,6 +172,9 @@ class DocumentHandler:
 	the next Full Resync rewrite exactly the documents it shapes."""
 	version = 1
 	"""Raised when the handler writes its documents differently, for the same reason."""
+	reshapes: frozenset[str] = frozenset()
+	"""Fields :meth:`prepare` may write otherwise than VTiger holds them (a country's name), besides any value the
+	guard refuses: an ERPNext edit of one can only be judged against ``DocumentPlan.pulled``."""
 
 	def __init__(self, doctype: str, settings: SyncSettings):
 		self.doctype = doctype
@@ -221,6 +226,8 @@ class DocumentHandler:
 		self.fill(doc, plan, resolver, warnings)
 		doc.set(VTIGER_ID_FIELD, doc.get(VTIGER_ID_FIELD) or plan.vtiger_id)
 		doc.set(VTIGER_HASH_FIELD, content_hash)
+		if plan.pulled and self.meta.has_field(PULLED_FIELD):
+			doc.set(PULLED_FIELD, pulled_json(plan.pulled))
 		for fieldname, value in ((CONNECTION_FIELD, self.settings.connection), (MODULE_FIELD, plan.module)):
 			if self.meta.has_field(fieldname):
 				doc.set(fieldname, value)
@@ -363,6 +370,12 @@ class DocumentHandler:
 	def after_save(self, doc: Document, plan: DocumentPlan, resolver: Resolver) -> str | None:
 		"""Work that needs the saved document; may return a note for the log line."""
 		return None
+
+
+def pulled_json(pulled: dict[str, Any]) -> str:
+	"""``DocumentPlan.pulled`` as stored on the document (dates and numbers as their text, which is how pushes
+	compare them)."""
+	return json.dumps(pulled, sort_keys=True, default=str, ensure_ascii=False)
 
 
 def refusal_warning(refusal: Refusal) -> str:

@@ -49,6 +49,7 @@ class ContactHandler(DocumentHandler):
 
 class AddressHandler(DocumentHandler):
 	settings_fields = ("default_country",)
+	reshapes = frozenset({"country"})
 
 	def apply(self, plan: DocumentPlan, resolver: Resolver) -> Outcome:
 		"""An order's address snapshot that equals an address of its customer is that address, not a copy."""

@@ -12,7 +12,8 @@ from typing import Any
 
 import frappe
 
-from vtigercrm_sync.constants import VTIGER_HASH_FIELD, VTIGER_ID_FIELD
+from vtigercrm_sync.constants import PULLED_FIELD, VTIGER_HASH_FIELD, VTIGER_ID_FIELD
+from vtigercrm_sync.syncer.handler.base import pulled_json
 from vtigercrm_sync.syncer.plan import DocumentPlan, VTigerId
 from vtigercrm_sync.syncer.redact import redact
 from vtigercrm_sync.syncer.services.reverse import same_value
@@ -56,9 +57,10 @@ class EchoGuard:
 		handler = plan and run.handlers.get(plan.entity.split("#")[0])  # a group member's key is name#N
 		if plan is None or handler is None or not holds(doc, plan):
 			return False
-		frappe.db.set_value(
-			doc.doctype, doc.name, VTIGER_HASH_FIELD, handler.stored_hash(plan), update_modified=False
-		)
+		values = {VTIGER_HASH_FIELD: handler.stored_hash(plan)}
+		if plan.pulled and doc.meta.has_field(PULLED_FIELD):
+			values[PULLED_FIELD] = pulled_json(plan.pulled)
+		frappe.db.set_value(doc.doctype, doc.name, values, update_modified=False)
 		return True
 
 

@@ -2,8 +2,9 @@
 
 Capture runs in ``doc_events`` (see hooks.py), so an outbox row is written in the same transaction as the document:
 a rolled-back save leaves no push behind, and a committed one cannot lose its push. A drain job is queued after the
-commit (one per connection, deduplicated) and the scheduler drains whatever is left, so a VTiger outage only delays.
-A push that fails waits longer after each attempt (:func:`next_attempt`); after :data:`MAX_ATTEMPTS` it is Failed,
+commit (one per transaction and connection; see ``outbox.py`` for how drains share the outbox) and the scheduler
+drains whatever is left, so a VTiger outage only delays.
+A push that fails waits longer after each attempt (``outbox.next_attempt``); after ``outbox.MAX_ATTEMPTS`` it is Failed,
 and every outcome is a line of a Sync Log with the direction ERPNext → VTiger and a redacted reason.
 
 A document written by the inbound sync (``doc.flags.vtiger_inbound``) never queues an edit: what came from VTiger is
@@ -13,52 +14,68 @@ not sent back. It may queue a status write-back, since VTiger does not know yet 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+import time
 from typing import Any
 
 import frappe
 from frappe import _
-from frappe.utils import add_to_date, now_datetime
+from frappe.utils import cint, now_datetime
 
 from vtigercrm_sync.config.resolution import resolve_mapping, resolve_writeback
 from vtigercrm_sync.config.spec import EntitySpec, MappingConfig, MappingError
 from vtigercrm_sync.constants import (
 	ACTION_CONFLICT,
-	ACTION_FAILED,
 	ACTION_PUSHED,
-	ACTION_RETRYING,
 	CONNECTION_FIELD,
-	DIRECTION_PUSH,
 	KIND_CREATE,
 	KIND_EDIT,
 	KIND_STATUS,
 	LOG_DOCTYPE,
 	MODULE_FIELD,
 	OUTBOX_DOCTYPE,
-	OUTBOX_FAILED,
 	OUTBOX_PENDING,
+	OUTBOX_SENDING,
 	OUTBOX_SENT,
+	PULLED_FIELD,
 	REFRESH_EVENT,
+	REFUSED_FIELD,
 	SETTING_DOCTYPE,
 	STATUS_FAILED,
 	STATUS_PARTIAL,
+	STATUS_RUNNING,
 	STATUS_SUCCESS,
 	TRIGGER_PUSH,
 	VTIGER_ID_FIELD,
-	push_job_id,
+	WRITEBACK_MODULES,
 )
 from vtigercrm_sync.database.engine import get_engine
+from vtigercrm_sync.syncer.handler.base import pulled_json
 from vtigercrm_sync.syncer.handler.create import connection_for_new_customers, create_account
 from vtigercrm_sync.syncer.handler.echo import EchoGuard
+from vtigercrm_sync.syncer.handler.outbox import (
+	claim,
+	due_rows,
+	enqueue_drain,
+	failure_line,
+	insert_lines,
+	line_values,
+	open_generation,
+	queue_drain_job,
+	record_failure,
+	release_stale_claims,
+)
 from vtigercrm_sync.syncer.handler.pending import conflict_message, utc
 from vtigercrm_sync.syncer.plan import VTigerId
 from vtigercrm_sync.syncer.redact import redact
 from vtigercrm_sync.syncer.services.query import ConnectionFailed, read_catalog
 from vtigercrm_sync.syncer.services.reverse import (
+	SAME,
+	Decision,
 	FieldChange,
 	ReverseError,
 	field_changes,
 	push_changes,
+	read_as_pull,
 	writeback_values,
 )
 from vtigercrm_sync.syncer.services.webservice import (
@@ -67,13 +84,11 @@ from vtigercrm_sync.syncer.services.webservice import (
 	WebServiceUnavailable,
 )
 
-MAX_ATTEMPTS = 8
-DRAIN_BATCH = 200
-PUSH_TIMEOUT = 1800
-WRITEBACK_MODULES = {"Customer": "Accounts", "Sales Order": "SalesOrder"}
-"""The documents whose name (and an order's status) VTiger learns, and the VTiger module of each."""
+DRAIN_SECONDS = 240
+"""A drain that still has rows due after this queues a follow-up job and ends (the job timeout is far off)."""
 STATUS_FIELDS = ("status", "per_delivered", "per_billed", "docstatus")
-MESSAGE_LENGTH = 1000
+EXPECTED_ERRORS = (WebServiceError, ReverseError, MappingError, ConnectionFailed, frappe.DoesNotExistError)
+"""Errors with a reason fit for the log line; any other is also kept, with its traceback, in the Error Log."""
 
 
 # -- capture ---------------------------------------------------------------------------------------------------
@@ -93,7 +108,7 @@ def capture(doc: Any, method: str | None = None) -> None:
 		before = doc.get_doc_before_save()
 		entity = entity_of(connection, doc)
 		if before is not None and entity is not None and entity.pushed:
-			changes = field_changes(entity, before.as_dict(), doc.as_dict())
+			changes = judged(entity, before, field_changes(entity, before.as_dict(), doc.as_dict()))
 			if changes:
 				_queue(connection.name, doc, KIND_EDIT, changes)
 
@@ -122,6 +137,46 @@ def capture_order_progress(doc: Any, method: str | None = None) -> None:
 		connection = _connection_settings(values.get(CONNECTION_FIELD))
 		if connection and connection.push_status:
 			queue_status(connection.name, frappe.get_doc("Sales Order", order))
+
+
+def judged(entity: EntitySpec, before: Any, changes: list[FieldChange]) -> list[FieldChange]:
+	"""Each change with VTiger's value as the last pull read it as its ``old``: a push judges VTiger's current
+	value against that, not against the ERPNext value the pull wrote from it (a last name moved to the first name,
+	"USA" written as "United States", a refused e-mail left blank), so VTiger still holding it is no conflict.
+
+	A document last pulled before those values were kept has none: a change of a field the sync may reshape
+	cannot be judged, so it is not queued (the user is told); the next pull of the record makes it pushable."""
+	seen = json.loads(before.get(PULLED_FIELD) or "{}")
+	unseen = [c.target for c in changes if c.target not in seen]
+	may_reshape = reshaped(entity) if unseen else frozenset()
+	refused = before.get(REFUSED_FIELD) or ""
+	# a refused value is listed by the guard as "Label (fieldname): value"
+	unjudged = {t for t in unseen if t in may_reshape or f"({t}):" in refused}
+	if unjudged:
+		frappe.msgprint(
+			_(
+				"Not sent to VTiger: {0}. This document was last synced before VTiger's own values were kept, so "
+				"an edit of a field the sync reshapes cannot be told apart from a change in VTiger. The next sync of "
+				"the record (a Full Resync does all) makes these fields pushable."
+			).format(", ".join(before.meta.get_label(t) for t in sorted(unjudged))),
+			indicator="orange",
+			alert=True,
+		)
+	return [
+		FieldChange(c.target, seen[c.target], c.new) if c.target in seen else c
+		for c in changes
+		if c.target not in unjudged
+	]
+
+
+def reshaped(entity: EntitySpec) -> frozenset[str]:
+	"""The targets the entity's processor or handler may write otherwise than VTiger holds them."""
+	from vtigercrm_sync.config.config import load_handler_config
+	from vtigercrm_sync.syncer.handler.document import HANDLERS
+	from vtigercrm_sync.syncer.processor.planner import PROCESSORS
+
+	kind = load_handler_config().doctypes[entity.doctype].get("handler", "document")
+	return PROCESSORS[entity.processor].reshapes | HANDLERS[kind].reshapes
 
 
 def queue_status(connection: str, doc: Any) -> None:
@@ -217,23 +272,6 @@ def queue_landed_writebacks(connection: str) -> int:
 	return queued
 
 
-def enqueue_drain(connection: str) -> None:
-	"""Drain after the commit, in the background. Tests drain by calling :func:`drain` themselves, at the moment
-	they choose (VTiger down, then back), unless one sets ``frappe.flags.vtigercrm_sync_drain_in_background`` to
-	see this path run in a worker."""
-	if frappe.flags.in_test and not frappe.flags.vtigercrm_sync_drain_in_background:
-		return
-	frappe.enqueue(
-		"vtigercrm_sync.syncer.handler.push.drain",
-		queue="short",
-		timeout=PUSH_TIMEOUT,
-		job_id=push_job_id(connection),
-		deduplicate=True,
-		enqueue_after_commit=True,
-		connection=connection,
-	)
-
-
 def _connection_of(doc: Any) -> Any:
 	name, vtiger_id = doc.get(CONNECTION_FIELD), doc.get(VTIGER_ID_FIELD)
 	if not (name and vtiger_id) or frappe.flags.in_install or frappe.flags.in_migrate:
@@ -275,45 +313,46 @@ def _mapping_of(connection: str) -> MappingConfig:
 
 
 def drain_all() -> list[str]:
-	"""Scheduler: drain every connection that has pushes due (a VTiger that was down gets them now)."""
+	"""Scheduler: release the claims of drains that died, then drain every connection that has pushes due (a
+	VTiger that was down gets them now)."""
+	release_stale_claims()
 	pending = frappe.get_all(OUTBOX_DOCTYPE, filters={"status": OUTBOX_PENDING}, pluck="connection")
-	due = [connection for connection in sorted(set(pending)) if _due_rows(connection, limit=1)]
+	due = [connection for connection in sorted(set(pending)) if due_rows(connection, limit=1)]
 	for connection in due:
-		enqueue_drain(connection)
+		queue_drain_job(connection)
 	return due
 
 
 def drain(connection: str) -> str | None:
-	"""Job body: send the connection's due pushes in order, each committed with its outcome; returns the log."""
+	"""Job body: send the connection's due pushes, reading the outbox again after each batch until nothing is
+	due, VTiger cannot be reached, or :func:`drain_seconds` ran out (then a follow-up job takes the rest).
+	Returns the Push log, None when this drain sent nothing."""
+	open_generation(connection)
 	doc = frappe.get_doc(SETTING_DOCTYPE, connection)
-	rows = _due_rows(connection)
-	if not rows or not doc.writes_to_vtiger():
+	if not doc.writes_to_vtiger():
 		return None
-	pusher = Pusher(doc)
-	for row in rows:
-		if not pusher.send(row):
-			break  # VTiger is unreachable: the rest wait for the next attempt, in order
-	return pusher.finish()
+	release_stale_claims(connection)
+	deadline = time.monotonic() + drain_seconds()
+	pusher, outcome = None, NOTHING_DUE
+	try:
+		while rows := due_rows(connection):
+			pusher = pusher or Pusher(doc)
+			outcome = pusher.send_batch(rows, deadline)
+			if outcome != MORE:
+				break
+	finally:
+		log = pusher.finish() if pusher else None
+	if outcome == OUT_OF_TIME:
+		queue_drain_job(connection)
+	return log
 
 
-def _due_rows(connection: str, limit: int = DRAIN_BATCH) -> list[Any]:
-	"""Pending rows whose next attempt is due, oldest first."""
-	return frappe.get_all(
-		OUTBOX_DOCTYPE,
-		filters={"connection": connection, "status": OUTBOX_PENDING},
-		or_filters=[
-			[OUTBOX_DOCTYPE, "next_attempt_at", "is", "not set"],
-			[OUTBOX_DOCTYPE, "next_attempt_at", "<=", now_datetime()],
-		],
-		fields=["*"],
-		order_by="creation asc, name asc",
-		limit=limit,
-	)
+def drain_seconds() -> int:
+	return cint(frappe.conf.get("vtigercrm_sync_push_seconds")) or DRAIN_SECONDS
 
 
-def next_attempt(attempts: int, now: datetime) -> datetime:
-	"""1, 2, 4, 8 ... minutes after the last attempt, at most an hour."""
-	return add_to_date(now, minutes=min(2 ** max(attempts - 1, 0), 60))
+MORE, NOTHING_DUE, OUT_OF_TIME, UNREACHABLE = "more", "nothing due", "out of time", "unreachable"
+"""How a batch ended: read the outbox again, or stop (VTiger unreachable: the rest wait for their next attempt)."""
 
 
 class Pusher:
@@ -328,43 +367,70 @@ class Pusher:
 				"connection": connection.name,
 				"trigger": TRIGGER_PUSH,
 				"user": frappe.session.user,
-				"status": "Running",
+				"status": STATUS_RUNNING,
 				"started_at": now_datetime(),
 			}
 		).insert(ignore_permissions=True)
 		frappe.db.commit()
 		self.counts = {"sent": 0, "failed": 0, "conflicts": 0}
+		self.lines = 0
 		self._writeback: dict[str, dict[str, str]] | None = None
 		self._mapping: MappingConfig | None = None
 		self._catalog = None
 		self.echo = EchoGuard(connection.name)
 
+	def send_batch(self, rows: list[Any], deadline: float) -> str:
+		"""Claim and send each row in turn. A row another drain took also holds back its document's later rows
+		(that drain sends them after it, in order)."""
+		busy = set()
+		for row in rows:
+			document = (row.reference_doctype, row.reference_name)
+			if document in busy:
+				continue
+			if not claim(row, self.log.name):
+				busy.add(document)
+				continue
+			if not self.send(row):
+				return UNREACHABLE
+			if time.monotonic() >= deadline:
+				return OUT_OF_TIME
+		return MORE
+
 	def send(self, row: Any) -> bool:
-		"""Push one row and commit its outcome; False when VTiger could not be reached."""
+		"""Push one claimed row and commit its outcome with its log lines; any error fails this row alone.
+		False when VTiger could not be reached."""
 		try:
 			lines = self._push(row)
 		except WebServiceUnavailable as exc:
 			frappe.db.rollback()
 			self._retry(row, exc)
 			return False
-		except (
-			WebServiceError,
-			ReverseError,
-			MappingError,
-			ConnectionFailed,
-			frappe.DoesNotExistError,
-		) as exc:
+		except Exception as exc:
 			frappe.db.rollback()
+			if not isinstance(exc, EXPECTED_ERRORS):
+				frappe.log_error(
+					title=f"VTigerCRM Sync: push of {row.reference_doctype} {row.reference_name} failed",
+					message=redact(frappe.get_traceback()),
+					reference_doctype=OUTBOX_DOCTYPE,
+					reference_name=row.name,
+				)
 			self._retry(row, exc)
 			return True
-		frappe.db.set_value(
-			OUTBOX_DOCTYPE,
-			row.name,
-			{"status": OUTBOX_SENT, "sent_at": now_datetime(), "log": self.log.name, "last_error": None},
-			update_modified=True,
+		now = now_datetime()
+		frappe.db.sql(
+			f"""UPDATE `tab{OUTBOX_DOCTYPE}` SET status = %(sent)s, sent_at = %(now)s, log = %(log)s,
+			last_error = NULL, claimed_at = NULL, modified = %(now)s
+			WHERE name = %(name)s AND status IN %(open)s""",
+			# Pending too: a claim released meanwhile (a drain slower than the claim timeout) was sent all the same
+			{
+				"sent": OUTBOX_SENT,
+				"now": now,
+				"log": self.log.name,
+				"name": row.name,
+				"open": (OUTBOX_PENDING, OUTBOX_SENDING),
+			},
 		)
-		for line in lines:
-			self._line(row, *line)
+		self._write_lines([line_values(row, *line) for line in lines])
 		self.counts["sent"] += 1
 		frappe.db.commit()
 		return True
@@ -394,6 +460,14 @@ class Pusher:
 		if entity is None:
 			raise MappingError([])  # the mapping no longer writes this document
 		changes = [FieldChange(*change) for change in json.loads(row.changes or "[]")]
+		pushed = {spec.target for spec in entity.pushed}
+		dropped = sorted({change.target for change in changes} - pushed)
+		if dropped:
+			raise ReverseError(
+				_(
+					"The mapping no longer pushes {0}: change the mapping back, or delete this outbox row"
+				).format(", ".join(dropped))
+			)
 		result = push_changes(
 			self.client,
 			entity,
@@ -403,6 +477,7 @@ class Pusher:
 			utc(row.changed_at),
 			self.connection.vtiger_time_zone or None,
 		)
+		self._remember_pushed(doc, entity, result.decisions)
 		lines = []
 		written = result.written
 		if written:
@@ -415,6 +490,21 @@ class Pusher:
 			self.counts["conflicts"] += 1
 			lines.append((ACTION_CONFLICT, conflict_message(decision, self.connection.conflict_rule)))
 		return lines
+
+	def _remember_pushed(self, doc: Any, entity: EntitySpec, decisions: list[Decision]) -> None:
+		"""VTiger now holds ERPNext's value of each field written (or already had it): the next edit of the field
+		is judged against that."""
+		specs = {spec.target: spec for spec in entity.pushed}
+		pulled = json.loads(doc.get(PULLED_FIELD) or "{}")
+		for decision in decisions:
+			if decision.writes:
+				pulled[decision.target] = read_as_pull(specs[decision.target], decision.value)
+			elif decision.outcome == SAME:
+				pulled[decision.target] = decision.vtiger_value
+		if pulled and doc.meta.has_field(PULLED_FIELD):
+			frappe.db.set_value(
+				doc.doctype, doc.name, PULLED_FIELD, pulled_json(pulled), update_modified=False
+			)
 
 	def writeback(self) -> dict[str, dict[str, str]]:
 		if self._writeback is None:
@@ -433,54 +523,32 @@ class Pusher:
 		return self._catalog
 
 	def _retry(self, row: Any, exc: Exception) -> None:
-		attempts = (row.attempts or 0) + 1
 		reason = redact(str(exc) or type(exc).__name__)
 		if isinstance(exc, MappingError) and not exc.problems:
 			reason = _("The mapping no longer writes this document to VTiger")
-		gave_up = attempts >= MAX_ATTEMPTS
-		frappe.db.set_value(
-			OUTBOX_DOCTYPE,
-			row.name,
-			{
-				"attempts": attempts,
-				"status": OUTBOX_FAILED if gave_up else OUTBOX_PENDING,
-				"next_attempt_at": None if gave_up else next_attempt(attempts, now_datetime()),
-				"last_error": reason[:MESSAGE_LENGTH],
-				"log": self.log.name,
-			},
-		)
-		if gave_up:
-			message = _("Not written to VTiger after {0} attempts: {1}").format(attempts, reason)
-		else:
-			message = _("Not written to VTiger yet (attempt {0}, tried again later): {1}").format(
-				attempts, reason
-			)
-		self._line(row, ACTION_FAILED if gave_up else ACTION_RETRYING, message)
-		self.counts["failed"] += 1
+		action = record_failure(row, reason, self.log.name)
+		if action:  # else its claim was released meanwhile (this drain outlived the claim timeout)
+			self._write_lines([failure_line(row, action, reason)])
+			self.counts["failed"] += 1
 		frappe.db.commit()
 
-	def _line(self, row: Any, action: str, message: str) -> None:
-		self.log.append(
-			"lines",
-			{
-				"direction": DIRECTION_PUSH,
-				"vtiger_id": row.vtiger_id,
-				"vtiger_module": WRITEBACK_MODULES.get(row.reference_doctype) or "",
-				"entity": row.kind,
-				"target_doctype": row.reference_doctype,
-				"target_name": row.reference_name,
-				"action": action,
-				"message": redact(message)[:MESSAGE_LENGTH],
-			},
-		)
-		self.log.save(ignore_permissions=True)
+	def _write_lines(self, lines: list[dict[str, Any]]) -> None:
+		self.lines = insert_lines(self.log.name, lines, self.lines + 1)
 
-	def finish(self) -> str:
+	def finish(self) -> str | None:
+		"""End the log whatever happened (the drain calls this in ``finally``); a drain that sent nothing (every
+		row it read was taken by another) leaves no log."""
+		frappe.db.rollback()
 		sent, failed = self.counts["sent"], self.counts["failed"]
+		if not (sent or failed):
+			frappe.db.delete(LOG_DOCTYPE, {"name": self.log.name})
+			frappe.db.commit()
+			return None
 		status = STATUS_SUCCESS if not failed else (STATUS_PARTIAL if sent else STATUS_FAILED)
 		ended = now_datetime()
-		self.log.reload()
-		self.log.update(
+		frappe.db.set_value(
+			LOG_DOCTYPE,
+			self.log.name,
 			{
 				"status": status,
 				"ended_at": ended,
@@ -488,9 +556,8 @@ class Pusher:
 				"updated": sent,
 				"failed": failed,
 				"records_read": sent + failed,
-			}
+			},
 		)
-		self.log.save(ignore_permissions=True)
 		frappe.db.commit()
 		frappe.publish_realtime(
 			REFRESH_EVENT, {"log": self.log.name}, doctype=SETTING_DOCTYPE, docname=self.connection.name
@@ -499,4 +566,7 @@ class Pusher:
 
 
 def pending_count(connection: str) -> int:
-	return frappe.db.count(OUTBOX_DOCTYPE, {"connection": connection, "status": OUTBOX_PENDING})
+	"""Pushes waiting to be written to VTiger, or being written now."""
+	return frappe.db.count(
+		OUTBOX_DOCTYPE, {"connection": connection, "status": ("in", (OUTBOX_PENDING, OUTBOX_SENDING))}
+	)

@@ -66,6 +66,8 @@ class Draft:
 	vtiger_id: str = ""
 	pending: tuple[Decision, ...] = ()
 	"""How the document's fields with ERPNext edits waiting to be pushed were decided."""
+	pulled: dict[str, Any] = field(default_factory=dict)
+	"""The pushed fields' VTiger values before any processor or handler reshapes them (``DocumentPlan.pulled``)."""
 
 
 def vtiger_id_for(spec: EntitySpec, crmid: int, prefix: str = "") -> str:
@@ -151,6 +153,9 @@ class FieldEvaluator:
 class EntityProcessor:
 	"""Plans one mapping entity. Subclasses override :meth:`adjust` for their business object."""
 
+	reshapes: frozenset[str] = frozenset()
+	"""Mapped targets :meth:`adjust` may write otherwise than VTiger holds them (a last name moved to the first
+	name): an ERPNext edit of one can only be judged against ``DocumentPlan.pulled``."""
 	consumed_fields: frozenset[str] = frozenset()
 	"""Mapped targets that :meth:`adjust` turns into other fields, so they need not exist on the doctype."""
 	row_columns: frozenset[str] = frozenset()
@@ -272,12 +277,21 @@ class EntityProcessor:
 		match = {f: values[f] for f in self.spec.match if not is_empty(values.get(f))}
 		crmid = self.crmid(row)
 		vtiger_id = self._vtiger_id(row)
+		pulled = {spec.target: values.get(spec.target) for spec in self.spec.pushed if spec.target in values}
 		pending = self.context.pending
 		decided = (
 			pending.reconcile(self.spec.doctype, vtiger_id, values, bundle.modifiedtime) if pending else ()
 		)
 		draft = Draft(
-			self.spec, row, crmid, values, secrets, match=match, vtiger_id=vtiger_id, pending=decided
+			self.spec,
+			row,
+			crmid,
+			values,
+			secrets,
+			match=match,
+			vtiger_id=vtiger_id,
+			pending=decided,
+			pulled=pulled,
 		)
 		for child, evaluators in self.children:
 			draft.children[child.table] = self._child_rows(child, evaluators, bundle)

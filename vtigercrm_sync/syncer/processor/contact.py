@@ -19,6 +19,7 @@ PHONE_FIELDS = {"phone": "is_primary_phone", "mobile_no": "is_primary_mobile_no"
 
 class ContactProcessor(EntityProcessor):
 	consumed_fields = frozenset({*EMAIL_FIELDS, *PHONE_FIELDS})
+	reshapes = frozenset({"first_name", "last_name", *consumed_fields})
 
 	def adjust(self, draft: Draft, bundle: Bundle) -> None:
 		values = draft.values

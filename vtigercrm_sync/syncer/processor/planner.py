@@ -292,6 +292,10 @@ class BundlePlanner:
 			},
 			"meta": draft.meta,
 		}
+		if (
+			draft.pulled
+		):  # VTiger reshaping a value ERPNext holds the same (USA to United States) moves it too
+			body["pulled"] = draft.pulled
 		return DocumentPlan(
 			entity=spec.key,
 			doctype=spec.doctype,
@@ -304,6 +308,7 @@ class BundlePlanner:
 			meta=draft.meta,
 			secrets=draft.secrets,
 			pending=draft.pending,
+			pulled=draft.pulled,
 			content_hash=content_hash(body, draft.secrets, self.context.hash_key),
 			module=draft.row.get("item_type") or "" if spec.source == "line" else spec.module,
 		)

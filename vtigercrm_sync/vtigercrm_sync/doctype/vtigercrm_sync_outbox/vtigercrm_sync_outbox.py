@@ -25,6 +25,7 @@ class VTigerCRMSyncOutbox(Document):
 		attempts: DF.Int
 		changed_at: DF.Datetime | None
 		changes: DF.Code | None
+		claimed_at: DF.Datetime | None
 		connection: DF.Link | None
 		kind: DF.Literal["Status", "Edit", "Create"]
 		last_error: DF.SmallText | None
@@ -33,7 +34,7 @@ class VTigerCRMSyncOutbox(Document):
 		reference_doctype: DF.Link | None
 		reference_name: DF.DynamicLink | None
 		sent_at: DF.Datetime | None
-		status: DF.Literal["Pending", "Sent", "Failed", "Superseded"]
+		status: DF.Literal["Pending", "Sending", "Sent", "Failed", "Superseded"]
 		vtiger_id: DF.Data | None
 	# end: auto-generated types
 
