@@ -27,6 +27,7 @@ from vtigercrm_sync.constants import (
 	OUTBOX_DOCTYPE,
 	OUTBOX_FAILED,
 	OUTBOX_PENDING,
+	OUTBOX_SENDING,
 	SETTING_DOCTYPE,
 	VTIGER_ID_FIELD,
 )
@@ -299,7 +300,7 @@ def push_rows(connection: str) -> list[dict[str, Any]]:
 	rows = []
 	for row in frappe.get_all(
 		OUTBOX_DOCTYPE,
-		filters={"connection": connection, "status": ("in", [OUTBOX_PENDING, OUTBOX_FAILED])},
+		filters={"connection": connection, "status": ("in", [OUTBOX_PENDING, OUTBOX_SENDING, OUTBOX_FAILED])},
 		fields=[
 			"reference_doctype",
 			"reference_name",
