@@ -26,6 +26,7 @@ from vtigercrm_sync.tests.twoway import (
 	HOUSEHOLD_LABELS,
 	HouseholdTestCase,
 	TwoWayTestCase,
+	only_creator,
 	ws_order,
 	ws_product,
 )
@@ -211,7 +212,7 @@ class TestConcurrentDrains(DrainTestCase):
 	@classmethod
 	def setUpClass(cls):
 		super().setUpClass()
-		frappe.db.set_value(SETTING_DOCTYPE, cls.connection, {"push_new_customers": 1, "push_edits": 1})
+		frappe.db.set_value(SETTING_DOCTYPE, cls.connection, "push_edits", 1)
 		frappe.db.commit()
 
 	def test_three_workers_draining_at_once_create_one_account_each(self):
@@ -316,19 +317,6 @@ class TestDeadDrain(DrainTestCase):
 			worker = start_worker(self, "short")
 			queue_drain_job(self.connection)
 		self.fail("no kill landed while a row was being sent")
-
-
-def only_creator(test: TwoWayTestCase, connection: str):
-	"""Make ``connection`` the one that creates new Customers in VTiger for the test."""
-	others = frappe.get_all(
-		SETTING_DOCTYPE, filters={"push_new_customers": 1, "name": ("!=", connection)}, pluck="name"
-	)
-	for other in others:
-		frappe.db.set_value(SETTING_DOCTYPE, other, "push_new_customers", 0)
-		test.addCleanup(frappe.db.set_value, SETTING_DOCTYPE, other, "push_new_customers", 1)
-	frappe.db.set_value(SETTING_DOCTYPE, connection, "push_new_customers", 1)
-	frappe.db.commit()
-	test.addCleanup(frappe.db.commit)
 
 
 class PoisonTestCase(DrainTestCase):

@@ -278,3 +278,18 @@ class HouseholdTestCase(TwoWayTestCase):
 		self.client.revise({"id": order["id"], **{columns[label]: value for label, value in values.items()}})
 		self.sync()
 		return self.client.crmid_of(order["id"]), columns, values
+
+
+def only_creator(test: TwoWayTestCase, connection: str):
+	"""Make ``connection`` the one that creates new Customers in VTiger for the test."""
+	others = frappe.get_all(
+		SETTING_DOCTYPE, filters={"push_new_customers": 1, "name": ("!=", connection)}, pluck="name"
+	)
+	for other in others:
+		frappe.db.set_value(SETTING_DOCTYPE, other, "push_new_customers", 0)
+		test.addCleanup(frappe.db.set_value, SETTING_DOCTYPE, other, "push_new_customers", 1)
+	if not frappe.db.get_value(SETTING_DOCTYPE, connection, "push_new_customers"):
+		frappe.db.set_value(SETTING_DOCTYPE, connection, "push_new_customers", 1)
+		test.addCleanup(frappe.db.set_value, SETTING_DOCTYPE, connection, "push_new_customers", 0)
+	frappe.db.commit()
+	test.addCleanup(frappe.db.commit)
