@@ -27,7 +27,7 @@ from sqlalchemy import text
 
 from vtigercrm_sync.constants import CHUNK_DOCTYPE, LOG_DOCTYPE, SETTING_DOCTYPE, STATUS_QUEUED, job_id
 from vtigercrm_sync.syncer.handler.job import retry_records
-from vtigercrm_sync.syncer.handler.run_state import prefix_lock
+from vtigercrm_sync.syncer.handler.run_state import RunRefused, prefix_lock
 from vtigercrm_sync.syncer.services.query import Watermark
 from vtigercrm_sync.tests.utils import Session, VTigerSyncTestCase, kill_worker, start_worker
 
@@ -148,15 +148,25 @@ class TestFaults(VTigerSyncTestCase):
 		self.assertEqual(len(killed), 1, "the killed chunk is left Running")
 		self.assert_watermark_is_what_was_committed(connection)
 
+		left = frappe.db.get_value(LOG_DOCTYPE, dead_log, "total_records") - sum(
+			frappe.get_all(CHUNK_DOCTYPE, filters={"parent": dead_log}, pluck="records_read")
+		)
 		answer = frappe.get_doc(SETTING_DOCTYPE, connection).start_sync()  # Sync Now: runs inline under test
-		self.assertEqual(answer["status"], "queued", answer)
+		self.assertEqual(
+			(answer["status"], answer["log"], answer["left"]), ("resumed", dead_log, left), answer
+		)
+		self.assertIn(
+			f"{left} record(s) left", answer["message"], "Sync Now says it resumed the run, and what is left"
+		)
+		self.assertIn(dead_log, answer["message"])
 		dead = frappe.get_doc(LOG_DOCTYPE, dead_log)
 		self.assertEqual(dead.status, "Success", dead.error_summary)
 		self.assertTrue(dead.ended_at)
 		chunk = frappe.get_doc(CHUNK_DOCTYPE, killed[0].name)
 		self.assertEqual((chunk.status, chunk.attempts), ("Done", 2), "the killed chunk ran again, once")
 		self.assertEqual(dead.records_read, dead.total_records, "each record of the window counted once")
-		new_log = frappe.get_doc(LOG_DOCTYPE, frappe.db.get_value(SETTING_DOCTYPE, connection, "last_log"))
+		self.assertEqual(frappe.db.get_value(SETTING_DOCTYPE, connection, "last_log"), dead_log)
+		new_log = self.sync(connection=connection)
 		self.assertNotEqual(new_log.name, dead_log)
 		self.assertEqual(new_log.status, "Success", new_log.error_summary)
 		self.assertEqual(new_log.created, 0)
@@ -304,10 +314,19 @@ class TestFaults(VTigerSyncTestCase):
 
 		other = Session(scheduled_run_holds_the_prefix)
 		self.assertTrue(holding.wait(30))
-		status = retry_records(connection, log.failed_records(), log.name, "Administrator")
-		retry = frappe.get_last_doc(LOG_DOCTYPE, filters={"retry_of": log.name})
-		self.assertEqual((status, retry.status), ("Failed", "Failed"))
-		self.assertIn("VTSL-scheduled is writing the documents of VTiger ID prefix", retry.error_summary)
+		state = frappe.db.get_value(SETTING_DOCTYPE, connection, ["status", "last_log", "last_run_at"])
+		with self.assertRaisesRegex(
+			RunRefused, "VTSL-scheduled is writing the documents of VTiger ID prefix"
+		):
+			retry_records(connection, log.failed_records(), log.name, "Administrator")
+		self.assertFalse(
+			frappe.db.exists(LOG_DOCTYPE, {"retry_of": log.name}), "a refused retry creates no log"
+		)
+		self.assertEqual(
+			frappe.db.get_value(SETTING_DOCTYPE, connection, ["status", "last_log", "last_run_at"]),
+			state,
+			"a refused retry leaves the connection as it was",
+		)
 		self.assertIsNone(self.find("Sales Order", broken, connection))
 		other.outcome()
 		self.assertEqual(
