@@ -285,6 +285,43 @@ class TestFaults(VTigerSyncTestCase):
 		for order in new_orders:
 			self.assertTrue(frappe.db.exists("Sales Order", {"vtiger_id": f"{prefix}{order}"}))
 
+	def test_a_record_whose_planning_raises_fails_alone_and_the_run_goes_on(self):
+		connection = self.fresh_connection("Unplannable")
+		self.configure_chunks(25)
+		broken = self.writer.create_sales_order(
+			self.name("Malformed charges"),
+			account_id=self.accounts[4],
+			lines=[{"productid": self.product, "quantity": 1, "listprice": 10}],
+			at=self.tick(),
+		)
+		later = self.writer.create_account(self.name("Saved after the broken order"), at=self.tick())
+		self.addCleanup(self.delete_in_vtiger, broken)
+		with self.engine.begin() as conn:  # a charge that is a bare amount, not {"value": …, "taxes": …}
+			conn.execute(
+				text("UPDATE vtiger_inventorychargesrel SET charges = :c WHERE recordid = :id"),
+				{"c": '{"1":"10.00"}', "id": broken},
+			)
+		log = self.sync(connection=connection)
+		failed = [(line.vtiger_record, line.message) for line in log.lines if line.action == "Failed"]
+		self.assertEqual([record for record, _message in failed], [broken], failed)
+		self.assertIn("Could not be planned", failed[0][1])
+		self.assertEqual((log.status, log.failed), ("Partial Success", 1), log.error_summary)
+		self.assertEqual(log.records_read, log.total_records)
+		self.assertTrue(self.find("Customer", later, connection), "the stream after it still ran")
+		self.assertIsNone(self.find("Sales Order", broken, connection))
+		self.assert_complete(connection)
+		again = self.sync(connection=connection)
+		self.assertNotEqual(again.status, "Failed", "the record does not stop the next run either")
+
+	def delete_in_vtiger(self, crmid: int) -> None:
+		"""Gone for the tests after this one, which expect no failure."""
+		with self.engine.begin() as conn:
+			conn.execute(text("UPDATE vtiger_crmentity SET deleted = 1 WHERE crmid = :id"), {"id": crmid})
+
+	def configure_chunks(self, records: int) -> None:
+		update_site_config("vtigercrm_sync_chunk_records", records)
+		self.addCleanup(update_site_config, "vtigercrm_sync_chunk_records", "None")
+
 	def test_a_retry_while_another_job_writes_the_same_documents_is_refused(self):
 		connection = self.fresh_connection("Competing")
 		broken = self.writer.create_sales_order(
