@@ -360,7 +360,10 @@ def recover(connection: str) -> dict | None:
 
 def resume_run(log: str) -> int:
 	"""Queue again the chunks whose jobs died (a chunk that died :data:`CHUNK_ATTEMPTS` times fails), and the job
-	that goes on to the next stage when the stage's chunks have all ended; returns the records left to read."""
+	that goes on to the next stage when the stage's chunks have all ended; returns the records it had left."""
+	left = max(
+		cint(frappe.db.get_value(LOG_DOCTYPE, log, "total_records")) - chunk_totals(log).records_read, 0
+	)
 	chunks = frappe.get_all(
 		CHUNK_DOCTYPE,
 		filters={"parent": log, "parenttype": LOG_DOCTYPE, "status": ("in", (QUEUED, RUNNING))},
@@ -376,15 +379,13 @@ def resume_run(log: str) -> int:
 			error = _("Its job died {0} times").format(chunk.attempts)
 			if fail_dead_chunk(chunk.name, chunk.status, chunk.enqueued or 0, error):
 				frappe.db.commit()
-				_enqueue_advance(log)
+				_enqueue(log, None)
 		elif requeue_chunk(chunk.name, chunk.status, chunk.enqueued or 0):
 			frappe.db.commit()
 			_enqueue(log, chunk.name)
 	if not chunks:
-		_enqueue_advance(log)  # the job that was to cut the next stage (or end the run) died
-	frappe.db.rollback()
-	total = cint(frappe.db.get_value(LOG_DOCTYPE, log, "total_records"))
-	return max(total - chunk_totals(log).records_read, 0)
+		_enqueue(log, None)  # the job that was to cut the next stage (or end the run) died
+	return left
 
 
 def _add_chunk(log: str, stage: str, module: str, since: str, until: str, records: int) -> str:
@@ -407,28 +408,17 @@ def _add_chunk(log: str, stage: str, module: str, since: str, until: str, record
 	return row.name
 
 
-def _enqueue(log: str, chunk: str) -> None:
+def _enqueue(log: str, chunk: str | None) -> None:
+	"""Queue a chunk's job, or (``chunk`` None) the job that goes on from a stage whose chunks all ended."""
 	frappe.enqueue(
-		"vtigercrm_sync.syncer.handler.stages.run_chunk",
+		"vtigercrm_sync.syncer.handler.stages." + ("run_chunk" if chunk else "advance_job"),
 		queue=chunk_queue(),
 		timeout=JOB_TIMEOUT,
-		job_id=chunk_job_id(chunk),
+		job_id=chunk_job_id(chunk) if chunk else advance_job_id(log),
 		deduplicate=True,
 		now=frappe.flags.in_test,
 		log=log,
-		chunk=chunk,
-	)
-
-
-def _enqueue_advance(log: str) -> None:
-	frappe.enqueue(
-		"vtigercrm_sync.syncer.handler.stages.advance_job",
-		queue=chunk_queue(),
-		timeout=JOB_TIMEOUT,
-		job_id=advance_job_id(log),
-		deduplicate=True,
-		now=frappe.flags.in_test,
-		log=log,
+		**({"chunk": chunk} if chunk else {}),
 	)
 
 
