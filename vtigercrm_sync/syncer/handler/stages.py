@@ -308,17 +308,23 @@ def _advance_watermark(log: str, module: str, chunks: list[Any]) -> None:
 def finish_run(log: str, error: str | None = None) -> str:
 	"""End the run once (the log's lock first, then the claim Running → final): its status from the chunks'
 	counts and errors, the connection's state, the lease released, the managers told when it failed."""
-	if lock_log(log) != RUNNING:
-		frappe.db.rollback()
-		return frappe.db.get_value(LOG_DOCTYPE, log, "status")
 	connection = frappe.db.get_value(LOG_DOCTYPE, log, "connection")
-	chunks = frappe.get_all(
-		CHUNK_DOCTYPE, filters={"parent": log, "parenttype": LOG_DOCTYPE}, fields=["status", "error"]
-	)
-	error = error or next((c.error for c in chunks if c.status != DONE and c.error), None)
-	timed_out = any(c.status == TIMED_OUT for c in chunks)
-	observer = FrappeObserver.resume(connection, log, None)
-	status = observer.finish(error, timed_out=timed_out)
+
+	def transition() -> tuple[str, str | None] | None:
+		if lock_log(log) != RUNNING:
+			frappe.db.rollback()
+			return None  # another job ended it
+		chunks = frappe.get_all(
+			CHUNK_DOCTYPE, filters={"parent": log, "parenttype": LOG_DOCTYPE}, fields=["status", "error"]
+		)
+		cause = error or next((c.error for c in chunks if c.status != DONE and c.error), None)
+		timed_out = any(c.status == TIMED_OUT for c in chunks)
+		return FrappeObserver.resume(connection, log, None).finish(cause, timed_out=timed_out), cause
+
+	ended = with_lock_retry(transition)
+	if ended is None:
+		return frappe.db.get_value(LOG_DOCTYPE, log, "status")
+	status, error = ended
 	release_prefix(frappe.db.get_value(SETTING_DOCTYPE, connection, "id_prefix") or "", log)
 	stop_beating(connection)
 	if status == STATUS_FAILED and not error:  # every record failed: the next run tries them again

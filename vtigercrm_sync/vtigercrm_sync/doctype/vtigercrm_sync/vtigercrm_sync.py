@@ -443,8 +443,8 @@ class VTigerCRMSync(Document):
 
 	def queue_run(self, trigger: str, full: bool, user: str, now: bool = False) -> bool:
 		"""Claim the connection (final → Queued) and queue its run's job once the transaction commits; False
-		when a run is queued or on."""
-		if not queue_connection(self.name):
+		when a run is queued or on (its job waiting in RQ counts too)."""
+		if is_job_enqueued(job_id(self.name)) or not queue_connection(self.name):
 			return False
 		self.notify_update()
 		frappe.enqueue(
