@@ -239,7 +239,8 @@ _beater = threading.local()
 
 @contextmanager
 def beating(log: str, *names: str) -> Iterator[Beater]:
-	"""Beat for ``names`` (the connection, a chunk) for the block; nested, the outer beater takes the new names."""
+	"""Beat for ``names`` (the connection, a chunk) for the block, and stop at its end (the beats go with it);
+	nested, the outer beater takes the new names."""
 	outer = getattr(_beater, "current", None)
 	if outer is not None:
 		for name in names:
@@ -255,6 +256,8 @@ def beating(log: str, *names: str) -> Iterator[Beater]:
 	finally:
 		_beater.current = None
 		beater.stop.set()
+		beater.thread.join(5)
+		frappe.cache.delete(*beater.keys)  # this job is over: it no longer keeps anything alive
 
 
 def job_alive(rq_job_id: str, beat_name: str) -> bool:
@@ -278,7 +281,7 @@ def run_alive(connection: str, log: str | None) -> bool:
 		return True
 	if not log:
 		return False
-	if job_alive(advance_job_id(log), connection):
+	if job_alive(advance_job_id(log), advance_job_id(log)):
 		return True
 	for chunk in frappe.get_all(
 		CHUNK_DOCTYPE,

@@ -430,7 +430,7 @@ def _enqueue(log: str, chunk: str | None) -> None:
 
 def advance_job(log: str) -> None:
 	"""Job body: go on from a stage whose chunks all ended when the job that was to do it died."""
-	with beating(log, frappe.db.get_value(LOG_DOCTYPE, log, "connection")):
+	with beating(log, frappe.db.get_value(LOG_DOCTYPE, log, "connection"), advance_job_id(log)):
 		advance(log)
 
 
