@@ -313,6 +313,39 @@ class TestFaults(VTigerSyncTestCase):
 		again = self.sync(connection=connection)
 		self.assertNotEqual(again.status, "Failed", "the record does not stop the next run either")
 
+	def test_a_lock_on_another_chunk_s_row_never_stops_a_chunk_s_commits(self):
+		"""A group commit touches its own chunk row only: another session (or chunk) holding a lock on a
+		sibling chunk's row does not make it wait, time out or deadlock (a log total summed by a cross-row
+		subquery on every commit did)."""
+		connection = self.fresh_connection("Sibling lock")
+		self.configure_chunks(20)
+		holding = threading.Event()
+
+		def hold_the_accounts_chunk():
+			deadline = time.monotonic() + 60
+			while True:
+				frappe.db.rollback()
+				log = frappe.db.get_value(SETTING_DOCTYPE, connection, "last_log")
+				rows = log and frappe.get_all(
+					CHUNK_DOCTYPE, filters={"parent": log}, fields=["name", "module"], order_by="idx asc"
+				)
+				if rows and any(row.module == "SalesOrder" for row in rows):
+					break
+				self.assertLess(time.monotonic(), deadline, "the run reached no order chunk")
+				time.sleep(0.05)
+			frappe.db.sql(f"SELECT name FROM `tab{CHUNK_DOCTYPE}` WHERE name = %s FOR UPDATE", rows[0].name)
+			holding.set()
+			time.sleep(8)  # longer than the run's lock wait (3 s), while the order chunks commit
+
+		holder = Session(hold_the_accounts_chunk)
+		log = self.sync(connection=connection)
+		holder.outcome()
+		self.assertTrue(holding.is_set(), "the chunk row was held while orders were written")
+		self.assertEqual(log.status, "Success", log.error_summary)
+		self.assertEqual((log.failed, log.records_read), (0, log.total_records))
+		self.assertEqual({chunk.attempts for chunk in log.chunks}, {1})
+		self.assert_complete(connection)
+
 	def delete_in_vtiger(self, crmid: int) -> None:
 		"""Gone for the tests after this one, which expect no failure."""
 		with self.engine.begin() as conn:
