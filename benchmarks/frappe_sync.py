@@ -17,6 +17,10 @@ it measures, in this order:
 - the peak RSS of any worker or work horse (sampled every 0.1 s) during a first sync of N and of 5N orders.
 
 The last line reads ``speedup: 1 worker R1x, 2 workers R2x naive; full resync Sx faster than first sync``.
+
+``--parallel W`` instead runs one first sync of N orders on W workers (chunks of ``--chunk-records``) and prints its
+duration, the deadlocks InnoDB counted meanwhile (each one a group the run wrote again), the chunks that ran more
+than once (target 0) and the failures (target 0), e.g. ``--parallel 4 --n 2000 --chunk-records 25``.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from rq import Worker
 from sqlalchemy import create_engine, text
 from vtiger_schema import read_settings
 
-from vtigercrm_sync.constants import LOG_DOCTYPE, SETTING_DOCTYPE, STATUS_QUEUED, job_id
+from vtigercrm_sync.constants import CHUNK_DOCTYPE, LOG_DOCTYPE, SETTING_DOCTYPE, STATUS_QUEUED, job_id
 from vtigercrm_sync.syncer.handler.job import run_sync
 from vtigercrm_sync.syncer.handler.stages import QUEUE
 
@@ -221,6 +225,29 @@ def first_sync(connection: str, workers: int) -> tuple[float, frappe._dict, int]
 	return elapsed, log, pool.peak_kib
 
 
+def parallel(n: int, workers: int, company: str) -> None:
+	"""One first sync of n orders on ``workers`` workers: duration, deadlocks retried, chunks re-run, failures."""
+	(connection,) = fresh_data(n, company, f"{workers} workers")
+	deadlocks = _innodb_deadlocks()
+	elapsed, log, _peak = first_sync(connection, workers)
+	chunks = frappe.get_all(
+		CHUNK_DOCTYPE, filters={"parent": log.name}, fields=["status", "attempts", "enqueued"]
+	)
+	rerun = sum(max(c.attempts - 1, 0) + (c.enqueued or 0) for c in chunks)
+	failed = sum(c.status != "Done" for c in chunks)
+	print(
+		f"{workers} workers, {n} orders, {len(chunks)} chunks: {elapsed:.1f}s, {log.status}; deadlocks retried "
+		f"{_innodb_deadlocks() - deadlocks}, chunks re-run {rerun}, failed chunks {failed}, failed records "
+		f"{log.failed}; read {log.records_read} of {log.total_records}"
+	)
+
+
+def _innodb_deadlocks() -> int:
+	"""InnoDB's count of deadlocks on this server (MariaDB's ``Innodb_deadlocks``), for a difference."""
+	row = frappe.db.sql("SHOW GLOBAL STATUS LIKE 'Innodb_deadlocks'")
+	return int(row[0][1]) if row else 0
+
+
 def fresh_data(n: int, company: str, *labels: str) -> list[str]:
 	"""Fill VTiger with n orders (the same data for each n) and make a connection per label."""
 	first = random.randint(10, 900) * 1_000_000
@@ -267,6 +294,7 @@ def main() -> None:
 	parser.add_argument(
 		"--profile", action="store_true", help="profile a first sync of N in this process instead"
 	)
+	parser.add_argument("--parallel", type=int, help="one first sync of N on this many workers instead")
 	parser.add_argument("--profile-out", help="with --profile, also save the whole profile to this file")
 	parser.add_argument(
 		"--rss-only", action="store_true", help="only the peak RSS of first syncs of N and 5N"
@@ -284,6 +312,9 @@ def main() -> None:
 		frappe.set_user("Administrator")
 		company = frappe.db.get_single_value("Global Defaults", "default_company")
 		n = args.n
+		if args.parallel:
+			parallel(n, args.parallel, company)
+			return
 		if args.rss_only:
 			peaks = [first_sync(fresh_data(size, company, f"RSS {size}")[0], 1)[2] for size in (n, 5 * n)]
 			print(

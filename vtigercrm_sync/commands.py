@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -14,6 +15,7 @@ from vtigercrm_sync.constants import (
 	LOG_DOCTYPE,
 	SETTING_DOCTYPE,
 	STATUS_FAILED,
+	STATUS_RUNNING,
 	STATUS_TIMED_OUT,
 	TRIGGER_CLI,
 	WATERMARK_FIELDS,
@@ -32,13 +34,21 @@ def vtigercrm_sync():
 @click.option("--full", is_flag=True, help="Read every record again, not only what changed")
 @pass_context
 def run(context, connection: str, full: bool = False):
-	"""Run a sync now, in this process, and print its log; exits 1 when the run failed or timed out."""
+	"""Run a sync now and wait for it: this process starts it, the bench's workers write its chunks (a run of
+	one chunk per stage runs here). Prints its log; exits 1 when it could not start, failed or timed out."""
 	from vtigercrm_sync.syncer.handler.job import run_sync
+	from vtigercrm_sync.syncer.handler.run_state import queue_connection
 
 	with connected_site(context):
 		require_connection(connection)
+		if not queue_connection(connection):  # the same claim as Sync Now: one run at a time
+			frappe.db.rollback()
+			raise click.ClickException(f"A sync of {connection} is already queued or running")
+		frappe.db.commit()
 		outcome = run_sync(connection, trigger=TRIGGER_CLI, full=full, user="Administrator")
-		log = frappe.get_doc(LOG_DOCTYPE, frappe.db.get_value(SETTING_DOCTYPE, connection, "last_log"))
+		name = frappe.db.get_value(SETTING_DOCTYPE, connection, "last_log")
+		outcome = wait_for(name) if outcome == STATUS_RUNNING else outcome
+		log = frappe.get_doc(LOG_DOCTYPE, name)
 		click.echo(f"{log.name}: {outcome}")
 		click.echo(
 			f"read {log.records_read}, created {log.created}, updated {log.updated}, skipped {log.skipped}, "
@@ -48,6 +58,23 @@ def run(context, connection: str, full: bool = False):
 			click.echo(log.error_summary, err=True)
 	if outcome in (STATUS_FAILED, STATUS_TIMED_OUT):
 		raise SystemExit(1)
+
+
+def wait_for(log: str, every: float = 2.0) -> str:
+	"""Wait until the log is final, printing progress; its final status."""
+	from vtigercrm_sync.syncer.observer.frappe import chunk_totals
+
+	shown = None
+	while True:
+		frappe.db.rollback()  # see the workers' commits
+		row = frappe.db.get_value(LOG_DOCTYPE, log, ["status", "total_records"], as_dict=True)
+		if row.status != STATUS_RUNNING:
+			return row.status
+		read = chunk_totals(log).records_read
+		if read != shown:
+			click.echo(f"{log}: {read} of {row.total_records or 0} records read")
+			shown = read
+		time.sleep(every)
 
 
 @vtigercrm_sync.command("preview")

@@ -18,20 +18,20 @@ from vtigercrm_sync.constants import (
 	TRIGGER_SCHEDULE,
 	job_id,
 )
-from vtigercrm_sync.syncer.handler.run_state import close_stale_run
+from vtigercrm_sync.syncer.handler.stages import recover
 
 INTERVALS = {"Hourly": timedelta(hours=1), "Daily": timedelta(days=1)}
 
 
 def start_due_syncs() -> None:
-	"""Runs every five minutes (hooks.py): first closes the runs whose worker died, then starts what is due; a
-	connection with a run queued or going is left alone, and one that cannot be started is logged without
-	stopping the others."""
+	"""Runs every five minutes (hooks.py): first resumes or closes the runs whose jobs all died (it only
+	enqueues), then starts what is due; a connection with a run queued or going is left alone, and one that
+	cannot be started is logged without stopping the others."""
 	now = now_datetime()
 	for name in frappe.get_all(
 		SETTING_DOCTYPE, filters={"status": ("in", (STATUS_QUEUED, STATUS_RUNNING))}, pluck="name"
 	):
-		close_stale_run(name)
+		recover(name)
 	for row in frappe.get_all(
 		SETTING_DOCTYPE,
 		filters={"enabled": 1, "schedule": ("!=", SCHEDULE_OFF)},

@@ -27,7 +27,7 @@ from sqlalchemy import text
 
 from vtigercrm_sync.constants import CHUNK_DOCTYPE, LOG_DOCTYPE, SETTING_DOCTYPE, STATUS_QUEUED, job_id
 from vtigercrm_sync.syncer.handler.job import retry_records
-from vtigercrm_sync.syncer.handler.run_state import prefix_lock
+from vtigercrm_sync.syncer.handler.run_state import RunRefused, prefix_lock
 from vtigercrm_sync.syncer.services.query import Watermark
 from vtigercrm_sync.tests.utils import Session, VTigerSyncTestCase, kill_worker, start_worker
 
@@ -148,15 +148,25 @@ class TestFaults(VTigerSyncTestCase):
 		self.assertEqual(len(killed), 1, "the killed chunk is left Running")
 		self.assert_watermark_is_what_was_committed(connection)
 
+		left = frappe.db.get_value(LOG_DOCTYPE, dead_log, "total_records") - sum(
+			frappe.get_all(CHUNK_DOCTYPE, filters={"parent": dead_log}, pluck="records_read")
+		)
 		answer = frappe.get_doc(SETTING_DOCTYPE, connection).start_sync()  # Sync Now: runs inline under test
-		self.assertEqual(answer["status"], "queued", answer)
+		self.assertEqual(
+			(answer["status"], answer["log"], answer["left"]), ("resumed", dead_log, left), answer
+		)
+		self.assertIn(
+			f"{left} record(s) left", answer["message"], "Sync Now says it resumed the run, and what is left"
+		)
+		self.assertIn(dead_log, answer["message"])
 		dead = frappe.get_doc(LOG_DOCTYPE, dead_log)
 		self.assertEqual(dead.status, "Success", dead.error_summary)
 		self.assertTrue(dead.ended_at)
 		chunk = frappe.get_doc(CHUNK_DOCTYPE, killed[0].name)
 		self.assertEqual((chunk.status, chunk.attempts), ("Done", 2), "the killed chunk ran again, once")
 		self.assertEqual(dead.records_read, dead.total_records, "each record of the window counted once")
-		new_log = frappe.get_doc(LOG_DOCTYPE, frappe.db.get_value(SETTING_DOCTYPE, connection, "last_log"))
+		self.assertEqual(frappe.db.get_value(SETTING_DOCTYPE, connection, "last_log"), dead_log)
+		new_log = self.sync(connection=connection)
 		self.assertNotEqual(new_log.name, dead_log)
 		self.assertEqual(new_log.status, "Success", new_log.error_summary)
 		self.assertEqual(new_log.created, 0)
@@ -275,6 +285,76 @@ class TestFaults(VTigerSyncTestCase):
 		for order in new_orders:
 			self.assertTrue(frappe.db.exists("Sales Order", {"vtiger_id": f"{prefix}{order}"}))
 
+	def test_a_record_whose_planning_raises_fails_alone_and_the_run_goes_on(self):
+		connection = self.fresh_connection("Unplannable")
+		self.configure_chunks(25)
+		broken = self.writer.create_sales_order(
+			self.name("Malformed charges"),
+			account_id=self.accounts[4],
+			lines=[{"productid": self.product, "quantity": 1, "listprice": 10}],
+			at=self.tick(),
+		)
+		later = self.writer.create_account(self.name("Saved after the broken order"), at=self.tick())
+		self.addCleanup(self.delete_in_vtiger, broken)
+		with self.engine.begin() as conn:  # a charge that is a bare amount, not {"value": …, "taxes": …}
+			conn.execute(
+				text("UPDATE vtiger_inventorychargesrel SET charges = :c WHERE recordid = :id"),
+				{"c": '{"1":"10.00"}', "id": broken},
+			)
+		log = self.sync(connection=connection)
+		failed = [(line.vtiger_record, line.message) for line in log.lines if line.action == "Failed"]
+		self.assertEqual([record for record, _message in failed], [broken], failed)
+		self.assertIn("Could not be planned", failed[0][1])
+		self.assertEqual((log.status, log.failed), ("Partial Success", 1), log.error_summary)
+		self.assertEqual(log.records_read, log.total_records)
+		self.assertTrue(self.find("Customer", later, connection), "the stream after it still ran")
+		self.assertIsNone(self.find("Sales Order", broken, connection))
+		self.assert_complete(connection)
+		again = self.sync(connection=connection)
+		self.assertNotEqual(again.status, "Failed", "the record does not stop the next run either")
+
+	def test_a_lock_on_another_chunk_s_row_never_stops_a_chunk_s_commits(self):
+		"""A group commit touches its own chunk row only: another session (or chunk) holding a lock on a
+		sibling chunk's row does not make it wait, time out or deadlock (a log total summed by a cross-row
+		subquery on every commit did)."""
+		connection = self.fresh_connection("Sibling lock")
+		self.configure_chunks(20)
+		holding = threading.Event()
+
+		def hold_the_accounts_chunk():
+			deadline = time.monotonic() + 60
+			while True:
+				frappe.db.rollback()
+				log = frappe.db.get_value(SETTING_DOCTYPE, connection, "last_log")
+				rows = log and frappe.get_all(
+					CHUNK_DOCTYPE, filters={"parent": log}, fields=["name", "module"], order_by="idx asc"
+				)
+				if rows and any(row.module == "SalesOrder" for row in rows):
+					break
+				self.assertLess(time.monotonic(), deadline, "the run reached no order chunk")
+				time.sleep(0.05)
+			frappe.db.sql(f"SELECT name FROM `tab{CHUNK_DOCTYPE}` WHERE name = %s FOR UPDATE", rows[0].name)
+			holding.set()
+			time.sleep(8)  # longer than the run's lock wait (3 s), while the order chunks commit
+
+		holder = Session(hold_the_accounts_chunk)
+		log = self.sync(connection=connection)
+		holder.outcome()
+		self.assertTrue(holding.is_set(), "the chunk row was held while orders were written")
+		self.assertEqual(log.status, "Success", log.error_summary)
+		self.assertEqual((log.failed, log.records_read), (0, log.total_records))
+		self.assertEqual({chunk.attempts for chunk in log.chunks}, {1})
+		self.assert_complete(connection)
+
+	def delete_in_vtiger(self, crmid: int) -> None:
+		"""Gone for the tests after this one, which expect no failure."""
+		with self.engine.begin() as conn:
+			conn.execute(text("UPDATE vtiger_crmentity SET deleted = 1 WHERE crmid = :id"), {"id": crmid})
+
+	def configure_chunks(self, records: int) -> None:
+		update_site_config("vtigercrm_sync_chunk_records", records)
+		self.addCleanup(update_site_config, "vtigercrm_sync_chunk_records", "None")
+
 	def test_a_retry_while_another_job_writes_the_same_documents_is_refused(self):
 		connection = self.fresh_connection("Competing")
 		broken = self.writer.create_sales_order(
@@ -304,10 +384,19 @@ class TestFaults(VTigerSyncTestCase):
 
 		other = Session(scheduled_run_holds_the_prefix)
 		self.assertTrue(holding.wait(30))
-		status = retry_records(connection, log.failed_records(), log.name, "Administrator")
-		retry = frappe.get_last_doc(LOG_DOCTYPE, filters={"retry_of": log.name})
-		self.assertEqual((status, retry.status), ("Failed", "Failed"))
-		self.assertIn("VTSL-scheduled is writing the documents of VTiger ID prefix", retry.error_summary)
+		state = frappe.db.get_value(SETTING_DOCTYPE, connection, ["status", "last_log", "last_run_at"])
+		with self.assertRaisesRegex(
+			RunRefused, "VTSL-scheduled is writing the documents of VTiger ID prefix"
+		):
+			retry_records(connection, log.failed_records(), log.name, "Administrator")
+		self.assertFalse(
+			frappe.db.exists(LOG_DOCTYPE, {"retry_of": log.name}), "a refused retry creates no log"
+		)
+		self.assertEqual(
+			frappe.db.get_value(SETTING_DOCTYPE, connection, ["status", "last_log", "last_run_at"]),
+			state,
+			"a refused retry leaves the connection as it was",
+		)
 		self.assertIsNone(self.find("Sales Order", broken, connection))
 		other.outcome()
 		self.assertEqual(

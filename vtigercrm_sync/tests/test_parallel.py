@@ -4,11 +4,18 @@ Two workers consume the app's queue; a chunk's worker is killed mid-stage with S
 one product are spread over many chunks, so chunks race to create the same customer and item. A second
 connection (its own id prefix) syncs the same VTiger data serially, in this process, as a bench with one worker
 would, and both must end with the same documents and totals.
+
+The run's state machine (``run_state.py``) under what production does to it: three workers with the scheduler
+ticking every half second, chunks waiting behind other jobs for longer than the heartbeat, a retry and a CLI run
+started while the run writes. When nothing died, every chunk ran once, each stage was cut once, the log's counts
+are its chunks' sum and what landed, the connection's last log is the run, and every log ends final.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -18,10 +25,15 @@ from frappe.utils.background_jobs import get_redis_conn
 from rq import Worker
 
 from vtigercrm_sync.constants import CHUNK_DOCTYPE, LOG_DOCTYPE, SETTING_DOCTYPE, STATUS_QUEUED, job_id
+from vtigercrm_sync.syncer.handler.job import retry_records
+from vtigercrm_sync.syncer.handler.run_state import RunRefused, is_alive, prefix_holder
 from vtigercrm_sync.syncer.handler.stages import QUEUE
+from vtigercrm_sync.syncer.observer.frappe import COUNT_FIELDS, chunk_totals
 from vtigercrm_sync.syncer.services.query import Watermark
+from vtigercrm_sync.tasks import start_due_syncs
 from vtigercrm_sync.tests.utils import Session, VTigerSyncTestCase, kill_worker, start_worker
 
+BENCH = (sys.executable, "-m", "frappe.utils.bench_helper", "frappe")
 ORDERS = 60
 ACCOUNTS = 4
 SYNCED = ("Customer", "Contact", "Address", "Item", "Sales Order")
@@ -157,7 +169,7 @@ class TestParallelRun(VTigerSyncTestCase):
 
 		time.sleep(4)  # the killed chunk's heartbeat runs out
 		answer = frappe.get_doc(SETTING_DOCTYPE, parallel).start_sync()  # Sync Now resumes the dead chunk
-		self.assertEqual(answer["status"], "queued", answer)
+		self.assertEqual((answer["status"], answer["log"]), ("resumed", log), answer)
 		run = frappe.get_doc(LOG_DOCTYPE, log)
 		self.assertEqual(run.status, "Success", run.error_summary)
 		self.assertEqual(run.records_read, run.total_records, "each record of the window counted once")
@@ -210,3 +222,168 @@ class TestParallelRun(VTigerSyncTestCase):
 			pluck="name",
 		)
 		self.assertEqual(len(orders), ORDERS // ACCOUNTS, "every order of that account landed on it")
+
+	def start_run(self, connection: str) -> str:
+		"""Queue a run for the real workers (Sync Now's claim); its log."""
+		self.assertTrue(
+			frappe.get_doc(SETTING_DOCTYPE, connection).queue_run("Button", False, "Administrator")
+		)
+		frappe.db.commit()  # the job is queued on commit, for a real worker
+		return self.wait_for(
+			"the run's log",
+			lambda: (
+				frappe.db.get_value(SETTING_DOCTYPE, connection, ["status", "last_log"])[0] == "Running"
+				and frappe.db.get_value(SETTING_DOCTYPE, connection, "last_log")
+			),
+		)
+
+	def wait_final(self, log: str) -> None:
+		self.wait_for(
+			"the run to end", lambda: frappe.db.get_value(LOG_DOCTYPE, log, "status") != "Running", 300
+		)
+
+	def assert_ran_once(self, connection: str, log: str) -> None:
+		"""Every chunk ran once and each stage was cut once; counts are the chunks' sum and what landed; the
+		connection's last log is the run, the only one, final."""
+		frappe.db.rollback()
+		run = frappe.get_doc(LOG_DOCTYPE, log)
+		self.assertEqual(run.status, "Success", run.error_summary)
+		self.assertTrue(run.ended_at)
+		rows = frappe.get_all(
+			CHUNK_DOCTYPE,
+			filters={"parent": log, "parenttype": LOG_DOCTYPE},
+			fields=["stage", "module", "since_key", "status", "attempts", "enqueued", "records"],
+		)
+		self.assertEqual(
+			[
+				(r.module, r.stage, r.since_key)
+				for r in rows
+				if (r.status, r.attempts, r.enqueued) != ("Done", 1, 0)
+			],
+			[],
+			"every chunk ran once, Done, never queued again",
+		)
+		cuts = [(r.module, r.stage, r.since_key) for r in rows]
+		self.assertEqual(len(cuts), len(set(cuts)), "each stage cut once: no key range twice")
+		self.assertEqual(sum(r.records for r in rows if r.stage == "Own"), run.total_records)
+		self.assertEqual(run.records_read, run.total_records, "each record of the window counted once")
+		self.assertEqual(run.records_read, ORDERS + 2 * ACCOUNTS)
+		totals = chunk_totals(log).as_dict()
+		self.assertEqual({f: run.get(f) for f in COUNT_FIELDS}, {f: totals[f] for f in COUNT_FIELDS})
+		landed = self.synced(connection)
+		self.assertEqual(len(landed["Sales Order"]), ORDERS)
+		self.assertEqual(len(landed["Customer"]), ACCOUNTS)
+		self.assertEqual(
+			{key for ids in landed.values() for key, (count, _total) in ids.items() if count != 1}, set()
+		)
+		self.assertEqual((run.created, run.failed), (sum(len(ids) for ids in landed.values()), 0))
+		state = frappe.db.get_value(SETTING_DOCTYPE, connection, ["status", "last_log"], as_dict=True)
+		self.assertEqual(
+			(state.status, state.last_log), ("Success", log), "the connection's run is the real one"
+		)
+		logs = frappe.get_all(LOG_DOCTYPE, filters={"connection": connection}, fields=["name", "status"])
+		self.assertEqual([(row.name, row.status) for row in logs], [(log, "Success")], "one run, one log")
+
+	def test_three_workers_with_the_scheduler_ticking_run_each_chunk_and_stage_once(self):
+		self.configure("vtigercrm_sync_chunk_records", 5)
+		connection = self.make_connection(title=f"Ticking {self.run_id}", batch_size=5, schedule="Hourly")
+		for _ in range(3):
+			start_worker(self, f"long,{QUEUE}")
+		log = self.start_run(connection)
+		done, ticks = threading.Event(), []
+
+		def scheduler():
+			while not done.is_set():
+				start_due_syncs()  # as the scheduler does every five minutes, here every half second
+				frappe.db.commit()
+				ticks.append(frappe.db.get_value(SETTING_DOCTYPE, connection, "status"))
+				time.sleep(0.5)
+
+		ticker = Session(scheduler)
+		try:
+			self.wait_final(log)
+		finally:
+			done.set()
+			ticker.outcome()
+		self.assertGreater(len(ticks), 5, "the scheduler ticked throughout the run")
+		self.assertNotIn("Failed", ticks, "no tick saw the healthy run as dead")
+		self.assert_ran_once(connection, log)
+
+	def test_chunks_queued_behind_other_jobs_longer_than_the_heartbeat_are_alive(self):
+		connection = self.make_connection(title=f"Waiting {self.run_id}", batch_size=5)
+		start_worker(self, "long")
+		start_worker(self, QUEUE)
+		frappe.local.conf.workers = {
+			QUEUE: {"timeout": 1800}
+		}  # this process reads the config it started with
+		self.addCleanup(frappe.local.conf.pop, "workers", None)
+		blocker = frappe.enqueue("frappe.utils.background_jobs.test_job", queue=QUEUE, s=25)
+		log = self.start_run(connection)
+		self.wait_for(
+			"the order chunks queued", lambda: self.chunk_rows(log, module="SalesOrder", stage="Own")
+		)
+		started = time.monotonic()
+		while time.monotonic() - started < 7:  # longer than twice the heartbeat (3 s)
+			frappe.db.rollback()
+			if frappe.db.get_value(LOG_DOCTYPE, log, "status") != "Running":
+				break
+			doc = frappe.get_doc(SETTING_DOCTYPE, connection)
+			self.assertTrue(is_alive(connection), "a run whose chunks wait in the queue is alive")
+			doc.run_method("onload")
+			self.assertNotIn("stopped without ending", doc.get_onload().run_summary["text"])
+			answer = Session(lambda: frappe.get_doc(SETTING_DOCTYPE, connection).start_sync()).outcome()
+			self.assertEqual(answer["status"], "already_running", answer)
+			self.assertEqual(
+				prefix_holder(doc.id_prefix or ""), log, "the run keeps its lease while it waits"
+			)
+			time.sleep(0.5)
+		self.assertEqual(
+			{row.status for row in self.chunk_rows(log, module="SalesOrder", stage="Own")},
+			{"Queued"},
+			"the chunks were still waiting behind the other job",
+		)
+		self.assertIn(blocker.get_status(), ("started", "queued"))
+		self.wait_final(log)
+		self.assert_ran_once(connection, log)
+
+	def test_a_retry_and_a_cli_run_during_a_chunked_run_write_nothing_and_the_cli_waits(self):
+		connection = self.make_connection(title=f"Competing {self.run_id}", batch_size=5)
+		for _ in range(2):
+			start_worker(self, f"long,{QUEUE}")
+		log = self.start_run(connection)
+		self.wait_for(
+			"an order chunk writing",
+			lambda: self.chunk_rows(log, module="SalesOrder", stage="Own", status="Running"),
+		)
+		retry = Session(
+			lambda: retry_records(connection, [["Accounts", self.accounts[0]]], log, "Administrator")
+		)
+		cli = self.cli("run", connection)
+		self.assertEqual(cli.returncode, 1, cli.stdout + cli.stderr)
+		self.assertIn("already queued or running", cli.stderr)
+		with self.assertRaises(RunRefused):
+			retry.outcome()
+		frappe.db.rollback()
+		self.assertEqual(frappe.db.get_value(SETTING_DOCTYPE, connection, "last_log"), log)
+		self.wait_final(log)
+		self.assert_ran_once(connection, log)
+
+		cli = self.cli("run", connection, "--full")  # the bench's workers write its chunks
+		self.assertEqual(cli.returncode, 0, cli.stdout + cli.stderr)
+		frappe.db.rollback()
+		again = frappe.get_doc(LOG_DOCTYPE, frappe.db.get_value(SETTING_DOCTYPE, connection, "last_log"))
+		self.assertNotEqual(again.name, log)
+		self.assertEqual(again.status, "Success", "the CLI returned once its run had ended")
+		self.assertEqual(again.records_read, again.total_records)
+		self.assertIn(f"{again.name}: Success", cli.stdout)
+
+	def cli(self, *args: str) -> subprocess.CompletedProcess:
+		"""``bench --site SITE vtigercrm-sync ARGS`` in a process of its own, as a user runs it."""
+		return subprocess.run(
+			[*BENCH, "--site", frappe.local.site, "vtigercrm-sync", *args],
+			cwd=frappe.local.sites_path,
+			env={key: value for key, value in os.environ.items() if key != "CI"},
+			capture_output=True,
+			text=True,
+			timeout=600,
+		)

@@ -20,6 +20,8 @@ from vtigercrm_sync.config.spec import STREAM_ORDER, MappingError
 from vtigercrm_sync.constants import (
 	LOG_DOCTYPE,
 	SETTING_DOCTYPE,
+	STATUS_FAILED,
+	STATUS_QUEUED,
 	TRIGGER_RETRY,
 	VTIGER_HASH_FIELD,
 	VTIGER_ID_FIELD,
@@ -28,13 +30,13 @@ from vtigercrm_sync.syncer.handler.base import error_text, rollback_or_reconnect
 from vtigercrm_sync.syncer.handler.run import SyncRun
 from vtigercrm_sync.syncer.handler.run_state import (
 	RunRefused,
-	beat,
+	beating,
 	claim_prefix,
 	release_prefix,
 	stop_beating,
 )
 from vtigercrm_sync.syncer.handler.stages import plan_run
-from vtigercrm_sync.syncer.observer.frappe import FrappeObserver
+from vtigercrm_sync.syncer.observer.frappe import FrappeObserver, new_log_name
 from vtigercrm_sync.syncer.plan import BundleResult
 from vtigercrm_sync.syncer.redact import redact
 from vtigercrm_sync.syncer.services.query import Change, ConnectionFailed, Watermark, reason
@@ -43,15 +45,14 @@ DEFAULT_OVERLAP_MINUTES = 10
 
 
 def run_sync(connection: str, trigger: str = "Button", full: bool = False, user: str | None = None) -> str:
-	"""Job body of a run's start: its window (everything changed since the stored watermarks, or everything with
-	``full``), cut into stages and chunks whose jobs write it (``stages.py``); returns the log's status (final
-	when the chunks ran in this process, as under tests)."""
+	"""Job body of a run's start (the *coordinator*): the lease, then the log, then its window (everything changed
+	since the stored watermarks, or everything with ``full``), cut into stages and chunks whose jobs write it
+	(``stages.py``); returns the log's status (final when the chunks ran in this process, as under tests)."""
 	doc = frappe.get_doc(SETTING_DOCTYPE, connection)
 	before = {module: doc.watermark(module) for module in STREAM_ORDER}
 	last_signpost = _last_signpost(connection)
-	observer = FrappeObserver.start(connection, trigger, user, full, before)
 
-	def body(run: SyncRun) -> None:
+	def body(run: SyncRun, observer: FrappeObserver) -> None:
 		until = run.reader.signpost(doc.vtiger_time_zone or None)
 		overlap = timedelta(
 			minutes=doc.overlap_minutes if doc.overlap_minutes is not None else DEFAULT_OVERLAP_MINUTES
@@ -62,7 +63,12 @@ def run_sync(connection: str, trigger: str = "Button", full: bool = False, user:
 		}
 		plan_run(run, observer, until, since)
 
-	return _run_job(connection, observer, body, hold=True)
+	def start(log: str) -> FrappeObserver:
+		return FrappeObserver.start(
+			connection, trigger, user, full, before, name=log, queued=doc.status == STATUS_QUEUED
+		)
+
+	return _run_job(connection, start, body, hold=True)
 
 
 def _last_signpost(connection: str) -> datetime | None:
@@ -79,16 +85,19 @@ def _last_signpost(connection: str) -> datetime | None:
 def retry_records(
 	connection: str, records: Iterable[Iterable[Any]], retry_of: str, user: str | None = None
 ) -> str:
-	"""Re-read and re-apply chosen records (the failed lines of a log); watermarks stay as they are."""
+	"""Re-read and re-apply chosen records (the failed lines of a log); watermarks stay as they are. Raises
+	:class:`RunRefused`, having created no log and touched nothing, when another job holds the lease or a run
+	of the connection is on."""
 	doc = frappe.get_doc(SETTING_DOCTYPE, connection)
-	observer = FrappeObserver.start(
-		connection, TRIGGER_RETRY, user, False, {m: doc.watermark(m) for m in STREAM_ORDER}, retry_of
-	)
 	by_module: dict[str, list[int]] = {}
 	for module, crmid in records:
 		by_module.setdefault(module, []).append(int(crmid))
 
-	def body(run: SyncRun) -> None:
+	def start(log: str) -> FrappeObserver:
+		watermarks = {m: doc.watermark(m) for m in STREAM_ORDER}
+		return FrappeObserver.start(connection, TRIGGER_RETRY, user, False, watermarks, retry_of, name=log)
+
+	def body(run: SyncRun, observer: FrappeObserver) -> None:
 		observer.set_total(sum(len(set(ids)) for ids in by_module.values()))
 		for module, crmids in by_module.items():
 			bundles = run.reader.read_records(module, sorted(set(crmids)))
@@ -99,58 +108,90 @@ def retry_records(
 				observer.line("Skipped", module, crmid, _("No longer a live record in VTiger"), record=crmid)
 				observer.record_read()
 
-	return _run_job(connection, observer, body)
+	return _run_job(connection, start, body, refuse=True)
 
 
 def _run_job(
-	connection: str, observer: FrappeObserver, body: Callable[[SyncRun], None], hold: bool = False
+	connection: str,
+	start: Callable[[str], FrappeObserver],
+	body: Callable[[SyncRun, FrappeObserver], None],
+	hold: bool = False,
+	refuse: bool = False,
 ) -> str:
-	"""Run ``body`` with the lease of the connection's id prefix and end the log in a final state, whatever
-	happens. With ``hold``, the body only starts the run: its chunks keep the lease and end the log."""
-	log = observer.log.name
-	beat(connection, log)
+	"""Claim the lease of the connection's id prefix, then create the log (``start``: the connection's claim),
+	run ``body`` and end the log in a final state, whatever happens. Refused, the job writes nothing: it raises
+	:class:`RunRefused` with ``refuse``, else a queued run's connection says why. With ``hold``, the body only
+	starts the run: its chunks keep the lease and end the log."""
+	log = new_log_name()
 	prefix = frappe.db.get_value(SETTING_DOCTYPE, connection, "id_prefix") or ""
-	try:
-		run = SyncRun(connection, log)
-		claim_prefix(prefix, log)
-		body(run)
-	except JobTimeoutException:
-		rollback_or_reconnect()
-		return _finish(
-			connection,
-			prefix,
-			observer,
-			_("The run hit its time limit; the next run resumes after the last committed group of records"),
-			timed_out=True,
-		)
-	except (ConnectionFailed, MappingError, RunRefused) as exc:
-		rollback_or_reconnect()
-		return _finish(connection, prefix, observer, redact(str(exc)))
-	except OperationalError as exc:
-		rollback_or_reconnect()
-		return _finish(
-			connection, prefix, observer, _("Lost the connection to VTiger: {0}").format(redact(reason(exc)))
-		)
-	except BaseException as exc:
-		rollback_or_reconnect()
-		frappe.log_error(
-			title=_("VTigerCRM Sync {0} failed").format(connection), message=redact(frappe.get_traceback())
-		)
-		status = _finish(connection, prefix, observer, redact(error_text(exc)))
-		if not isinstance(exc, Exception):
-			raise  # the worker is being stopped: let it stop, with the log closed
-		return status
-	if hold:
-		return frappe.db.get_value(LOG_DOCTYPE, log, "status")
-	return _finish(connection, prefix, observer)
+	with beating(log, connection):
+		try:
+			claim_prefix(prefix, log)
+			observer = start(log)
+		except RunRefused as exc:
+			release_prefix(prefix, log)
+			frappe.db.rollback()
+			if refuse:
+				raise
+			return _refused(connection, str(exc))
+		try:
+			run = SyncRun(connection, log)
+			body(run, observer)
+		except JobTimeoutException:
+			rollback_or_reconnect()
+			return _finish(
+				connection,
+				prefix,
+				observer,
+				_(
+					"The run hit its time limit; the next run resumes after the last committed group of records"
+				),
+				timed_out=True,
+			)
+		except (ConnectionFailed, MappingError, RunRefused) as exc:
+			rollback_or_reconnect()
+			return _finish(connection, prefix, observer, redact(str(exc)))
+		except OperationalError as exc:
+			rollback_or_reconnect()
+			return _finish(
+				connection,
+				prefix,
+				observer,
+				_("Lost the connection to VTiger: {0}").format(redact(reason(exc))),
+			)
+		except BaseException as exc:
+			rollback_or_reconnect()
+			frappe.log_error(
+				title=_("VTigerCRM Sync {0} failed").format(connection),
+				message=redact(frappe.get_traceback()),
+			)
+			status = _finish(connection, prefix, observer, redact(error_text(exc)))
+			if not isinstance(exc, Exception):
+				raise  # the worker is being stopped: let it stop, with the log closed
+			return status
+		if hold:
+			return frappe.db.get_value(LOG_DOCTYPE, log, "status")
+		return _finish(connection, prefix, observer)
+
+
+def _refused(connection: str, message: str) -> str:
+	"""A queued run that could not start (another job writes its documents): Queued → Failed, with the reason."""
+	frappe.db.sql(
+		f"UPDATE `tab{SETTING_DOCTYPE}` SET status = %s, last_error = %s WHERE name = %s AND status = %s",
+		(STATUS_FAILED, message, connection, STATUS_QUEUED),
+	)
+	frappe.db.commit()
+	frappe.get_doc(SETTING_DOCTYPE, connection).notify_update()
+	return STATUS_FAILED
 
 
 def _finish(
 	connection: str, prefix: str, observer: FrappeObserver, error: str | None = None, timed_out: bool = False
 ) -> str:
+	status = observer.finish(error, timed_out=timed_out)
 	release_prefix(prefix, observer.log.name)
 	stop_beating(connection)
-	return observer.finish(error, timed_out=timed_out)
+	return status
 
 
 def preview(connection: str, limit: int = 20) -> list[dict[str, Any]]:

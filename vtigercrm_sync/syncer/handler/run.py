@@ -35,7 +35,6 @@ from vtigercrm_sync.syncer.handler.base import (
 from vtigercrm_sync.syncer.handler.deletion import documents_of, remove_document
 from vtigercrm_sync.syncer.handler.factory import build_handlers
 from vtigercrm_sync.syncer.handler.pending import settle, waiting_edits
-from vtigercrm_sync.syncer.handler.run_state import beat, renew_prefix
 from vtigercrm_sync.syncer.handler.settings import hash_key, sync_settings
 from vtigercrm_sync.syncer.observer.frappe import FrappeObserver
 from vtigercrm_sync.syncer.plan import BundleResult, DocumentPlan, Message, RecordRef, VTigerId
@@ -104,39 +103,49 @@ class SyncRun:
 		if self.pending is not None:
 			self.pending.load(waiting_edits(self.doc.name))
 		plans = {
-			change.key: self._planned(change.bundle, part) for change in changes if change.bundle is not None
+			change.key: self._planned_or_error(change.bundle, part)
+			for change in changes
+			if change.bundle is not None
 		}
-		self.resolver.prefetch(documents_touched(plans.values()))
+		self.resolver.prefetch(documents_touched(p for p in plans.values() if isinstance(p, BundleResult)))
 		todo = deque(changes)
 		group: list[Change] = []
 		attempts: dict[Watermark, int] = {}
 		retrying: Watermark | None = None
 		started = time.monotonic()
-		while todo:
-			change = todo.popleft()
+		while todo or group:
+			change = todo.popleft() if todo else None
 			try:
-				if attempts.get(change.key, 0) > LOCK_RETRIES:
-					self._fail_locked(change, observer)
-				else:
-					self._apply_change(change, plans.get(change.key), observer)
+				if change is not None:
+					if attempts.get(change.key, 0) > LOCK_RETRIES:
+						self._fail_locked(change, observer)
+					else:
+						self._apply_change(change, plans.get(change.key), observer)
+					group.append(change)
+					if part != LINKED:
+						observer.record_read()
+				if change is None or retrying is not None or time.monotonic() - started >= COMMIT_SECONDS:
+					self.commit(group, observer, chunk)  # inside the retry: a lock met here redoes the group
+					started = time.monotonic()
+					if change is None or change.key == retrying:
+						retrying = None
 			except LOCK_ERRORS:
 				self._rollback_group(observer)
-				attempts[change.key] = attempts.get(change.key, 0) + 1
-				retrying = change.key
-				todo.extendleft(reversed([*group, change]))
+				redo = group if change is None or (group and group[-1] is change) else [*group, change]
+				retrying = (change or redo[-1]).key
+				attempts[retrying] = attempts.get(retrying, 0) + 1
+				todo.extendleft(reversed(list(redo)))
 				group.clear()
-				self.beat(chunk)
-				time.sleep(0.5 * 2 ** (attempts[change.key] - 1))
-				continue
-			group.append(change)
-			if part != LINKED:
-				observer.record_read()
-			if retrying is not None or time.monotonic() - started >= COMMIT_SECONDS:
-				self.commit(group, observer, chunk)
-				started = time.monotonic()
-				if change.key == retrying:
-					retrying = None
-		self.commit(group, observer, chunk)
+				time.sleep(0.5 * 2 ** min(attempts[retrying] - 1, 3))
+
+	def _planned_or_error(self, bundle: Bundle, part: str | None) -> BundleResult | Exception:
+		"""The record's plans, or the unexpected error its planning raised: that record alone fails."""
+		try:
+			return self._planned(bundle, part)
+		except ABORTS:
+			raise
+		except Exception as exc:
+			return BundleResult(bundle.source) if part == LINKED else exc  # its Own stage says why
 
 	def _planned(self, bundle: Bundle, part: str | None) -> BundleResult:
 		result = self.planner.plan(bundle)
@@ -170,16 +179,6 @@ class SyncRun:
 		self.resolver.commit()
 		observer.committed()
 		group.clear()
-		self.beat(chunk)
-
-	def beat(self, chunk: str | None = None) -> None:
-		"""Tell the scheduler and the next Sync Now that this run (and this chunk) is alive, and keep its lease
-		of the documents of its id prefix."""
-		if self.log:
-			beat(self.doc.name, self.log)
-			renew_prefix(self.doc.id_prefix or "", self.log)
-		if chunk:
-			beat(chunk, self.log)
 
 	def _rollback_group(self, observer: FrappeObserver) -> None:
 		rollback_or_reconnect()
@@ -187,11 +186,24 @@ class SyncRun:
 		self.resolver.rollback()
 		observer.rollback()
 
-	def _apply_change(self, change: Change, result: BundleResult | None, observer: FrappeObserver) -> None:
-		if result is not None:
+	def _apply_change(
+		self, change: Change, result: BundleResult | Exception | None, observer: FrappeObserver
+	) -> None:
+		if isinstance(result, Exception):
+			self._fail_unplanned(change.bundle.source, result, observer)
+		elif result is not None:
 			self.apply(result, observer)
 		elif change.deleted is not None:
 			self.delete(change.deleted, observer)
+
+	def _fail_unplanned(self, source: RecordRef, exc: Exception, observer: FrappeObserver) -> None:
+		observer.line(
+			"Failed",
+			source.module,
+			f"{self.doc.id_prefix or ''}{source.crmid}",
+			_("Could not be planned: {0}").format(redact(f"{type(exc).__name__}: {error_text(exc)}")),
+			record=source.crmid,
+		)
 
 	def _fail_locked(self, change: Change, observer: FrappeObserver) -> None:
 		ref = change.deleted or change.bundle.source

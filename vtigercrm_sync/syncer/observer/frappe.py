@@ -31,6 +31,7 @@ from vtigercrm_sync.constants import (
 	STATUS_RUNNING,
 	STATUS_TIMED_OUT,
 )
+from vtigercrm_sync.syncer.handler.run_state import RunRefused, end_log, run_connection
 from vtigercrm_sync.syncer.observer.base import Counts, ProgressThrottle, final_status, progress_payload
 
 MESSAGE_LENGTH = 1000
@@ -85,8 +86,7 @@ class FrappeObserver:
 			chunk,
 		)
 		if chunk is None:
-			totals = frappe.db.get_value(LOG_DOCTYPE, log, list(COUNT_FIELDS), as_dict=True)
-			observer.counts = Counts(**{field: totals[field] or 0 for field in COUNT_FIELDS})
+			observer.counts = chunk_totals(log)
 			observer._lines = frappe.db.count(LOG_LINE_DOCTYPE, {"parent": log, "parenttype": LOG_DOCTYPE})
 			observer._first_line = CHUNK_LINES * 1000
 		return observer
@@ -100,7 +100,16 @@ class FrappeObserver:
 		full: bool,
 		watermarks: dict[str, str | None],
 		retry_of: str | None = None,
+		name: str | None = None,
+		queued: bool = False,
 	) -> FrappeObserver:
+		"""Create the run's log (named ``name``, the token of the lease its job already holds) and make it the
+		connection's running one: the claim Queued → Running (``queued``: the job of a queued run) or final →
+		Running; :class:`RunRefused` when another run is on."""
+		if not run_connection(connection, name, queued):
+			raise RunRefused(
+				_("A sync of {0} is already queued or running; this one wrote nothing").format(connection)
+			)
 		log = frappe.get_doc(
 			{
 				"doctype": LOG_DOCTYPE,
@@ -113,11 +122,9 @@ class FrappeObserver:
 				"watermark_before": json.dumps(watermarks, sort_keys=True),
 				"retry_of": retry_of,
 			}
-		).insert(ignore_permissions=True)
-		frappe.get_doc(SETTING_DOCTYPE, connection).db_set(
-			{"status": STATUS_RUNNING, "last_log": log.name}, update_modified=False, notify=True
-		)
+		).insert(ignore_permissions=True, set_name=name)
 		frappe.db.commit()
+		frappe.get_doc(SETTING_DOCTYPE, connection).notify_update()
 		observer = cls(connection, log.name, watermarks)
 		observer.refresh()
 		return observer
@@ -166,8 +173,7 @@ class FrappeObserver:
 		"""Records read and document counts of the whole run: a chunk reads what every chunk committed."""
 		if not self.chunk:
 			return self.done, self.counts
-		totals = frappe.db.get_value(LOG_DOCTYPE, self.log.name, list(COUNT_FIELDS), as_dict=True)
-		counts = Counts(**{field: totals[field] or 0 for field in COUNT_FIELDS})
+		counts = chunk_totals(self.log.name)
 		return counts.records_read, counts
 
 	def batch_committed(self, module: str | None, watermark: str | None) -> None:
@@ -215,31 +221,19 @@ class FrappeObserver:
 				update_modified=False,
 			)
 			return
+		# its own row only: the log's totals are summed when read, or under the log's lock (write_log_totals)
 		frappe.db.set_value(CHUNK_DOCTYPE, self.chunk, {**self.counts.as_dict(), "lines": self._lines})
-		totals = ", ".join(
-			f"`{field}` = (SELECT COALESCE(SUM(c.`{field}`), 0) FROM `tab{CHUNK_DOCTYPE}` c WHERE c.parent = %(log)s AND c.parenttype = %(doctype)s)"
-			for field in COUNT_FIELDS
-		)
-		frappe.db.sql(
-			f"UPDATE `tab{LOG_DOCTYPE}` SET {totals} WHERE name = %(log)s",
-			{"log": self.log.name, "doctype": LOG_DOCTYPE},
-		)
 
 	def finish(self, error: str | None = None, timed_out: bool = False) -> str:
 		"""Close the log and the connection's state; returns the run's status."""
 		status = final_status(self.counts, error, timed_out)
 		self.flush()
 		ended = now_datetime()
-		frappe.db.set_value(
-			LOG_DOCTYPE,
-			self.log.name,
-			{
-				"status": status,
-				"ended_at": ended,
-				"duration": (ended - self.log.started_at).total_seconds(),
-				"error_summary": error,
-			},
-		)
+		duration = (ended - self.log.started_at).total_seconds()
+		values = {"ended_at": ended, "duration": duration, "error_summary": error, "modified": ended}
+		if not end_log(self.log.name, status, values):  # another job ended it
+			frappe.db.rollback()
+			return frappe.db.get_value(LOG_DOCTYPE, self.log.name, "status")
 		self.log.error_summary = error
 		frappe.get_doc(SETTING_DOCTYPE, self.connection).db_set(
 			{
@@ -301,6 +295,27 @@ class FrappeObserver:
 			doctype=SETTING_DOCTYPE,
 			docname=self.connection,
 		)
+
+
+def new_log_name() -> str:
+	"""The name the next log will take: a job claims its lease with it before it creates the log."""
+	log = frappe.new_doc(LOG_DOCTYPE)
+	log.set_new_name()
+	return log.name
+
+
+def chunk_totals(log: str) -> Counts:
+	"""The run's counts: the sum of its chunks' rows (a plain read, no lock)."""
+	sums = ", ".join(f"COALESCE(SUM(`{field}`), 0)" for field in COUNT_FIELDS)
+	row = frappe.db.sql(
+		f"SELECT {sums} FROM `tab{CHUNK_DOCTYPE}` WHERE parent = %s AND parenttype = %s", (log, LOG_DOCTYPE)
+	)[0]
+	return Counts(**{field: int(value) for field, value in zip(COUNT_FIELDS, row, strict=True)})
+
+
+def write_log_totals(log: str) -> None:
+	"""Copy the chunks' sum onto the log; the caller holds the log's row lock (taken first)."""
+	frappe.db.set_value(LOG_DOCTYPE, log, chunk_totals(log).as_dict(), update_modified=False)
 
 
 def managers() -> list[str]:

@@ -154,7 +154,7 @@ function start_sync(frm, full) {
 			if (!r.message) return;
 			frappe.show_alert({
 				message: r.message.message,
-				indicator: r.message.status === "queued" ? "blue" : "orange",
+				indicator: ["queued", "resumed"].includes(r.message.status) ? "blue" : "orange",
 			});
 			frm.reload_doc();
 		},

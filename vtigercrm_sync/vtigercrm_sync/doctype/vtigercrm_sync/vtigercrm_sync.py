@@ -36,7 +36,8 @@ from vtigercrm_sync.constants import (
 )
 from vtigercrm_sync.database.engine import ConnectionSettings, get_engine
 from vtigercrm_sync.syncer.handler.push import pending_count
-from vtigercrm_sync.syncer.handler.run_state import RUN_STATE_FIELDS, close_stale_run, is_alive
+from vtigercrm_sync.syncer.handler.run_state import RUN_STATE_FIELDS, is_alive, queue_connection
+from vtigercrm_sync.syncer.handler.stages import recover
 from vtigercrm_sync.syncer.handler.tax_accounts import create_tax_accounts, unmapped_tax_rows
 from vtigercrm_sync.syncer.handler.units import fill_units, whole_number_units
 from vtigercrm_sync.syncer.plan import VTigerId
@@ -438,19 +439,30 @@ class VTigerCRMSync(Document):
 			self.check_sync_permission()
 		if not self.enabled:
 			frappe.throw(_("{0} is disabled; enable it to sync").format(frappe.bold(self.name)))
-		close_stale_run(self.name)
-		running = frappe.db.get_value(SETTING_DOCTYPE, self.name, "status") in (STATUS_QUEUED, STATUS_RUNNING)
-		if running or is_job_enqueued(job_id(self.name)):
+		outcome = recover(self.name)
+		if outcome and outcome.get("resumed"):
+			module, _sep, part = outcome["stage"].partition("/")
+			return {
+				"status": "resumed",
+				"log": outcome["resumed"],
+				"left": outcome["left"],
+				"message": _(
+					"Resumed the run {0}, interrupted at {1} ({2}) when its worker stopped; {3} record(s) left"
+				).format(frappe.bold(outcome["resumed"]), _(module), _(part), outcome["left"]),
+			}
+		if not self.queue_run(trigger, full, user or frappe.session.user, now=frappe.flags.in_test):
 			return {
 				"status": "already_running",
 				"message": _("A sync of {0} is already queued or running").format(frappe.bold(self.name)),
 			}
-		self.queue_run(trigger, full, user or frappe.session.user, now=frappe.flags.in_test)
 		return {"status": "queued", "message": _("Sync of {0} queued").format(frappe.bold(self.name))}
 
-	def queue_run(self, trigger: str, full: bool, user: str, now: bool = False) -> None:
-		"""Mark the connection Queued and queue its run's job once the transaction commits."""
-		self.db_set("status", STATUS_QUEUED, update_modified=False, notify=True)
+	def queue_run(self, trigger: str, full: bool, user: str, now: bool = False) -> bool:
+		"""Claim the connection (final → Queued) and queue its run's job once the transaction commits; False
+		when a run is queued or on (its job waiting in RQ counts too)."""
+		if is_job_enqueued(job_id(self.name)) or not queue_connection(self.name):
+			return False
+		self.notify_update()
 		frappe.enqueue(
 			"vtigercrm_sync.syncer.handler.job.run_sync",
 			queue="long",
@@ -464,6 +476,7 @@ class VTigerCRMSync(Document):
 			full=bool(full),
 			user=user,
 		)
+		return True
 
 
 def throw_problems(problems: list[str], title: str) -> None:

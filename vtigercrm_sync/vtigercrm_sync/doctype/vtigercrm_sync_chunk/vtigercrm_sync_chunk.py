@@ -17,6 +17,7 @@ class VTigerCRMSyncChunk(Document):
 		created: DF.Int
 		deleted: DF.Int
 		done_key: DF.Data | None
+		enqueued: DF.Int
 		error: DF.SmallText | None
 		failed: DF.Int
 		filtered: DF.Int

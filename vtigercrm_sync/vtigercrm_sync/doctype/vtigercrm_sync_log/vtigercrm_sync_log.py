@@ -8,7 +8,6 @@ from frappe import _
 from frappe.model.document import Document
 from frappe.query_builder import Interval
 from frappe.query_builder.functions import Now
-from frappe.utils.background_jobs import is_job_enqueued
 
 from vtigercrm_sync.constants import (
 	ACTION_FAILED,
@@ -16,9 +15,9 @@ from vtigercrm_sync.constants import (
 	LOG_DOCTYPE,
 	LOG_LINE_DOCTYPE,
 	SETTING_DOCTYPE,
-	job_id,
 	retry_job_id,
 )
+from vtigercrm_sync.syncer.handler.run_state import is_alive, prefix_holder
 from vtigercrm_sync.syncer.observer.base import group_reasons, reason_of
 
 
@@ -53,6 +52,7 @@ class VTigerCRMSyncLog(Document):
 		retry_of: DF.Link | None
 		run_window: DF.SmallText | None
 		skipped: DF.Int
+		stage: DF.Data | None
 		started_at: DF.Datetime | None
 		status: DF.Literal["Queued", "Running", "Success", "Partial Success", "Failed", "Timed Out"]
 		total_records: DF.Int
@@ -116,10 +116,13 @@ def retry_failed(log: str) -> dict:
 	connection = frappe.get_doc(SETTING_DOCTYPE, doc.connection)
 	connection.check_permission("write")
 	connection.check_sync_permission()
-	if is_job_enqueued(job_id(connection.name)):
+	holder = prefix_holder(connection.id_prefix or "")
+	if is_alive(connection.name) or holder:
 		frappe.throw(
-			_("A sync of {0} is running; retry the failed records of {1} when it ends").format(
-				frappe.bold(connection.name), frappe.bold(log)
+			_(
+				"A sync ({0}) is writing the documents of {1}; retry the failed records of {2} when it ends"
+			).format(
+				frappe.bold(holder or connection.last_log), frappe.bold(connection.name), frappe.bold(log)
 			)
 		)
 	records = doc.failed_records()
