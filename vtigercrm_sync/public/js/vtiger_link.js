@@ -36,7 +36,8 @@ for (const doctype of ["Customer", "Contact", "Address", "Sales Order"]) {
 				frm.__vtiger_listening = true;
 				frappe.realtime.on("vtigercrm_sync_refresh", (data) => {
 					if (data && data.doctype === frm.doctype && frm.doc && data.name === frm.doc.name) {
-						frappe.show_alert({ message: __("VTiger sync ended: {0}", [__(data.status)]), indicator: "blue" });
+						const said = data.message ? ": " + frappe.utils.escape_html(data.message) : "";
+						frappe.show_alert({ message: __("VTiger sync ended: {0}", [__(data.status)]) + said, indicator: "blue" });
 						frm.reload_doc();
 					}
 				});

@@ -25,6 +25,7 @@ from vtigercrm_sync.constants import (
 	TRIGGER_RETRY,
 	VTIGER_ID_FIELD,
 )
+from vtigercrm_sync.syncer.handler.run_state import RunRefused
 from vtigercrm_sync.syncer.plan import VTigerId
 from vtigercrm_sync.syncer.redact import redact
 from vtigercrm_sync.syncer.services.reverse import same_value
@@ -75,7 +76,10 @@ def sync_record(doctype: str, name: str, connection: str, module: str, crmid: in
 	from vtigercrm_sync.syncer.handler.job import retry_records
 
 	started = now_datetime()
-	status = retry_records(connection, [(module, crmid)], None, user)
+	try:
+		status, message = retry_records(connection, [(module, crmid)], None, user), None
+	except RunRefused as exc:  # a run of the connection is writing: it takes this record too, or the next one
+		status, message = _("Not synced"), redact(str(exc))
 	log = frappe.db.get_value(
 		LOG_DOCTYPE,
 		{"connection": connection, "trigger": TRIGGER_RETRY, "user": user, "creation": (">=", started)},
@@ -84,7 +88,7 @@ def sync_record(doctype: str, name: str, connection: str, module: str, crmid: in
 	)
 	frappe.publish_realtime(
 		REFRESH_EVENT,
-		{"log": log, "status": status, "doctype": doctype, "name": name},
+		{"log": log, "status": status, "message": message, "doctype": doctype, "name": name},
 		doctype=doctype,
 		docname=name,
 		after_commit=True,
