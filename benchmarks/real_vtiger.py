@@ -46,6 +46,7 @@ os.environ.setdefault("VTIGER_SERVER_DIR", str(Path.home() / ".cache" / "vtiger8
 import frappe
 from frappe.utils import flt
 from sqlalchemy import create_engine, text
+from vtiger_inventory import euro_currency
 from vtiger_server import VTigerServer, start_server, stop_server
 
 from vtigercrm_sync.constants import LOG_DOCTYPE, SETTING_DOCTYPE
@@ -138,18 +139,7 @@ def fill_vtiger(server: VTigerServer) -> dict:
 	rng = random.Random(SEED)
 	ws = VTigerWebService(WebServiceSettings(server.url, server.username, server.access_key, timeout=120))
 	user = ws.login()
-	euro = ws.create(
-		"Currency",
-		{
-			"currency_name": "Euro",
-			"currency_code": "EUR",
-			"currency_symbol": "€",
-			"conversion_rate": "0.92",
-			"currency_status": "Active",
-			"defaultid": "0",
-			"deleted": "0",
-		},
-	)["id"]
+	euro = euro_currency(ws)
 	usd = ws.query("select id from Currency where currency_code = 'USD'")[0]["id"]
 
 	items = []  # (ws id, taxes)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import frappe
 
 from vtigercrm_sync.syncer.handler.record import compare_with_vtiger, sync_from_vtiger_now, sync_history
-from vtigercrm_sync.tests.utils import VTigerSyncTestCase
+from vtigercrm_sync.tests.utils import VTigerSyncTestCase, sales_user
 
 
 class TestRecordControls(VTigerSyncTestCase):
@@ -90,14 +90,7 @@ class TestRecordControls(VTigerSyncTestCase):
 		self.assertTrue(all(frappe.db.exists("VTigerCRM Sync Log", line.log) for line in history))
 
 	def test_a_user_who_cannot_read_the_connection_gets_neither(self):
-		email = f"seller-{self.run_id}@example.org"
-		if not frappe.db.exists("User", email):
-			user = frappe.get_doc(
-				{"doctype": "User", "email": email, "first_name": "Seller", "send_welcome_email": 0}
-			)
-			user.append("roles", {"role": "Sales User"})
-			user.insert(ignore_permissions=True)
-		frappe.set_user(email)
+		frappe.set_user(sales_user(f"seller-{self.run_id}@example.org"))
 		self.assertTrue(frappe.has_permission("Customer", "read", self.documents["Customer"]))
 		for method in (compare_with_vtiger, sync_from_vtiger_now, sync_history):
 			with self.assertRaises(frappe.PermissionError, msg=method.__name__):

@@ -12,7 +12,7 @@ from vtigercrm_sync.config.config import read_json
 from vtigercrm_sync.constants import BANK_CARD_DOCTYPE, SECRET_FIELDS, SETTING_DOCTYPE
 from vtigercrm_sync.install import before_uninstall
 from vtigercrm_sync.tests.test_sync_insurance import CARD, SSN, InsuranceTestCase
-from vtigercrm_sync.tests.utils import DATABASE, VTigerSyncTestCase
+from vtigercrm_sync.tests.utils import DATABASE, VTigerSyncTestCase, sales_user
 from vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync.vtigercrm_sync import (
 	form_test_connection,
 	get_vtiger_url,
@@ -90,13 +90,7 @@ class TestSecrets(InsuranceTestCase):
 		meta = frappe.get_meta(BANK_CARD_DOCTYPE)
 		for perm in meta.permissions:
 			self.assertEqual((perm.export, perm.print, perm.email, perm.report), (0, 0, 0, 0), perm.role)
-		email = f"sales-{self.run_id}@example.org"
-		if not frappe.db.exists("User", email):
-			user = frappe.get_doc(
-				{"doctype": "User", "email": email, "first_name": "Sales", "send_welcome_email": 0}
-			)
-			user.append("roles", {"role": "Sales User"})
-			user.insert(ignore_permissions=True)
+		email = sales_user(f"sales-{self.run_id}@example.org")
 		owner = self.find("Contact", f"{self.policy}:owner")
 		card = self.card().name
 		frappe.set_user(email)

@@ -256,3 +256,14 @@ class VTigerSyncTestCase(FrappeTestCase):
 
 	def links_of(self, doctype: str, name: str) -> set[tuple[str, str]]:
 		return {(row.link_doctype, row.link_name) for row in frappe.get_doc(doctype, name).links}
+
+
+def sales_user(email: str) -> str:
+	"""A Sales User (reads Customers and Sales Orders, not the app's connections), made once."""
+	if not frappe.db.exists("User", email):
+		user = frappe.get_doc(
+			{"doctype": "User", "email": email, "first_name": "Sales", "send_welcome_email": 0}
+		)
+		user.append("roles", {"role": "Sales User"})
+		user.insert(ignore_permissions=True)
+	return email
