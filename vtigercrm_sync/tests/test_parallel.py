@@ -21,7 +21,7 @@ import time
 
 import frappe
 from frappe.installer import update_site_config
-from frappe.utils.background_jobs import get_redis_conn
+from frappe.utils.background_jobs import get_queues_timeout, get_redis_conn
 from rq import Worker
 
 from vtigercrm_sync.constants import CHUNK_DOCTYPE, LOG_DOCTYPE, SETTING_DOCTYPE, STATUS_QUEUED, job_id
@@ -316,6 +316,8 @@ class TestParallelRun(VTigerSyncTestCase):
 		frappe.local.conf.workers = {
 			QUEUE: {"timeout": 1800}
 		}  # this process reads the config it started with
+		get_queues_timeout.cache_clear()  # Frappe keeps the queues of the first enqueue of the process
+		self.addCleanup(get_queues_timeout.cache_clear)
 		self.addCleanup(frappe.local.conf.pop, "workers", None)
 		blocker = frappe.enqueue("frappe.utils.background_jobs.test_job", queue=QUEUE, s=25)
 		log = self.start_run(connection)
