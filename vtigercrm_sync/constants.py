@@ -36,6 +36,7 @@ TRIGGER_SCHEDULE = "Schedule"
 TRIGGER_CLI = "CLI"
 TRIGGER_RETRY = "Retry"
 TRIGGER_PUSH = "Push"
+TRIGGER_RECONCILE = "Reconcile"
 
 OUTBOX_PENDING = "Pending"
 OUTBOX_SENT = "Sent"
@@ -61,6 +62,8 @@ WATERMARK_FIELDS = {
 	"Contacts": "watermark_contacts",
 	"SalesOrder": "watermark_sales_orders",
 }
+FEED_FIELD = "watermark_feed"
+"""The id of the last ModTracker row a run followed (``syncer/handler/feed.py``)."""
 
 SENSITIVE_PERMLEVEL = 1
 """The permission level of a Contact's SSN fields: need-to-know, granted to :data:`SENSITIVE_ROLES` only."""
@@ -87,6 +90,11 @@ def job_id(connection: str) -> str:
 def push_job_id(connection: str) -> str:
 	"""One drain of the outbox per connection at a time."""
 	return f"vtigercrm_sync_push::{connection}"
+
+
+def reconcile_job_id(connection: str) -> str:
+	"""Reconcile Now pressed twice, or during the nightly one, queues one reconciliation."""
+	return f"vtigercrm_sync_reconcile::{connection}"
 
 
 def writeback_job_id(connection: str) -> str:

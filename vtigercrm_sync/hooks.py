@@ -74,6 +74,7 @@ scheduler_events = {
 			"vtigercrm_sync.tasks.start_due_syncs",
 			"vtigercrm_sync.syncer.handler.push.drain_all",
 		],
+		"17 2 * * *": ["vtigercrm_sync.syncer.handler.reconcile.reconcile_all"],
 	},
 }
 

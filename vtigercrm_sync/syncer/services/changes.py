@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta, timezone
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, literal, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from vtigercrm_sync import models as m
+from vtigercrm_sync.syncer.services.query import reason
 
 UPDATED, DELETED, CREATED, RESTORED, LINKED, UNLINKED = range(6)
 FEED_PAGE = 5_000
@@ -105,3 +109,53 @@ def tracked_modules(session: Session, modules: Sequence[str]) -> set[str]:
 			.where(tab.c.name.in_(modules), tracked.c.visible == 1)
 		).scalars()
 	)
+
+
+PREFLIGHT_TABLES = (m.ModTrackerBasic, m.ModTrackerRelation, m.ModTrackerTab, m.RelatedListsRb)
+
+
+def preflight(session: Session, modules: Sequence[str], time_zone: str | None = None) -> list[str]:
+	"""What keeps the change feed from seeing every change, in plain words (empty when nothing): modules
+	ModTracker does not log, tables the database user cannot read, and VTiger's clock disagreeing with the
+	database's (``time_zone``: the connection's VTiger time zone, else none is known)."""
+	problems = []
+	for model in PREFLIGHT_TABLES:
+		try:
+			with session.begin_nested():
+				session.execute(select(literal(1)).select_from(model.__table__).limit(1)).all()
+		except SQLAlchemyError as exc:
+			problems.append(f"the database user cannot read {model.__tablename__}: {reason(exc)}")
+	if problems:
+		return problems
+	untracked = sorted(set(modules) - tracked_modules(session, modules))
+	if untracked:
+		problems.append(
+			f"ModTracker is off for {', '.join(untracked)}: deletes, restores and unlinks of these records "
+			"arrive only with the nightly reconciliation (turn it on in VTiger: Settings > Module Manager > "
+			"ModTracker)"
+		)
+	skew = clock_skew_minutes(session, time_zone)
+	if skew:
+		problems.append(
+			f"VTiger's clock and the database's differ by {skew} minutes: set the connection's VTiger Time Zone "
+			"to VTiger's $default_timezone (config.inc.php), or changes saved near a run's start may be read late"
+		)
+	return problems
+
+
+def clock_skew_minutes(session: Session, time_zone: str | None) -> int:
+	"""How many minutes VTiger's latest ModTracker stamp lies ahead of the clock a run takes for VTiger's (the
+	database's UTC clock in ``time_zone``, else its NOW()): VTiger stamps in its own zone, so a stamp in that
+	clock's future means the two zones disagree. 0 when they agree (or nothing is logged yet)."""
+	now, utc_now, latest = session.execute(
+		select(func.now(), func.utc_timestamp(), func.max(m.ModTrackerBasic.changedon))
+	).one()
+	if time_zone:
+		now = utc_now.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(time_zone)).replace(tzinfo=None)
+	if latest is None or latest - now <= SKEW_TOLERANCE:
+		return 0
+	return round((latest - now).total_seconds() / 60)
+
+
+SKEW_TOLERANCE = timedelta(minutes=2)
+"""A stamp this far ahead is a clock set wrong, not a save committed while the run started."""

@@ -28,11 +28,13 @@ LINKS = {
 @dataclass
 class IdDifferences:
 	"""By module: the crmids ERPNext holds whose VTiger record is purged (``gone``) or in the Recycle Bin
-	(``deleted``), and the live crmids ERPNext lacks (``missing``); each sorted."""
+	(``deleted``), the live crmids ERPNext lacks (``missing``), and those whose links differ; each sorted."""
 
 	gone: dict[str, list[int]] = field(default_factory=dict)
 	deleted: dict[str, list[int]] = field(default_factory=dict)
 	missing: dict[str, list[int]] = field(default_factory=dict)
+	links: dict[str, list[int]] = field(default_factory=dict)
+	"""Live records whose ERPNext document links other records than VTiger (:func:`link_differences`)."""
 
 
 def compare_ids(session: Session, known: Mapping[str, Iterable[int]]) -> IdDifferences:
