@@ -48,16 +48,20 @@ def follow_feed(run, observer) -> None:
 
 
 def write_records(
-	run, observer, records: Mapping[str, Iterable[int]], restored: Mapping[str, Iterable[int]] | None = None
+	run,
+	observer,
+	records: Mapping[str, Iterable[int]],
+	restored: Mapping[str, Iterable[int]] | None = None,
+	removed: Mapping[str, Iterable[int]] | None = None,
 ) -> None:
 	"""Read the records as VTiger holds them now and write them, in stream order: live ones planned, the rest
-	(deleted, purged) through the deletion policy."""
+	(deleted, purged) and the ``removed`` ones through the deletion policy."""
 	for module in STREAM_ORDER:
-		crmids = sorted(set(records.get(module) or ()))
+		crmids = sorted(set(records.get(module) or ()) | set((removed or {}).get(module) or ()))
 		if not crmids:
 			continue
 		enable_restored(run, observer, module, (restored or {}).get(module) or ())
-		bundles = run.reader.read_records(module, crmids)
+		bundles = run.reader.read_records(module, sorted(set(records.get(module) or ())))
 		live = {bundle.source.crmid for bundle in bundles}
 		changes = [Change(Watermark(b.modifiedtime, b.source.crmid), bundle=b) for b in bundles]
 		changes += [

@@ -119,7 +119,10 @@ def reconcile(connection: str, user: str | None = None) -> str:
 			module: {*diff.gone.get(module, ()), *diff.missing.get(module, ()), *diff.links.get(module, ())}
 			for module in run.streams
 		}
-		observer.set_total(sum(len(ids) for ids in records.values()))
+		observer.set_total(
+			sum(len(ids) for ids in records.values()) + len(diff.orphaned.get("SalesOrder", ()))
+		)
+		write_records(run, observer, {}, removed=diff.orphaned)  # first: their contacts' links then go too
 		write_records(run, observer, records)
 		run.doc.db_set("last_reconciled_at", now_datetime(), update_modified=False)
 

@@ -28,12 +28,15 @@ LINKS = {
 @dataclass
 class IdDifferences:
 	"""By module: the crmids ERPNext holds whose VTiger record is purged (``gone``) or in the Recycle Bin
-	(``deleted``), the live crmids ERPNext lacks (``missing``), and those whose links differ; each sorted."""
+	(``deleted``), the live crmids ERPNext lacks (``missing``), those whose links differ (``links``) and the
+	orders left without their account (``orphaned``); each sorted."""
 
 	gone: dict[str, list[int]] = field(default_factory=dict)
 	deleted: dict[str, list[int]] = field(default_factory=dict)
 	missing: dict[str, list[int]] = field(default_factory=dict)
 	links: dict[str, list[int]] = field(default_factory=dict)
+	orphaned: dict[str, list[int]] = field(default_factory=dict)
+	"""Live orders ERPNext holds whose account VTiger deleted or purged: a fresh sync could not write them."""
 	"""Live records whose ERPNext document links other records than VTiger (:func:`link_differences`)."""
 
 
@@ -53,7 +56,25 @@ def compare_ids(session: Session, known: Mapping[str, Iterable[int]]) -> IdDiffe
 		result.gone[module] = sorted(ours - live - deleted)
 		result.deleted[module] = sorted(ours & deleted)
 		result.missing[module] = sorted(live - ours)
+	if "SalesOrder" in known:  # a fresh sync could not write them either: removed, and not missing
+		orphans = orphaned_orders(session)
+		result.orphaned["SalesOrder"] = sorted(set(known["SalesOrder"]) & orphans)
+		result.missing["SalesOrder"] = sorted(set(result.missing["SalesOrder"]) - orphans)
 	return result
+
+
+def orphaned_orders(session: Session) -> set[int]:
+	"""Live orders whose account is not live (VTiger keeps a deleted account's orders, and a purged one's)."""
+	so, own, account = m.SalesOrder.__table__, m.CrmEntity.__table__, aliased(m.CrmEntity.__table__)
+	return set(
+		session.execute(
+			select(so.c.salesorderid)
+			.join(own, (own.c.crmid == so.c.salesorderid) & (own.c.deleted == 0))
+			.outerjoin(account, (account.c.crmid == so.c.accountid) & (account.c.deleted == 0))
+			.where(account.c.crmid.is_(None)),
+			execution_options={"yield_per": STREAM_PAGE},
+		).scalars()
+	)
 
 
 def live_links(session: Session, module: str) -> dict[int, int | None]:
