@@ -110,6 +110,12 @@ MODULE = "VTigerCRM Sync"
 """The app's module: its custom fields belong to it, so they are exported and uninstalled with it."""
 
 
+CHANGED_FIELD = "vtiger_changed_after_submit"
+CHANGES_FIELD = "vtiger_changes"
+OFFERED_HASH_FIELD = "vtiger_offered_hash"
+"""A submitted order VTiger changed: the flag, the fields that differ, and the VTiger version they come from."""
+
+
 def _field(fieldname: str, label: str, fieldtype: str = "Data", **extra) -> dict:
 	return {"fieldname": fieldname, "label": label, "fieldtype": fieldtype, "module": MODULE, **extra}
 
@@ -226,6 +232,36 @@ CUSTOM_FIELDS: dict[str, list[dict]] = {
 	"Sales Order": [
 		*_sync_fields("po_no"),
 		_field("vtiger_number", "VTiger No", read_only=1, no_copy=1, insert_after=REFUSED_FIELD),
+		_field(
+			CHANGED_FIELD,
+			"Changed in VTiger after Submit",
+			"Check",
+			read_only=1,
+			no_copy=1,
+			allow_on_submit=1,
+			in_standard_filter=1,
+			insert_after="vtiger_number",
+			description="VTiger changed this order after it was submitted here: Amend from VTiger or Keep ERPNext",
+		),
+		_field(
+			CHANGES_FIELD,
+			"Fields VTiger Changed",
+			"Small Text",
+			read_only=1,
+			no_copy=1,
+			allow_on_submit=1,
+			depends_on=CHANGED_FIELD,
+			insert_after=CHANGED_FIELD,
+		),
+		_field(
+			OFFERED_HASH_FIELD,
+			"VTiger Version Offered",
+			read_only=1,
+			no_copy=1,
+			allow_on_submit=1,
+			hidden=1,
+			insert_after=CHANGES_FIELD,
+		),
 		*POLICY_FIELDS,
 	],
 	"Sales Order Item": [

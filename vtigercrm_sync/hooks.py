@@ -21,7 +21,7 @@ add_to_apps_screen = [
 doctype_js = {
 	"Customer": "public/js/vtiger_link.js",
 	"Contact": "public/js/vtiger_link.js",
-	"Sales Order": "public/js/vtiger_link.js",
+	"Sales Order": ["public/js/vtiger_link.js", "public/js/vtiger_changed_order.js"],
 }
 
 # Keep the typed block of each controller in step when a DocType is saved in developer mode.

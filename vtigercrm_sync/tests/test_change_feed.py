@@ -178,3 +178,40 @@ class TestChangeFeed(TwoWayTestCase):
 		self.assertEqual(ours[("Accounts", self.crm(purged))], (False, []))
 		self.assertIsNone(ours[("SalesOrder", self.crm(its_order))])
 		self.assertTrue(ours[("Accounts", self.crm(missed))][0])
+
+
+class TestOrderChangedAfterSubmit(TwoWayTestCase):
+	@classmethod
+	def make_connection(cls, **overrides) -> str:
+		return super().make_connection(submit_statuses="Created", **overrides)
+
+	def test_a_submitted_order_vtiger_changes_is_marked_then_kept_or_amended(self):
+		from vtigercrm_sync.syncer.handler.amend import amend_from_vtiger, keep_erpnext
+
+		account = self.client.create(
+			"Accounts", {"accountname": self.name("Submitted"), "assigned_user_id": self.client.user_id}
+		)["id"]
+		product = ws_product(self.client, self.name("Nut"))["id"]
+		order = ws_order(self.client, account, product, self.name("Submitted order"))["id"]
+		crmid = int(order.split("x")[1])
+		self.sync()
+		name = self.find("Sales Order", crmid)
+		self.assertEqual(frappe.db.get_value("Sales Order", name, "docstatus"), 1)
+
+		self.client.revise({"id": order, "vtiger_purchaseorder": "PO-1"})
+		self.sync()
+		marked = frappe.get_doc("Sales Order", name)
+		self.assertTrue(marked.vtiger_changed_after_submit)
+		self.assertIn(marked.meta.get_label("po_no"), marked.vtiger_changes)
+
+		keep_erpnext(name)
+		self.sync()
+		self.assertFalse(frappe.db.get_value("Sales Order", name, "vtiger_changed_after_submit"))
+
+		self.client.revise({"id": order, "vtiger_purchaseorder": "PO-2"})
+		self.sync()
+		self.assertTrue(frappe.db.get_value("Sales Order", name, "vtiger_changed_after_submit"))
+		amend_from_vtiger(name)
+		self.assertEqual(frappe.db.get_value("Sales Order", name, "docstatus"), 2)
+		amendment = frappe.get_doc("Sales Order", self.find("Sales Order", crmid))
+		self.assertEqual((amendment.amended_from, amendment.po_no, amendment.docstatus), (name, "PO-2", 1))

@@ -222,7 +222,9 @@ class DocumentHandler:
 		doc = frappe.get_doc(self.doctype, name) if name else frappe.new_doc(self.doctype)
 		if doc.docstatus != 0:
 			resolver.remember(plan.doctype, plan.vtiger_id, doc.name, content_hash)
-			return Outcome("Skipped", doc.name, _("submitted in ERPNext; VTiger changes were not applied"))
+			doc = self.submitted(doc, plan, resolver, content_hash)
+			if isinstance(doc, Outcome):
+				return doc
 		warnings: list[str] = []
 		self.fill(doc, plan, resolver, warnings)
 		doc.set(VTIGER_ID_FIELD, doc.get(VTIGER_ID_FIELD) or plan.vtiger_id)
@@ -252,6 +254,13 @@ class DocumentHandler:
 		self.apply_primary_links(doc, plan, resolver)
 		resolver.remember(plan.doctype, plan.vtiger_id, doc.name, content_hash)
 		return Outcome("Created" if is_new else "Updated", doc.name, message, warnings=tuple(warnings))
+
+	def submitted(
+		self, doc: Document, plan: DocumentPlan, resolver: Resolver, content_hash: str
+	) -> Outcome | Document:
+		"""What VTiger's change does to a submitted or cancelled document: nothing (said), or the document to
+		write instead (an amendment)."""
+		return Outcome("Skipped", doc.name, _("submitted in ERPNext; VTiger changes were not applied"))
 
 	def created_concurrently(self, doc: Document, plan: DocumentPlan) -> bool:
 		"""Whether the row that collided was committed after this transaction's snapshot: a locking read sees

@@ -15,14 +15,18 @@ from datetime import datetime
 
 import frappe
 from frappe import _
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from vtigercrm_sync.config.spec import STREAM_ORDER
 from vtigercrm_sync.constants import FEED_FIELD
 from vtigercrm_sync.syncer.handler.deletion import documents_of
 from vtigercrm_sync.syncer.plan import RecordRef, VTigerId
+from vtigercrm_sync.syncer.redact import redact
 from vtigercrm_sync.syncer.services.changes import feed_head, read_feed
-from vtigercrm_sync.syncer.services.query import Change, Watermark
+from vtigercrm_sync.syncer.services.query import Change, Watermark, reason
 
+UNREADABLE = (1142, 1146)
+"""MySQL's "SELECT command denied" and "table doesn't exist": the run goes on without the feed, and says so."""
 GONE = datetime.min
 """The key of a record no longer live: a feed's changes are not in keyset order, only the record matters."""
 
@@ -31,14 +35,26 @@ def follow_feed(run, observer) -> None:
 	"""Write again what ModTracker logged after the connection's feed watermark; a connection without one starts
 	at ModTracker's last row (its first run reads everything anyway)."""
 	stored = run.doc.get(FEED_FIELD)
-	if not stored:
-		with run.reader.unit_of_work() as uow:
-			run.doc.db_set(FEED_FIELD, str(feed_head(uow.session)), update_modified=False)
-		return
-	after = int(stored)
+	after = int(stored) if stored else None
 	while True:
-		with run.reader.unit_of_work() as uow:
-			page = read_feed(uow.session, after, run.streams)
+		try:
+			with run.reader.unit_of_work() as uow:
+				if after is None:
+					run.doc.db_set(FEED_FIELD, str(feed_head(uow.session)), update_modified=False)
+					return
+				page = read_feed(uow.session, after, run.streams)
+		except (OperationalError, ProgrammingError) as exc:
+			if error_code(exc) not in UNREADABLE:
+				raise
+			observer.line(
+				"Warning",
+				"ModTracker",
+				"",
+				_(
+					"VTiger's change log cannot be read ({0}); only the modified time of records is followed"
+				).format(redact(reason(exc))),
+			)
+			return
 		if not page.rows:
 			return
 		write_records(run, observer, page.records, page.restored)
@@ -91,3 +107,8 @@ def enable_restored(run, observer, module: str, crmids: Iterable[int]) -> None:
 					target_name=name,
 					record=crmid,
 				)
+
+
+def error_code(exc: Exception) -> int | None:
+	args = getattr(getattr(exc, "orig", None), "args", ())
+	return args[0] if args and isinstance(args[0], int) else None
