@@ -131,3 +131,13 @@ def test_link_differences_find_stale_and_missing_links(vtiger: VTigerWriter, vti
 	known = {moved: [first], emptied: [first], same: [first]}
 	with Session(vtiger_engine) as s:
 		assert link_differences(s, "Contacts", known) == sorted([moved, emptied])
+
+
+def test_documents_mirror_the_optional_links_and_the_dynamic_ones():
+	from vtigercrm_sync.config.config import load_preset
+	from vtigercrm_sync.syncer.handler.factory import mirrored_links
+
+	mapping = load_preset("standard")
+	fields, doctypes = mirrored_links(mapping, "sales_order")
+	assert "contact_person" in fields and "customer" not in fields  # a required link is never emptied
+	assert mirrored_links(mapping, "contact")[1] == frozenset({"Customer"})
