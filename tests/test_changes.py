@@ -138,6 +138,6 @@ def test_documents_mirror_the_optional_links_and_the_dynamic_ones():
 	from vtigercrm_sync.syncer.handler.factory import mirrored_links
 
 	mapping = load_preset("standard")
-	fields, doctypes = mirrored_links(mapping, "sales_order")
+	fields, _ = mirrored_links(mapping, "sales_order")
 	assert "contact_person" in fields and "customer" not in fields  # a required link is never emptied
 	assert mirrored_links(mapping, "contact")[1] == frozenset({"Customer"})

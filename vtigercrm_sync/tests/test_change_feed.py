@@ -213,5 +213,7 @@ class TestOrderChangedAfterSubmit(TwoWayTestCase):
 		self.assertTrue(frappe.db.get_value("Sales Order", name, "vtiger_changed_after_submit"))
 		amend_from_vtiger(name)
 		self.assertEqual(frappe.db.get_value("Sales Order", name, "docstatus"), 2)
+		log = frappe.get_doc(LOG_DOCTYPE, frappe.db.get_value(SETTING_DOCTYPE, self.connection, "last_log"))
+		self.assertEqual(log.status, "Success", [(line.action, line.message) for line in log.lines])
 		amendment = frappe.get_doc("Sales Order", self.find("Sales Order", crmid))
 		self.assertEqual((amendment.amended_from, amendment.po_no, amendment.docstatus), (name, "PO-2", 1))

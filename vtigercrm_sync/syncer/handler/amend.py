@@ -90,6 +90,7 @@ def amendment_of(cancelled: Document) -> Document:
 	"""A new order amending the cancelled one; the cancelled order gives up its ``vtiger_id``."""
 	amendment = frappe.copy_doc(cancelled)
 	amendment.amended_from = cancelled.name
+	amendment.docstatus = 0
 	frappe.db.set_value(cancelled.doctype, cancelled.name, VTIGER_ID_FIELD, None, update_modified=False)
 	return amendment
 
