@@ -122,6 +122,7 @@ def cleanup_after(engine: Engine, start_crmid: int, start_currency: int) -> None
 	params = {"id": start_crmid}
 	statements = (
 		"DELETE FROM vtiger_modtracker_detail WHERE id IN (SELECT id FROM vtiger_modtracker_basic WHERE crmid > :id)",
+		"DELETE FROM vtiger_modtracker_relations WHERE id IN (SELECT id FROM vtiger_modtracker_basic WHERE crmid > :id)",
 		"DELETE FROM vtiger_modtracker_basic WHERE crmid > :id",
 		"DELETE FROM vtiger_relatedlists_rb WHERE entityid > :id",
 		"DELETE FROM vtiger_inventorychargesrel WHERE recordid > :id",

@@ -22,6 +22,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import URL
 
@@ -227,3 +228,63 @@ def layout_editor(server: VTigerServer) -> Callable[..., str]:
 		return result["result"]["name"]
 
 	return add
+
+
+class VTigerUI:
+	"""An admin's clicks in VTiger's web UI (session cookie and CSRF token): delete a record, restore or purge
+	it from the Recycle Bin, empty the Recycle Bin, unlink records in a related list. VTiger's own code writes
+	every row, as it does for a user."""
+
+	def __init__(self, server: VTigerServer):
+		self._post, self._token = _admin_ui(server)
+
+	def _ajax(self, data: dict[str, str]) -> Any:
+		_, answer = self._post({"__vtrftk": self._token, **data})
+		try:
+			result = json.loads(answer)
+		except ValueError:
+			raise VTigerServerError(f"VTiger did not answer JSON to {data}: {answer[:300]}") from None
+		if not result.get("success"):
+			raise VTigerServerError(f"VTiger refused {data}: {result.get('error')}")
+		return result.get("result")
+
+	def delete(self, module: str, crmid: int) -> None:
+		"""The record's Delete action (to the Recycle Bin)."""
+		self._ajax({"module": module, "action": "Delete", "record": str(crmid), "ajaxDelete": "true"})
+
+	def restore(self, module: str, *crmids: int) -> None:
+		"""Recycle Bin > Restore."""
+		self._ajax(
+			{
+				"module": "RecycleBin",
+				"action": "RecycleBinAjax",
+				"mode": "restoreRecords",
+				"sourceModule": module,
+				"selected_ids": json.dumps([str(i) for i in crmids]),
+			}
+		)
+
+	def purge(self, module: str, *crmids: int) -> None:
+		"""Recycle Bin > Delete (permanently)."""
+		self._ajax(
+			{
+				"module": "RecycleBin",
+				"action": "RecycleBinAjax",
+				"mode": "deleteRecords",
+				"sourceModule": module,
+				"selected_ids": json.dumps([str(i) for i in crmids]),
+			}
+		)
+
+	def unlink(self, module: str, crmid: int, related_module: str, *related: int) -> None:
+		"""Unlink records in the record's related list (an account's Contacts)."""
+		self._ajax(
+			{
+				"module": module,
+				"action": "RelationAjax",
+				"mode": "deleteRelation",
+				"src_record": str(crmid),
+				"related_module": related_module,
+				"related_record_list": json.dumps([str(i) for i in related]),
+			}
+		)

@@ -993,12 +993,50 @@ class VTigerWriter:
 			conn.execute(text("DELETE FROM vtiger_pbxmanager_phonelookup WHERE crmid = :id"), {"id": crmid})
 			self._track(conn, module, crmid, at, 1)
 
+	def restore(self, crmid: int, *, at: datetime) -> None:
+		"""Restore from the Recycle Bin as VTiger 8.2 does (CRMEntity::restore): deleted=0, modifiedtime=at, the
+		backups in vtiger_relatedlists_rb deleted WITHOUT re-linking the dependents (8.2 compares
+		strtoupper($action) with the lowercase RB_RECORD_UPDATED), then ModTracker status 3."""
+		with self.engine.begin() as conn:
+			module = self._setype(conn, crmid)
+			conn.execute(
+				text(
+					"UPDATE vtiger_crmentity SET deleted = 0, modifiedtime = :at, modifiedby = :user WHERE crmid = :id"
+				),
+				{"at": at, "user": self.user_id, "id": crmid},
+			)
+			conn.execute(text("DELETE FROM vtiger_relatedlists_rb WHERE entityid = :id"), {"id": crmid})
+			self._track(conn, module, crmid, at, 3)
+
+	def unlink_contact(self, account_id: int, contact_id: int, *, at: datetime) -> None:
+		"""Unlink a contact in the account's Contacts related list (CRMEntity::unlinkRelationship and
+		trackUnLinkedInfo): the contact's accountid becomes NULL, the ACCOUNT's modifiedtime moves, and ModTracker
+		logs status 5 on the account with the contact in vtiger_modtracker_relations."""
+		with self.engine.begin() as conn:
+			conn.execute(
+				text("UPDATE vtiger_contactdetails SET accountid = NULL WHERE contactid = :id"),
+				{"id": contact_id},
+			)
+			conn.execute(
+				text("UPDATE vtiger_crmentity SET modifiedtime = :at, modifiedby = :user WHERE crmid = :id"),
+				{"at": at, "user": self.user_id, "id": account_id},
+			)
+			row = self._track(conn, "Accounts", account_id, at, 5)
+			if row is not None:
+				self._insert(
+					conn,
+					"vtiger_modtracker_relations",
+					{"id": row, "targetmodule": "Contacts", "targetid": contact_id, "changedon": at},
+				)
+
 	def purge(self, crmid: int) -> None:
-		"""Empty the Recycle Bin for one record: its rows vanish without a tombstone (README section 8).
+		"""Delete one record from the Recycle Bin (RecycleBin_Module_Model::deleteRecords): its backups, its
+		ModTracker rows and its rows vanish without a tombstone (README section 8).
 
 		Orphan vtiger_inventorychargesrel and vtiger_modtracker_detail rows remain, as in VTiger.
 		"""
 		with self.engine.begin() as conn:
+			conn.execute(text("DELETE FROM vtiger_relatedlists_rb WHERE entityid = :id"), {"id": crmid})
 			conn.execute(text("DELETE FROM vtiger_inventoryproductrel WHERE id = :id"), {"id": crmid})
 			conn.execute(text("DELETE FROM vtiger_modtracker_basic WHERE crmid = :id"), {"id": crmid})
 			conn.execute(text("DELETE FROM vtiger_productcurrencyrel WHERE productid = :id"), {"id": crmid})
@@ -1115,18 +1153,20 @@ class VTigerWriter:
 		self._refresh_lookups(conn, module, crmid)
 		self._track(conn, module, crmid, at, 0)
 
-	def _track(self, conn, module, crmid, at, status) -> None:
+	def _track(self, conn, module, crmid, at, status) -> int | None:
+		"""The ModTracker row of a change (its id), when ModTracker logs the module."""
 		tracked = conn.execute(
 			text("SELECT 1 FROM vtiger_modtracker_tabs WHERE tabid = :tabid AND visible = 1"),
 			{"tabid": self._tabid(conn, module)},
 		).scalar()
 		if not tracked:
-			return
+			return None
+		row_id = self._next_id(conn, "vtiger_modtracker_basic_seq")
 		self._insert(
 			conn,
 			"vtiger_modtracker_basic",
 			{
-				"id": self._next_id(conn, "vtiger_modtracker_basic_seq"),
+				"id": row_id,
 				"crmid": crmid,
 				"module": module,
 				"whodid": self.user_id,
@@ -1134,6 +1174,7 @@ class VTigerWriter:
 				"status": status,
 			},
 		)
+		return row_id
 
 	def _refresh_lookups(self, conn, module, crmid) -> None:
 		"""vtiger_emailslookup / vtiger_pbxmanager_phonelookup: one row per non-empty e-mail / phone field."""

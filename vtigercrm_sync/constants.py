@@ -38,6 +38,7 @@ TRIGGER_SCHEDULE = "Schedule"
 TRIGGER_CLI = "CLI"
 TRIGGER_RETRY = "Retry"
 TRIGGER_PUSH = "Push"
+TRIGGER_RECONCILE = "Reconcile"
 
 OUTBOX_PENDING = "Pending"
 OUTBOX_SENDING = "Sending"
@@ -67,6 +68,8 @@ WATERMARK_FIELDS = {
 	"Contacts": "watermark_contacts",
 	"SalesOrder": "watermark_sales_orders",
 }
+FEED_FIELD = "watermark_feed"
+"""The id of the last ModTracker row a run followed (``syncer/handler/feed.py``)."""
 
 SENSITIVE_PERMLEVEL = 1
 """The permission level of a Contact's SSN fields: need-to-know, granted to :data:`SENSITIVE_ROLES` only."""
@@ -96,6 +99,11 @@ def push_job_id(connection: str, generation: int) -> str:
 	return f"vtigercrm_sync_push::{connection}::{generation}"
 
 
+def reconcile_job_id(connection: str) -> str:
+	"""Reconcile Now pressed twice, or during the nightly one, queues one reconciliation."""
+	return f"vtigercrm_sync_reconcile::{connection}"
+
+
 def writeback_job_id(connection: str) -> str:
 	"""Ticking the write-back twice queues the records already synced once."""
 	return f"vtigercrm_sync_writeback::{connection}"
@@ -107,6 +115,12 @@ def retry_job_id(log: str) -> str:
 
 MODULE = "VTigerCRM Sync"
 """The app's module: its custom fields belong to it, so they are exported and uninstalled with it."""
+
+
+CHANGED_FIELD = "vtiger_changed_after_submit"
+CHANGES_FIELD = "vtiger_changes"
+OFFERED_HASH_FIELD = "vtiger_offered_hash"
+"""A submitted order VTiger changed: the flag, the fields that differ, and the VTiger version they come from."""
 
 
 def _field(fieldname: str, label: str, fieldtype: str = "Data", **extra) -> dict:
@@ -234,6 +248,36 @@ CUSTOM_FIELDS: dict[str, list[dict]] = {
 	"Sales Order": [
 		*_sync_fields("po_no"),
 		_field("vtiger_number", "VTiger No", read_only=1, no_copy=1, insert_after=REFUSED_FIELD),
+		_field(
+			CHANGED_FIELD,
+			"Changed in VTiger after Submit",
+			"Check",
+			read_only=1,
+			no_copy=1,
+			allow_on_submit=1,
+			in_standard_filter=1,
+			insert_after="vtiger_number",
+			description="VTiger changed this order after it was submitted here: Amend from VTiger or Keep ERPNext",
+		),
+		_field(
+			CHANGES_FIELD,
+			"Fields VTiger Changed",
+			"Small Text",
+			read_only=1,
+			no_copy=1,
+			allow_on_submit=1,
+			depends_on=CHANGED_FIELD,
+			insert_after=CHANGED_FIELD,
+		),
+		_field(
+			OFFERED_HASH_FIELD,
+			"VTiger Version Offered",
+			read_only=1,
+			no_copy=1,
+			allow_on_submit=1,
+			hidden=1,
+			insert_after=CHANGES_FIELD,
+		),
 		*POLICY_FIELDS,
 	],
 	"Sales Order Item": [

@@ -22,7 +22,7 @@ doctype_js = {
 	"Customer": "public/js/vtiger_link.js",
 	"Contact": "public/js/vtiger_link.js",
 	"Address": "public/js/vtiger_link.js",
-	"Sales Order": "public/js/vtiger_link.js",
+	"Sales Order": ["public/js/vtiger_link.js", "public/js/vtiger_changed_order.js"],
 }
 
 # Keep the typed block of each controller in step when a DocType is saved in developer mode.
@@ -75,6 +75,7 @@ scheduler_events = {
 			"vtigercrm_sync.tasks.start_due_syncs",
 			"vtigercrm_sync.syncer.handler.push.drain_all",
 		],
+		"17 2 * * *": ["vtigercrm_sync.syncer.handler.reconcile.reconcile_all"],
 	},
 }
 

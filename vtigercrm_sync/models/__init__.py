@@ -18,6 +18,12 @@ from vtigercrm_sync.models.vtigercrm_field import Field
 from vtigercrm_sync.models.vtigercrm_inventorychargesrel import InventoryChargesRel
 from vtigercrm_sync.models.vtigercrm_inventoryproductrel import InventoryProductRel
 from vtigercrm_sync.models.vtigercrm_inventorytaxinfo import InventoryTaxInfo, ShippingTaxInfo
+from vtigercrm_sync.models.vtigercrm_modtracker import (
+	ModTrackerBasic,
+	ModTrackerRelation,
+	ModTrackerTab,
+	RelatedListsRb,
+)
 from vtigercrm_sync.models.vtigercrm_products import Product
 from vtigercrm_sync.models.vtigercrm_salesorder import SalesOrder
 from vtigercrm_sync.models.vtigercrm_salesordercf import SalesOrderCustomFields
@@ -42,7 +48,11 @@ __all__ = [
 	"InventoryChargesRel",
 	"InventoryProductRel",
 	"InventoryTaxInfo",
+	"ModTrackerBasic",
+	"ModTrackerRelation",
+	"ModTrackerTab",
 	"Product",
+	"RelatedListsRb",
 	"SalesOrder",
 	"SalesOrderBillAddress",
 	"SalesOrderCustomFields",

@@ -54,6 +54,7 @@ class SyncSettings:
 	vtiger_base_currency: str | None = None
 	connection: str | None = None
 	log: str | None = None
+	id_prefix: str = ""
 	"""The run's Sync Log: a document's timeline credits the sync, and links to it, for what the run wrote."""
 
 
@@ -176,6 +177,11 @@ class DocumentHandler:
 	"""Fields :meth:`prepare` may write otherwise than VTiger holds them (a country's name), besides any value the
 	guard refuses: an ERPNext edit of one can only be judged against ``DocumentPlan.pulled``."""
 
+	cleared_fields: frozenset[str] = frozenset()
+	"""Optional link fields emptied when the plan names no target (``factory.mirrored_links``)."""
+	mirrored_doctypes: frozenset[str] = frozenset()
+	"""Doctypes of the dynamic links kept equal to VTiger's (``factory.mirrored_links``)."""
+
 	def __init__(self, doctype: str, settings: SyncSettings):
 		self.doctype = doctype
 		self.settings = settings
@@ -221,7 +227,9 @@ class DocumentHandler:
 		doc = frappe.get_doc(self.doctype, name) if name else frappe.new_doc(self.doctype)
 		if doc.docstatus != 0:
 			resolver.remember(plan.doctype, plan.vtiger_id, doc.name, content_hash)
-			return Outcome("Skipped", doc.name, _("submitted in ERPNext; VTiger changes were not applied"))
+			doc = self.submitted(doc, plan, resolver, content_hash)
+			if isinstance(doc, Outcome):
+				return doc
 		warnings: list[str] = []
 		self.fill(doc, plan, resolver, warnings)
 		doc.set(VTIGER_ID_FIELD, doc.get(VTIGER_ID_FIELD) or plan.vtiger_id)
@@ -254,6 +262,13 @@ class DocumentHandler:
 		resolver.remember(plan.doctype, plan.vtiger_id, doc.name, content_hash)
 		return Outcome("Created" if is_new else "Updated", doc.name, message, warnings=tuple(warnings))
 
+	def submitted(
+		self, doc: Document, plan: DocumentPlan, resolver: Resolver, content_hash: str
+	) -> Outcome | Document:
+		"""What VTiger's change does to a submitted or cancelled document: nothing (said), or the document to
+		write instead (an amendment)."""
+		return Outcome("Skipped", doc.name, _("submitted in ERPNext; VTiger changes were not applied"))
+
 	def created_concurrently(self, doc: Document, plan: DocumentPlan) -> bool:
 		"""Whether the row that collided was committed after this transaction's snapshot: a locking read sees
 		it, the snapshot does not (a document that was always there is a real conflict, and fails)."""
@@ -285,6 +300,10 @@ class DocumentHandler:
 		for link in plan.links:
 			if link.kind == "field":
 				values[link.fieldname] = self.link_name(link, resolver, warnings)
+		named = {link.fieldname for link in plan.links if link.kind == "field"}
+		for fieldname in self.cleared_fields - named:
+			if self.meta.has_field(fieldname):
+				values[fieldname] = None  # VTiger's reference is empty now (0, deleted or purged)
 		children = {
 			table: self.prepare_rows(table, self._linked_rows(table, rows, plan, resolver, warnings), values)
 			for table, rows in plan.children.items()
@@ -345,13 +364,34 @@ class DocumentHandler:
 		self, doc: Document, plan: DocumentPlan, resolver: Resolver, warnings: list[str]
 	) -> None:
 		existing = {(row.link_doctype, row.link_name) for row in doc.get("links") or []}
+		wanted = set()
 		for link in plan.links:
 			if link.kind != "dynamic":
 				continue
 			name = self.link_name(link, resolver, warnings)
+			wanted.add((link.doctype, name))
 			if name and (link.doctype, name) not in existing:
 				doc.append("links", {"link_doctype": link.doctype, "link_name": name})
 				existing.add((link.doctype, name))
+		for row in list(doc.get("links") or []):
+			if (row.link_doctype, row.link_name) not in wanted and self.stale_link(doc, row):
+				doc.remove(row)
+
+	def stale_link(self, doc: Document, row: Any) -> bool:
+		"""Whether a dynamic link names a document this connection synced that VTiger no longer links: links
+		added in ERPNext, or to another connection's documents, stay; so does the link an order of that customer
+		naming this contact needs (``link_contact_to_customer``)."""
+		if row.link_doctype not in self.mirrored_doctypes:
+			return False
+		target = frappe.db.get_value(row.link_doctype, row.link_name, VTIGER_ID_FIELD)
+		if not target or not target.startswith(self.settings.id_prefix):
+			return False
+		return not (
+			doc.doctype == "Contact"
+			and frappe.db.exists(
+				"Sales Order", {"customer": row.link_name, "contact_person": doc.name, "docstatus": ("<", 2)}
+			)
+		)
 
 	def apply_primary_links(self, doc: Document, plan: DocumentPlan, resolver: Resolver) -> None:
 		"""Point the target (the Customer) at this document when the mapping says it is the primary one."""

@@ -13,6 +13,7 @@ from frappe.model.document import Document
 from frappe.utils import flt, getdate
 
 from vtigercrm_sync.constants import VTIGER_ID_FIELD
+from vtigercrm_sync.syncer.handler.amend import offer
 from vtigercrm_sync.syncer.handler.base import DocumentHandler, Outcome, Resolver
 from vtigercrm_sync.syncer.handler.countries import erpnext_country
 from vtigercrm_sync.syncer.handler.guard import Refusal
@@ -212,6 +213,9 @@ class SalesOrderHandler(DocumentHandler):
 		"vtiger_base_currency",
 	)
 	version = 3
+
+	def submitted(self, doc: Document, plan: DocumentPlan, resolver: Resolver, content_hash: str):
+		return offer(self, doc, plan, resolver, content_hash)
 
 	def shaping(self, plan: DocumentPlan) -> dict[str, Any]:
 		"""Only the tax accounts and units this order uses, so mapping a tax or a unit rewrites just the orders

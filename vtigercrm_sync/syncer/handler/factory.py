@@ -36,4 +36,18 @@ def build_handlers(
 		if kind not in HANDLERS:
 			raise MappingError([Problem(f"doctypes.{doctype}.handler", f"unknown handler {kind!r}")])
 		handlers[name] = HANDLERS[kind](doctype, settings)
+		handlers[name].cleared_fields, handlers[name].mirrored_doctypes = mirrored_links(mapping, name)
 	return handlers
+
+
+def mirrored_links(mapping: MappingConfig, name: str) -> tuple[frozenset[str], frozenset[str]]:
+	"""The links a document of entity ``name`` mirrors rather than only adds: its optional link fields (emptied
+	when VTiger's reference is: an order whose contact was deleted) and the doctypes of its dynamic links (a link
+	to a synced document the plan no longer names is removed: a contact whose account was emptied)."""
+	specs = mapping.entities_named(name)
+	links = [link for spec in specs for link in spec.links]
+	fields = {
+		link.fieldname for link in links if link.kind == "field" and link.fieldname and not link.required
+	}
+	doctypes = {mapping.entities_named(link.entity)[0].doctype for link in links if link.kind == "dynamic"}
+	return frozenset(fields), frozenset(doctypes)

@@ -27,6 +27,7 @@ from vtigercrm_sync.constants import (
 	VTIGER_ID_FIELD,
 )
 from vtigercrm_sync.syncer.handler.base import error_text, rollback_or_reconnect
+from vtigercrm_sync.syncer.handler.feed import follow_feed
 from vtigercrm_sync.syncer.handler.run import SyncRun
 from vtigercrm_sync.syncer.handler.run_state import (
 	RunRefused,
@@ -61,6 +62,7 @@ def run_sync(connection: str, trigger: str = "Button", full: bool = False, user:
 			m: None if full or not before[m] else Watermark.parse(before[m]).rewound(overlap, last_signpost)
 			for m in run.streams
 		}
+		follow_feed(run, observer)
 		plan_run(run, observer, until, since)
 
 	def start(log: str) -> FrappeObserver:

@@ -72,6 +72,8 @@ RUN_STATE_FIELDS = (
 	"watermark_accounts",
 	"watermark_contacts",
 	"watermark_sales_orders",
+	"watermark_feed",
+	"last_reconciled_at",
 )
 
 

@@ -29,6 +29,7 @@ def sync_settings(doc: Any, catalog: Any = None, log: str | None = None) -> Sync
 		vtiger_base_currency=getattr(catalog, "base_currency", None),
 		connection=doc.name,
 		log=log,
+		id_prefix=doc.id_prefix or "",
 	)
 
 

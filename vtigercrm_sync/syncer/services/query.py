@@ -231,6 +231,10 @@ class VTigerReader:
 		catalog = read_catalog(engine)
 		return cls(lambda: SqlAlchemyUnitOfWork(engine), catalog, resolve_mapping(mapping, catalog), **kwargs)
 
+	def unit_of_work(self) -> SqlAlchemyUnitOfWork:
+		"""A read-only unit of work on this reader's VTiger, for the feed and the reconciliation."""
+		return self._uow_factory()
+
 	def signpost(self, time_zone: str | None = None) -> datetime:
 		"""Now on VTiger's clock, truncated to the second: this run reads records modified strictly before it.
 

@@ -61,6 +61,15 @@ frappe.ui.form.on("VTigerCRM Sync", {
 				() => start_sync(frm, 1)
 			)
 		);
+		frm.add_custom_button(__("Reconcile Now"), () =>
+			frappe.confirm(
+				__(
+					"Compare every id ERPNext holds with VTiger's: records purged from VTiger's Recycle Bin get the deletion policy, records ERPNext lacks are synced, and contacts and orders whose account or contact changed without a trace are written again."
+				),
+				() =>
+					call_and_reload(frm, "form_reconcile_now", (r) => r.message)
+			)
+		);
 		const now = frm.add_custom_button(__("Sync Now"), () => start_sync(frm, 0));
 		now.removeClass("btn-default").addClass("btn-primary");
 		for (const button of [full, now]) {

@@ -15,6 +15,7 @@ from frappe import _, _lt
 from frappe.model.document import Document
 from frappe.utils import escape_html
 from frappe.utils.background_jobs import is_job_enqueued
+from sqlalchemy.exc import SQLAlchemyError
 
 from vtigercrm_sync.config.config import load_handler_config, load_mapping, load_preset
 from vtigercrm_sync.config.spec import MappingConfig, MappingError, Problem
@@ -35,13 +36,16 @@ from vtigercrm_sync.constants import (
 	writeback_job_id,
 )
 from vtigercrm_sync.database.engine import ConnectionSettings, get_engine
+from vtigercrm_sync.database.unit_of_work import SqlAlchemyUnitOfWork
 from vtigercrm_sync.syncer.handler.push import pending_count
+from vtigercrm_sync.syncer.handler.reconcile import start_reconcile
 from vtigercrm_sync.syncer.handler.run_state import RUN_STATE_FIELDS, is_alive, queue_connection
 from vtigercrm_sync.syncer.handler.stages import recover
 from vtigercrm_sync.syncer.handler.tax_accounts import create_tax_accounts, unmapped_tax_rows
 from vtigercrm_sync.syncer.handler.units import fill_units, whole_number_units
 from vtigercrm_sync.syncer.plan import VTigerId
 from vtigercrm_sync.syncer.redact import redact
+from vtigercrm_sync.syncer.services.changes import preflight
 from vtigercrm_sync.syncer.services.query import ConnectionFailed, check_connection, read_catalog
 from vtigercrm_sync.syncer.services.webservice import (
 	VTigerWebService,
@@ -353,6 +357,14 @@ class VTigerCRMSync(Document):
 		if self.is_new() and not self.units:
 			fill_units(self, catalog.usage_units)
 		self.notify_what_cannot_be_written(catalog)
+		problems = change_tracking_problems(self)
+		if problems:
+			frappe.msgprint(
+				[escape_html(problem) for problem in problems],
+				title=_("Changes VTiger may not show"),
+				indicator="orange",
+				as_list=True,
+			)
 
 	def notify_what_cannot_be_written(self, catalog) -> None:
 		"""VTiger amounts without an ERPNext account, and whole-number UOMs for VTiger's fractional quantities
@@ -543,9 +555,33 @@ def form_test_connection(name: str) -> str:
 	doc = frappe.get_doc(SETTING_DOCTYPE, name)
 	doc.check_permission("read")
 	try:
-		return escape_html(check_connection(doc.connection_settings()))
+		version = escape_html(check_connection(doc.connection_settings()))
 	except ConnectionFailed as exc:
 		frappe.throw(escape_html(str(exc)), title=_("Connection Failed"))
+	problems = change_tracking_problems(doc)
+	if not problems:
+		return version
+	items = "".join(f"<li>{escape_html(problem)}</li>" for problem in problems)
+	return f"{version}<br><br>{_('Changes VTiger may not show')}:<ul>{items}</ul>"
+
+
+def change_tracking_problems(doc: VTigerCRMSync) -> list[str]:
+	"""What keeps the change feed from seeing every change (``services/changes.py``); server text, unescaped."""
+	try:
+		mapping = doc.mapping_config()
+		with SqlAlchemyUnitOfWork(get_engine(doc.connection_settings())) as uow:
+			return preflight(uow.session, list(mapping.streams), doc.vtiger_time_zone or None)
+	except (MappingError, SQLAlchemyError):
+		return []  # said by the mapping check, or by Test Connection
+
+
+@frappe.whitelist(methods=["POST"])
+def form_reconcile_now(name: str) -> dict:
+	"""Queue a reconciliation of ids (purged records, missed creates, links changed without a trace)."""
+	doc = frappe.get_doc(SETTING_DOCTYPE, name)
+	doc.check_permission("write")
+	doc.check_sync_permission()
+	return start_reconcile(doc.name, frappe.session.user)
 
 
 @frappe.whitelist(methods=["POST"])

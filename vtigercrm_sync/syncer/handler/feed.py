@@ -1,0 +1,114 @@
+"""Follow VTiger's change feed in a run: write again every record ModTracker logged since the last run.
+
+A run reads what ``modifiedtime`` says changed (the keyset); this adds what it misses (``services/changes.py``):
+dependents a delete unlinked, the contact of a related-list unlink, restores. Each record named is read as it is
+now and written through the run's usual path: a live record is planned and written (a link VTiger no longer holds
+is removed by the handlers), one deleted or purged since gets the connection's deletion policy, and a restored
+one's documents the deletion policy disabled are enabled first (their plan is unchanged, so the write skips them).
+The feed's watermark (the last ModTracker id) moves with each committed page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+import frappe
+from frappe import _
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from vtigercrm_sync.config.spec import STREAM_ORDER
+from vtigercrm_sync.constants import FEED_FIELD
+from vtigercrm_sync.syncer.handler.deletion import documents_of
+from vtigercrm_sync.syncer.plan import RecordRef, VTigerId
+from vtigercrm_sync.syncer.redact import redact
+from vtigercrm_sync.syncer.services.changes import feed_head, read_feed
+from vtigercrm_sync.syncer.services.query import Change, Watermark, reason
+
+UNREADABLE = (1142, 1146)
+"""MySQL's "SELECT command denied" and "table doesn't exist": the run goes on without the feed, and says so."""
+GONE = datetime.min
+"""The key of a record no longer live: a feed's changes are not in keyset order, only the record matters."""
+
+
+def follow_feed(run, observer) -> None:
+	"""Write again what ModTracker logged after the connection's feed watermark; a connection without one starts
+	at ModTracker's last row (its first run reads everything anyway)."""
+	stored = run.doc.get(FEED_FIELD)
+	after = int(stored) if stored else None
+	while True:
+		try:
+			with run.reader.unit_of_work() as uow:
+				if after is None:
+					run.doc.db_set(FEED_FIELD, str(feed_head(uow.session)), update_modified=False)
+					return
+				page = read_feed(uow.session, after, run.streams)
+		except (OperationalError, ProgrammingError) as exc:
+			if error_code(exc) not in UNREADABLE:
+				raise
+			observer.line(
+				"Warning",
+				"ModTracker",
+				"",
+				_(
+					"VTiger's change log cannot be read ({0}); only the modified time of records is followed"
+				).format(redact(reason(exc))),
+			)
+			return
+		if not page.rows:
+			return
+		write_records(run, observer, page.records, page.restored)
+		run.doc.db_set(FEED_FIELD, str(page.last), update_modified=False)
+		frappe.db.commit()
+		after = page.last
+
+
+def write_records(
+	run,
+	observer,
+	records: Mapping[str, Iterable[int]],
+	restored: Mapping[str, Iterable[int]] | None = None,
+	removed: Mapping[str, Iterable[int]] | None = None,
+) -> None:
+	"""Read the records as VTiger holds them now and write them, in stream order: live ones planned, the rest
+	(deleted, purged) and the ``removed`` ones through the deletion policy."""
+	for module in STREAM_ORDER:
+		crmids = sorted(set(records.get(module) or ()) | set((removed or {}).get(module) or ()))
+		if not crmids:
+			continue
+		enable_restored(run, observer, module, (restored or {}).get(module) or ())
+		bundles = run.reader.read_records(module, sorted(set(records.get(module) or ())))
+		live = {bundle.source.crmid for bundle in bundles}
+		changes = [Change(Watermark(b.modifiedtime, b.source.crmid), bundle=b) for b in bundles]
+		changes += [
+			Change(Watermark(GONE, crmid), deleted=RecordRef(module, crmid))
+			for crmid in crmids
+			if crmid not in live
+		]
+		run.write(changes, observer)
+
+
+def enable_restored(run, observer, module: str, crmids: Iterable[int]) -> None:
+	"""Enable the documents of records restored from VTiger's Recycle Bin that the deletion policy disabled."""
+	prefix = run.doc.id_prefix or ""
+	for crmid in crmids:
+		record_id = VTigerId(prefix, crmid)
+		for doctype, name in documents_of(record_id):
+			if frappe.get_meta(doctype).has_field("disabled") and frappe.db.get_value(
+				doctype, name, "disabled"
+			):
+				frappe.db.set_value(doctype, name, "disabled", 0)
+				observer.line(
+					"Updated",
+					module,
+					record_id,
+					_("Restored from VTiger's Recycle Bin; enabled again"),
+					target_doctype=doctype,
+					target_name=name,
+					record=crmid,
+				)
+
+
+def error_code(exc: Exception) -> int | None:
+	args = getattr(getattr(exc, "orig", None), "args", ())
+	return args[0] if args and isinstance(args[0], int) else None
