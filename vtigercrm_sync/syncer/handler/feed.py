@@ -18,8 +18,10 @@ from frappe import _
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from vtigercrm_sync.config.spec import STREAM_ORDER
-from vtigercrm_sync.constants import FEED_FIELD
+from vtigercrm_sync.constants import CHUNK_DOCTYPE, FEED_FIELD
 from vtigercrm_sync.syncer.handler.deletion import documents_of
+from vtigercrm_sync.syncer.handler.stages import add_chunk
+from vtigercrm_sync.syncer.observer.frappe import FrappeObserver
 from vtigercrm_sync.syncer.plan import RecordRef, VTigerId
 from vtigercrm_sync.syncer.redact import redact
 from vtigercrm_sync.syncer.services.changes import feed_head, read_feed
@@ -27,15 +29,21 @@ from vtigercrm_sync.syncer.services.query import Change, Watermark, reason
 
 UNREADABLE = (1142, 1146)
 """MySQL's "SELECT command denied" and "table doesn't exist": the run goes on without the feed, and says so."""
+FEED, FEED_MODULE = "Feed", "ModTracker"
+"""The stage and module of the chunk row a run's feed counts on."""
 GONE = datetime.min
 """The key of a record no longer live: a feed's changes are not in keyset order, only the record matters."""
 
 
-def follow_feed(run, observer) -> None:
+def follow_feed(run, coordinator, window: Mapping[str, Watermark | None]) -> None:
 	"""Write again what ModTracker logged after the connection's feed watermark; a connection without one starts
-	at ModTracker's last row (its first run reads everything anyway)."""
+	at ModTracker's last row (its first run reads everything anyway). A live record whose ``modifiedtime`` moved
+	into the run's ``window`` (module -> the keyset's start, None for all) is left to the keyset, which reads it
+	anyway: the feed writes what ``modifiedtime`` misses. What it writes is counted on a chunk row of its own
+	(stage *Feed*, Done from the start, so no one resumes it): a run's totals are its chunks' sum."""
 	stored = run.doc.get(FEED_FIELD)
 	after = int(stored) if stored else None
+	observer = None
 	while True:
 		try:
 			with run.reader.unit_of_work() as uow:
@@ -46,6 +54,7 @@ def follow_feed(run, observer) -> None:
 		except (OperationalError, ProgrammingError) as exc:
 			if error_code(exc) not in UNREADABLE:
 				raise
+			observer = observer or feed_observer(coordinator)
 			observer.line(
 				"Warning",
 				"ModTracker",
@@ -54,13 +63,23 @@ def follow_feed(run, observer) -> None:
 					"VTiger's change log cannot be read ({0}); only the modified time of records is followed"
 				).format(redact(reason(exc))),
 			)
+			observer.flush()
 			return
 		if not page.rows:
 			return
-		write_records(run, observer, page.records, page.restored)
+		observer = observer or feed_observer(coordinator)
+		write_records(run, observer, page.records, page.restored, window=window)
 		run.doc.db_set(FEED_FIELD, str(page.last), update_modified=False)
 		frappe.db.commit()
 		after = page.last
+
+
+def feed_observer(coordinator: FrappeObserver) -> FrappeObserver:
+	"""An observer counting on the run's Feed chunk row."""
+	log = coordinator.log.name
+	chunk = add_chunk(log, FEED, FEED_MODULE, "", "", 0)
+	frappe.db.set_value(CHUNK_DOCTYPE, chunk, {"status": "Done", "attempts": 1})
+	return FrappeObserver(coordinator.connection, log, coordinator.watermarks, chunk)
 
 
 def write_records(
@@ -69,9 +88,11 @@ def write_records(
 	records: Mapping[str, Iterable[int]],
 	restored: Mapping[str, Iterable[int]] | None = None,
 	removed: Mapping[str, Iterable[int]] | None = None,
+	window: Mapping[str, Watermark | None] | None = None,
 ) -> None:
-	"""Read the records as VTiger holds them now and write them, in stream order: live ones planned, the rest
-	(deleted, purged) and the ``removed`` ones through the deletion policy."""
+	"""Read the records as VTiger holds them now and write them, in stream order: live ones planned (but those in
+	the keyset's ``window``, see :func:`follow_feed`), the rest (deleted, purged) and the ``removed`` ones through
+	the deletion policy."""
 	for module in STREAM_ORDER:
 		crmids = sorted(set(records.get(module) or ()) | set((removed or {}).get(module) or ()))
 		if not crmids:
@@ -79,13 +100,24 @@ def write_records(
 		enable_restored(run, observer, module, (restored or {}).get(module) or ())
 		bundles = run.reader.read_records(module, sorted(set(records.get(module) or ())))
 		live = {bundle.source.crmid for bundle in bundles}
-		changes = [Change(Watermark(b.modifiedtime, b.source.crmid), bundle=b) for b in bundles]
+		changes = [
+			Change(Watermark(b.modifiedtime, b.source.crmid), bundle=b)
+			for b in bundles
+			if not _in_window(window, module, Watermark(b.modifiedtime, b.source.crmid))
+		]
 		changes += [
 			Change(Watermark(GONE, crmid), deleted=RecordRef(module, crmid))
 			for crmid in crmids
 			if crmid not in live
 		]
 		run.write(changes, observer)
+
+
+def _in_window(window: Mapping[str, Watermark | None] | None, module: str, key: Watermark) -> bool:
+	if window is None or module not in window:
+		return False
+	since = window[module]
+	return since is None or key >= since
 
 
 def enable_restored(run, observer, module: str, crmids: Iterable[int]) -> None:

@@ -62,7 +62,7 @@ def run_sync(connection: str, trigger: str = "Button", full: bool = False, user:
 			m: None if full or not before[m] else Watermark.parse(before[m]).rewound(overlap, last_signpost)
 			for m in run.streams
 		}
-		follow_feed(run, observer)
+		follow_feed(run, observer, since)
 		plan_run(run, observer, until, since)
 
 	def start(log: str) -> FrappeObserver:

@@ -130,7 +130,7 @@ def advance(log: str, run: SyncRun | None = None) -> None:
 		finish_run(log)
 		return
 	module, part = following.split("/")
-	names = [_add_chunk(log, part, module, *bound) for bound in bounds]
+	names = [add_chunk(log, part, module, *bound) for bound in bounds]
 	if len(names) == 1:
 		start_chunk(names[0])  # a stage of one chunk: this job runs it, claimed before anyone can see it
 		beat(names[0], log)
@@ -394,7 +394,7 @@ def resume_run(log: str) -> int:
 	return left
 
 
-def _add_chunk(log: str, stage: str, module: str, since: str, until: str, records: int) -> str:
+def add_chunk(log: str, stage: str, module: str, since: str, until: str, records: int) -> str:
 	row = frappe.get_doc(
 		{
 			"doctype": CHUNK_DOCTYPE,
