@@ -24,8 +24,10 @@ from vtigercrm_sync.constants import (
 	JOB_TIMEOUT,
 	MODULE_FIELD,
 	SETTING_DOCTYPE,
+	STATUS_FAILED,
 	STATUS_QUEUED,
 	STATUS_RUNNING,
+	STATUS_TIMED_OUT,
 	STREAM_FIELDS,
 	SYNC_ROLES,
 	TRIGGER_BUTTON,
@@ -39,6 +41,7 @@ from vtigercrm_sync.syncer.handler.push import pending_count
 from vtigercrm_sync.syncer.handler.run_state import RUN_STATE_FIELDS, close_stale_run, is_alive
 from vtigercrm_sync.syncer.handler.tax_accounts import create_tax_accounts, unmapped_tax_rows
 from vtigercrm_sync.syncer.handler.units import fill_units, whole_number_units
+from vtigercrm_sync.syncer.observer.base import headline
 from vtigercrm_sync.syncer.plan import VTigerId
 from vtigercrm_sync.syncer.redact import redact
 from vtigercrm_sync.syncer.services.query import ConnectionFailed, check_connection, read_catalog
@@ -153,6 +156,8 @@ class VTigerCRMSync(Document):
 			for key, label in SUMMARY_COUNTS:
 				if counts.get(key):
 					parts.append(str(label).format(frappe.format(counts[key], "Int")))
+			if self.last_error and self.status in (STATUS_FAILED, STATUS_TIMED_OUT):
+				parts.append(headline(self.last_error))
 			text = " · ".join(parts)
 		pending = pending_count(self.name) if self.name and not self.is_new() else 0
 		if pending:

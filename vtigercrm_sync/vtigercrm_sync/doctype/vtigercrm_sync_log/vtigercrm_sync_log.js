@@ -7,6 +7,7 @@ frappe.ui.form.on("VTigerCRM Sync Log", {
 	refresh(frm) {
 		frm.disable_save(); // a log says what a run did; nobody edits it
 		listen_to_run(frm);
+		show_why(frm);
 		show_reasons(frm);
 		if (frm.doc.connection) {
 			frm.add_custom_button(__("Connection"), () =>
@@ -22,6 +23,15 @@ frappe.ui.form.on("VTigerCRM Sync Log", {
 		stop_listening(frm);
 	},
 });
+
+// Why the run failed as a whole, at the top of the log: the same words as the connection's summary line.
+function show_why(frm) {
+	frm.set_intro(); // set_intro adds a message each time: clear what the last refresh showed
+	if (frm.doc.error_summary && !["Queued", "Running"].includes(frm.doc.status)) {
+		const color = frm.doc.status === "Partial Success" ? "orange" : "red";
+		frm.set_intro(frappe.utils.escape_html(frm.doc.error_summary), color);
+	}
+}
 
 // The failures and warnings grouped by reason, above the lines: "56 × e-mail refused by ERPNext", each with
 // links to the documents it concerns and their VTiger ids (as stored on the documents, to paste in a filter).
