@@ -98,6 +98,7 @@ class Walk:
 		page.keyboard.press("Control+s")
 		page.wait_for_url(re.compile(r"/app/vtigercrm-sync/(?!new)[^/]+$"), timeout=TIMEOUT_MS)
 		self.connection = page.url.rsplit("/", 1)[1]
+		expect(page.locator("#navbar-breadcrumbs")).to_contain_text("VTiger Connection")
 		# The first save's checklist (taxes to map, units): read it and close it.
 		dialog = page.locator(".modal.show .modal-dialog")
 		dialog.first.wait_for(state="visible", timeout=TIMEOUT_MS)
