@@ -81,7 +81,7 @@ class Walk:
 		"""A connection made from the form: typed values on the Connection tab, the company on its own tab."""
 		page, url = self.page, self.vtiger
 		page.goto(f"{self.site}/app/vtigercrm-sync/new")
-		form = page.locator(".form-layout")
+		form = page.locator(".form-layout:visible")
 		expect(form.locator('[data-fieldname="title"] input')).to_be_visible(timeout=TIMEOUT_MS)
 		form.locator('[data-fieldname="title"] input').fill("Desk Walk")
 		form.locator('[data-fieldname="host"] input').fill(url.host or "127.0.0.1")
@@ -90,7 +90,7 @@ class Walk:
 		form.locator('[data-fieldname="db_user"] input').fill(url.username)
 		if url.password:
 			form.locator('[data-fieldname="db_password"] input').fill(url.password)
-		page.locator(".form-tabs .nav-link", has_text="ERPNext Defaults").click()
+		page.locator(".form-tabs:visible .nav-link", has_text="ERPNext Defaults").click()
 		company = form.locator('[data-fieldname="company"] input')
 		if not company.input_value():
 			company.fill("Wind Power LLC")
@@ -103,14 +103,14 @@ class Walk:
 		dialog = page.locator(".modal.show .modal-dialog")
 		dialog.first.wait_for(state="visible", timeout=TIMEOUT_MS)
 		expect(dialog.first).to_contain_text("Create Tax Accounts")
-		page.keyboard.press("Escape")
+		page.locator(".modal.show .btn-modal-close").first.click()
 		dialog.first.wait_for(state="hidden")
 
 	def test_sync_now(self):
 		"""Sync Now runs in the worker; the bar closes and the summary line shows the outcome and its log."""
 		page = self.page
-		page.locator(".page-actions button", has_text="Sync Now").click()
-		intro = page.locator(".form-message")
+		page.locator(".page-actions button:visible", has_text="Sync Now").first.click()
+		intro = page.locator(".form-message:visible")
 		expect(intro).to_contain_text("Last run:", timeout=TIMEOUT_MS)
 		expect(page.locator(".form-dashboard .progress-area")).to_be_hidden(timeout=TIMEOUT_MS)
 		expect(intro).to_contain_text(re.compile(r"created"))
@@ -118,9 +118,9 @@ class Walk:
 	def test_open_log(self):
 		"""The summary line's link opens the run's log, with the run's counts."""
 		page = self.page
-		page.locator(".form-message a", has_text="open").click()
+		page.locator(".form-message:visible a", has_text="open").click()
 		page.wait_for_url(re.compile(r"/app/vtigercrm-sync-log/"), timeout=TIMEOUT_MS)
-		expect(page.locator('[data-fieldname="created"] .control-value').first).not_to_have_text(
+		expect(page.locator('[data-fieldname="created"]:visible .control-value').first).not_to_have_text(
 			"0", timeout=TIMEOUT_MS
 		)
 
