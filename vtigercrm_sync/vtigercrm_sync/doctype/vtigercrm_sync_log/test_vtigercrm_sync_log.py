@@ -65,7 +65,7 @@ class TestVTigerCRMSyncLog(VTigerSyncTestCase):
 
 	def test_a_failure_group_links_each_record_to_vtiger_and_retries_one(self):
 		"""Issue 21: the group keeps its field, each record links to VTiger's page, and one record retries alone."""
-		frappe.db.set_value("VTigerCRM Sync", self.connection.name, "vtiger_url", "https://crm.example.com/")
+		frappe.db.set_value("VTigerCRM Sync", self.connection, "vtiger_url", "https://crm.example.com/")
 		account = self.writer.create_account(self.name("Group Co"), at=self.tick())
 		orders = [
 			self.writer.create_sales_order(
