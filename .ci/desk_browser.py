@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -143,6 +144,7 @@ def step(walk: Walk, name: str) -> bool:
 
 
 def main() -> int:
+	started = time.monotonic()
 	vtiger = load_vtiger()
 	passed = failed = 0
 	served = serve()
@@ -167,6 +169,7 @@ def main() -> int:
 			browser.close()
 	finally:
 		subprocess.run([str(KIT), "stop"], check=False)
+	print(f"desk browser walk took {time.monotonic() - started:.0f} s")
 	print(f"desk browser walk: {passed} passed, {failed} failed")
 	return 1 if failed or not passed else 0
 
