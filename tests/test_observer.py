@@ -119,7 +119,23 @@ def test_log_lines_group_by_reason_without_what_is_particular_to_each_record():
 	]
 	assert group_reasons(messages) == [
 		("Email IDs row #: Email ID (email_id): <e-mail> refused by ERPNext (not an e-mail address)", 2),
-		("line # refers to VTiger product/service #, which does not exist", 2),
-		("sales_order (Sales Order): VTiger applies VAT (tax#) # to this order", 1),
+		(
+			"sales_order.items[#].item_code: line # refers to VTiger product/service #, which does not exist",
+			2,
+		),
+		("sales_order (Sales Order): VTiger applies VAT (tax1) # to this order", 1),
 	]
 	assert reason_of("") == ""
+
+
+def test_a_group_keeps_the_field_and_the_names_its_lines_are_about():
+	"""Issue 21: the group says as much as any of its lines: digits inside field names stay, a quoted entity
+	name stays, a quoted value and the record's id go."""
+	assert reason_of("Contacts #12, address.address_line1: address_line1 is empty") == (
+		"address.address_line1: address_line1 is empty"
+	)
+	needs = "needs 'address', which VTiger does not have (or has deleted) for this record"
+	assert reason_of(f"Contacts #12, contact.address: {needs}") == f"contact.address: {needs}"
+	assert reason_of("Accounts 4, customer.customer_name: value 'Acme 2' is too long by 1,234.5") == (
+		"customer.customer_name: value '…' is too long by #"
+	)

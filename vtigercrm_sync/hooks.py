@@ -12,7 +12,7 @@ add_to_apps_screen = [
 		"name": "vtigercrm_sync",
 		"logo": "/assets/vtigercrm_sync/images/vtiger-sync.svg",
 		"title": "VTiger Sync",
-		"route": "/app/vtiger-sync",
+		"route": "/app/vtiger",
 		"has_permission": "vtigercrm_sync.vtigercrm_sync.number_cards.can_use_app",
 	}
 ]

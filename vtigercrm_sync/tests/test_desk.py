@@ -132,7 +132,14 @@ class TestDesk(VTigerSyncTestCase):
 	def test_the_workspace_numbers(self):
 		self.assertGreaterEqual(failures_last_7_days()["value"], 2)
 		self.assertIsInstance(last_successful_run(), str)
-		self.assertTrue(frappe.db.exists("Workspace", "VTiger Sync"))
+		self.assertTrue(frappe.db.exists("Workspace", "VTiger"))
+
+	def test_the_apps_screen_tile_opens_the_workspace(self):
+		"""Issue 21: Frappe matches the tile's route to a workspace by name; a miss sends the tile to Home."""
+		from frappe.apps import get_apps
+
+		routes = {app["name"]: app["route"] for app in get_apps()}
+		self.assertEqual(routes["vtigercrm_sync"], "/app/vtiger")
 
 	def test_uninstall_takes_everything_of_the_app(self):
 		for doctype, fields in CUSTOM_FIELDS.items():

@@ -5,18 +5,27 @@ import frappe
 from frappe import _
 from frappe.utils import add_days, now_datetime, pretty_date
 
-from vtigercrm_sync.constants import LOG_DOCTYPE, SETTING_DOCTYPE, STATUS_SUCCESS
+from vtigercrm_sync.constants import (
+	LOG_DOCTYPE,
+	SETTING_DOCTYPE,
+	STATUS_FAILED,
+	STATUS_SUCCESS,
+	STATUS_TIMED_OUT,
+)
 
 
 @frappe.whitelist()
 def failures_last_7_days(filters=None) -> dict:
-	"""Records that failed in the runs of the last seven days."""
+	"""Records that failed in the runs of the last seven days; a run that failed as a whole (VTiger
+	unreachable, a time limit) counts one at least, so it never reads 0."""
 	frappe.has_permission(LOG_DOCTYPE, "read", throw=True)
 	since = add_days(now_datetime(), -7)
-	failed = frappe.get_all(
-		LOG_DOCTYPE, filters={"started_at": (">=", since)}, fields=["sum(failed) as failed"], as_list=True
-	)
-	return {"value": (failed and failed[0][0]) or 0, "fieldtype": "Int"}
+	value = frappe.db.sql(
+		f"""SELECT COALESCE(SUM(GREATEST(failed, status IN %(whole)s)), 0) FROM `tab{LOG_DOCTYPE}`
+		WHERE started_at >= %(since)s""",
+		{"whole": (STATUS_FAILED, STATUS_TIMED_OUT), "since": since},
+	)[0][0]
+	return {"value": int(value), "fieldtype": "Int"}
 
 
 @frappe.whitelist()

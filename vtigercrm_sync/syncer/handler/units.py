@@ -45,7 +45,11 @@ def fill_units(doc: Any, units: tuple[str, ...]) -> int:
 	added = 0
 	for unit in units:
 		if unit not in present:
-			doc.append("units", {"vtiger_unit": unit, "uom": suggest_uom(unit)})
+			uom = suggest_uom(unit)
+			# The row's fetch_from is not applied to rows added while the document validates: set it here, or
+			# the next save ticks it and the form shows a change nobody made.
+			whole = bool(uom and frappe.get_cached_value("UOM", uom, "must_be_whole_number"))
+			doc.append("units", {"vtiger_unit": unit, "uom": uom, "whole_number": whole})
 			added += 1
 	return added
 

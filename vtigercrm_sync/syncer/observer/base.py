@@ -93,16 +93,20 @@ def progress_payload(done: int, total: int, counts: Counts, eta: float | None) -
 	}
 
 
-# "#" is optional: lines logged before record ids were written "Accounts #123" have none.
-_RECORD_PREFIX = re.compile(r"^\w+ #?\d+, [\w#.\[\]]+: ")
+# "#" is optional: lines logged before record ids were written "Accounts #123" have none. Only the record goes:
+# the field after it ("sales_order.items[1].item_code: ") is what the group is about.
+_RECORD_PREFIX = re.compile(r"^\w+ #?\d+, (?=[\w#.\[\]]+: )")
 _EMAIL = re.compile(r"[^\s@(),;:]+@[^\s@(),;:]+")
-_QUOTED = re.compile(r"'[^']*'")
-_NUMBER = re.compile(r"#?\d+(?:[.,]\d+)*")
+# A quoted value goes, a quoted name stays: "needs 'address', which VTiger does not have" says which entity.
+_QUOTED = re.compile(r"'(?![a-z][a-z0-9_]*')[^']*'")
+# A figure goes, a digit inside a name stays (address_line1, tax1).
+_NUMBER = re.compile(r"(?<![\w.])#?\d+(?:[.,]\d+)*(?!\w)")
 
 
 def reason_of(message: str) -> str:
-	"""What a log line says, without what is particular to its record (ids, figures, e-mail addresses, quoted
-	values), so lines failing for one reason group together ("56 lines: e-mail refused by ERPNext")."""
+	"""What a log line says, without what is particular to its record (its id, figures, e-mail addresses,
+	quoted values) but with the field and the names it is about, so lines failing for one reason group together
+	("56 lines: e-mail refused by ERPNext") and the group says as much as any of its lines."""
 	reason = _RECORD_PREFIX.sub("", message or "")
 	reason = _EMAIL.sub("<e-mail>", reason)
 	reason = _QUOTED.sub("'…'", reason)
@@ -112,3 +116,10 @@ def reason_of(message: str) -> str:
 def group_reasons(messages: Iterable[str]) -> list[tuple[str, int]]:
 	"""(reason, how many lines) for each distinct reason, most frequent first."""
 	return Counter(reason_of(message) for message in messages).most_common()
+
+
+def headline(error: str, length: int = 200) -> str:
+	"""A run's error in one line that fits a form's summary or a notification's subject (the whole text stays
+	on the log)."""
+	line = (error or "").strip().splitlines()[0] if (error or "").strip() else ""
+	return line if len(line) <= length else line[: length - 1].rstrip() + "…"

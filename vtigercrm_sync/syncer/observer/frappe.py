@@ -32,7 +32,13 @@ from vtigercrm_sync.constants import (
 	STATUS_TIMED_OUT,
 )
 from vtigercrm_sync.syncer.handler.run_state import RunRefused, end_log, run_connection
-from vtigercrm_sync.syncer.observer.base import Counts, ProgressThrottle, final_status, progress_payload
+from vtigercrm_sync.syncer.observer.base import (
+	Counts,
+	ProgressThrottle,
+	final_status,
+	headline,
+	progress_payload,
+)
 
 MESSAGE_LENGTH = 1000
 CHUNK_LINES = 100_000
@@ -259,9 +265,14 @@ class FrappeObserver:
 		users = managers()
 		if not users:
 			return
-		subject = _("VTiger sync of {0} ended {1}: {2} failed").format(
-			self.connection, _(status), self.counts.failed
-		)
+		if error:
+			subject = _("VTiger sync of {0} ended {1}: {2}").format(
+				self.connection, _(status), headline(error)
+			)
+		else:
+			subject = _("VTiger sync of {0} ended {1}: {2} failed").format(
+				self.connection, _(status), self.counts.failed
+			)
 		enqueue_create_notification(
 			users,
 			{

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import frappe
 from frappe.utils.background_jobs import get_queue, is_job_enqueued
 
-from vtigercrm_sync.constants import SETTING_DOCTYPE, job_id
+from vtigercrm_sync.constants import LOG_DOCTYPE, SETTING_DOCTYPE, job_id
 from vtigercrm_sync.tasks import is_due
 from vtigercrm_sync.tests.utils import VTigerSyncTestCase
 from vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync.vtigercrm_sync import (
@@ -33,6 +33,13 @@ test_ignore = [
 	"User",
 	"VTigerCRM Sync Log",
 ]
+
+
+def messages_of_save(doc) -> str:
+	"""Every message the save showed, in one text."""
+	frappe.clear_messages()
+	doc.save()
+	return " ".join(str(message.get("message")) for message in frappe.get_message_log())
 
 
 class TestVTigerCRMSync(VTigerSyncTestCase):
@@ -138,17 +145,61 @@ class TestVTigerCRMSync(VTigerSyncTestCase):
 		self.assertIn("no_such_field", str(raised.exception))
 
 	def test_whole_number_units_are_told_when_the_units_change_not_on_every_save(self):
-		def titles_of_save(doc) -> list[str]:
-			frappe.clear_messages()
-			doc.save()
-			return [message.get("title") for message in frappe.get_message_log()]
-
 		doc = frappe.get_doc(SETTING_DOCTYPE, self.connection)
 		doc.append("units", {"vtiger_unit": f"Crate {self.run_id}", "uom": "Nos"})
 		self.addCleanup(self.remove_unit, f"Crate {self.run_id}")
-		self.assertIn("Whole-number units", titles_of_save(doc))
+		self.assertIn("count whole units only", messages_of_save(doc))
 		doc = frappe.get_doc(SETTING_DOCTYPE, self.connection)
-		self.assertNotIn("Whole-number units", titles_of_save(doc))
+		self.assertNotIn("count whole units only", messages_of_save(doc))
+
+	def test_first_save_is_one_checklist_and_units_are_complete_from_it(self):
+		"""Issue 21: the first save says what to do in one message (Create Tax Accounts named where it is), its
+		unit rows carry "Whole Numbers Only" already, and the next save changes nothing and says nothing."""
+		frappe.clear_messages()
+		name = self.make_connection(title=f"Checklist {self.run_id}", tax_accounts=[])
+		titles = [message.get("title") for message in frappe.get_message_log()]
+		self.assertEqual(titles, ["Before the first sync"])
+		checklist = frappe.get_message_log()[0]["message"]
+		self.assertIn("Setup → Create Tax Accounts", checklist)
+		self.assertIn("count whole units only", checklist)
+		doc = frappe.get_doc(SETTING_DOCTYPE, name)
+		self.assertTrue(doc.units)
+		for row in doc.units:
+			whole = bool(row.uom and frappe.db.get_value("UOM", row.uom, "must_be_whole_number"))
+			self.assertEqual(bool(row.whole_number), whole, row.vtiger_unit)
+		units = [(row.vtiger_unit, row.uom, row.whole_number) for row in doc.units]
+		self.assertNotIn("count whole units only", messages_of_save(doc))  # the taxes are still to do
+		doc.reload()
+		self.assertEqual([(row.vtiger_unit, row.uom, row.whole_number) for row in doc.units], units)
+
+	def test_saving_with_the_password_cleared_checks_without_one(self):
+		"""Issue 21: a cleared password field stores none, so the save checks VTiger without one (as Test
+		Connection does after it), not with the old stored password."""
+		if self.url.password:
+			self.skipTest("the test MariaDB user has a password")
+		doc = frappe.get_doc(SETTING_DOCTYPE, self.connection)
+		doc.db_password = "not-the-password"
+		self.assertIn("VTiger columns were not checked", messages_of_save(doc))
+		doc = frappe.get_doc(SETTING_DOCTYPE, self.connection)
+		doc.db_password = ""
+		self.assertNotIn("VTiger columns were not checked", messages_of_save(doc))
+		self.assertTrue(form_test_connection(self.connection))
+
+	def test_a_failed_run_says_why_in_the_summary_line_and_the_notification(self):
+		"""Issue 21: "Last run: Failed" with its reason, and a notification that names it (not "0 failed")."""
+		name = self.make_connection(title=f"Gone {self.run_id}")
+		frappe.db.set_value(SETTING_DOCTYPE, name, "database_name", f"gone_{self.run_id}")
+		log = self.sync(connection=name)
+		self.assertEqual(log.status, "Failed")
+		why = log.error_summary.splitlines()[0]
+		summary = frappe.get_doc(SETTING_DOCTYPE, name).run_summary()["text"]
+		self.assertTrue(summary.startswith("Last run: Failed · "), summary)
+		self.assertIn(why[:100], summary)
+		subject = frappe.db.get_value(
+			"Notification Log", {"document_type": LOG_DOCTYPE, "document_name": log.name}, "subject"
+		)
+		self.assertIn(why[:100], subject)
+		self.assertNotIn("0 failed", subject)
 
 	def remove_unit(self, unit: str):
 		doc = frappe.get_doc(SETTING_DOCTYPE, self.connection)

@@ -117,11 +117,18 @@ function listen_to_runs(frm) {
 		},
 		// The run publishes its own progress event to this document's room: records read from VTiger out of
 		// the run's total, and what happened to the ERPNext documents they became.
+		// The bar only moves forward, and only while this form shows a run on: an update that arrives late
+		// (the run's closing one, counted after its chunks were folded into the log) must not slide it back
+		// or open it again after the reload that closed it.
 		[VTIGER_PROGRESS_EVENT]: (data) => {
 			if (!data || data.name !== frm.doc.name || cur_frm !== frm) return;
+			if (!["Queued", "Running"].includes(frm.doc.status)) return;
+			if (data.done < (frm._vtiger_done || 0)) return;
+			frm._vtiger_done = data.done;
 			frm.dashboard.show_progress(__("Syncing from VTiger"), data.percent, progress_message(data));
 		},
 	};
+	frm._vtiger_done = 0;
 	for (const [event, handler] of Object.entries(frm._vtiger_handlers)) {
 		frappe.realtime.on(event, handler);
 	}

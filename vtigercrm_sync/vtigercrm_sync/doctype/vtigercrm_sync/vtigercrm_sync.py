@@ -25,8 +25,10 @@ from vtigercrm_sync.constants import (
 	JOB_TIMEOUT,
 	MODULE_FIELD,
 	SETTING_DOCTYPE,
+	STATUS_FAILED,
 	STATUS_QUEUED,
 	STATUS_RUNNING,
+	STATUS_TIMED_OUT,
 	STREAM_FIELDS,
 	SYNC_ROLES,
 	TRIGGER_BUTTON,
@@ -43,6 +45,7 @@ from vtigercrm_sync.syncer.handler.run_state import RUN_STATE_FIELDS, is_alive, 
 from vtigercrm_sync.syncer.handler.stages import recover
 from vtigercrm_sync.syncer.handler.tax_accounts import create_tax_accounts, unmapped_tax_rows
 from vtigercrm_sync.syncer.handler.units import fill_units, whole_number_units
+from vtigercrm_sync.syncer.observer.base import headline
 from vtigercrm_sync.syncer.plan import VTigerId
 from vtigercrm_sync.syncer.redact import redact
 from vtigercrm_sync.syncer.services.changes import preflight
@@ -158,6 +161,8 @@ class VTigerCRMSync(Document):
 			for key, label in SUMMARY_COUNTS:
 				if counts.get(key):
 					parts.append(str(label).format(frappe.format(counts[key], "Int")))
+			if self.last_error and self.status in (STATUS_FAILED, STATUS_TIMED_OUT):
+				parts.append(headline(self.last_error))
 			text = " · ".join(parts)
 		pending = pending_count(self.name) if self.name and not self.is_new() else 0
 		if pending:
@@ -307,8 +312,15 @@ class VTigerCRMSync(Document):
 		return WebServiceSettings(
 			url=self.vtiger_url or "",
 			username=self.vtiger_user or "",
-			access_key=self.get_password("vtiger_access_key", raise_exception=False) or "",
+			access_key=self.stored_secret("vtiger_access_key"),
 		)
+
+	def stored_secret(self, fieldname: str) -> str:
+		"""The secret this document stores once saved: a field cleared on the form stores none (Frappe removes it
+		on save), so a save's checks must not use the old one that get_password still finds."""
+		if not self.get(fieldname):
+			return ""
+		return self.get_password(fieldname, raise_exception=False) or ""
 
 	def has_value_changed_in(self, fieldnames) -> bool:
 		return any(self.has_value_changed(fieldname) for fieldname in fieldnames)
@@ -367,26 +379,34 @@ class VTigerCRMSync(Document):
 			)
 
 	def notify_what_cannot_be_written(self, catalog) -> None:
-		"""VTiger amounts without an ERPNext account, and whole-number UOMs for VTiger's fractional quantities
-		(when the unit rows are new or changed, not on every save)."""
+		"""One checklist of what to do before syncing: VTiger amounts without an ERPNext account, and
+		whole-number UOMs for VTiger's fractional quantities (when the unit rows are new or changed, not on
+		every save)."""
+		todo = []
 		unmapped = unmapped_tax_rows(self, catalog) if self.sync_sales_orders else {}
 		if unmapped:
-			frappe.msgprint(
+			todo.append(
 				_(
-					"VTiger adds these to orders and no ERPNext account is mapped to them: {0}. An order that "
-					"carries one fails until it is mapped; Create Tax Accounts maps them all."
-				).format(escape_html(", ".join(f"{label} ({key})" for key, label in unmapped.items()))),
-				title=_("Taxes without an account"),
-				indicator="orange",
+					"Map an ERPNext account to each amount VTiger adds to orders: {0}. An order that carries one "
+					"fails until it is mapped; {1} creates and maps them all."
+				).format(
+					escape_html(", ".join(f"{label} ({key})" for key, label in unmapped.items())),
+					frappe.bold(_("Setup → Create Tax Accounts")),
+				)
 			)
 		whole = whole_number_units(self) if self.is_new() or not self.is_child_table_same("units") else []
 		if whole:
-			frappe.msgprint(
+			todo.append(
 				_(
-					"These UOMs count whole units only: {0}. A VTiger line with a fractional quantity in them is "
-					"written as 1 × its amount, with the quantity in the line's description."
-				).format(escape_html(", ".join(whole))),
-				title=_("Whole-number units"),
+					"Check the units on the ERPNext Defaults tab: {0} count whole units only, so a VTiger line with "
+					"a fractional quantity in them is written as 1 × its amount, with the quantity in the line's "
+					"description. Choose another UOM to keep the quantity."
+				).format(escape_html(", ".join(whole)))
+			)
+		if todo:
+			frappe.msgprint(
+				"<ol>" + "".join(f"<li>{item}</li>" for item in todo) + "</ol>",
+				title=_("Before the first sync") if self.is_new() else _("Before the next sync"),
 				indicator="orange",
 			)
 
@@ -396,7 +416,7 @@ class VTigerCRMSync(Document):
 			port=self.port or 3306,
 			database=self.database_name,
 			user=self.db_user,
-			password=self.get_password("db_password", raise_exception=False) or "",
+			password=self.stored_secret("db_password"),
 			connect_timeout=self.connect_timeout or 10,
 		)
 
@@ -543,9 +563,13 @@ def get_vtiger_url(doctype: str, name: str) -> str | None:
 	doc.check_permission("read")
 	connection, vtiger_id, module = (doc.get(f) for f in (CONNECTION_FIELD, VTIGER_ID_FIELD, MODULE_FIELD))
 	base = connection and frappe.db.get_value(SETTING_DOCTYPE, connection, "vtiger_url")
-	if not (base and vtiger_id and module and is_http_url(base)):
+	return vtiger_record_url(base, module, vtiger_id and VTigerId.parse(vtiger_id).crmid)
+
+
+def vtiger_record_url(base: str | None, module: str | None, crmid: int | str | None) -> str | None:
+	"""VTiger's page of one record under the VTiger URL ``base``; None when something is missing."""
+	if not (base and module and crmid and is_http_url(base)):
 		return None  # a URL saved before http(s) was enforced is never handed to window.open
-	crmid = VTigerId.parse(vtiger_id).crmid
 	return f"{base.rstrip('/')}/index.php?{urlencode({'module': module, 'view': 'Detail', 'record': crmid})}"
 
 

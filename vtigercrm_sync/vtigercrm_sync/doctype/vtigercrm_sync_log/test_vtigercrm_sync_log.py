@@ -62,3 +62,36 @@ class TestVTigerCRMSyncLog(VTigerSyncTestCase):
 		VTigerCRMSyncLog.clear_old_logs(days=30)
 		self.assertFalse(frappe.db.exists(LOG_DOCTYPE, old.name))
 		self.assertTrue(frappe.db.exists(LOG_DOCTYPE, recent.name))
+
+	def test_a_failure_group_links_each_record_to_vtiger_and_retries_one(self):
+		"""Issue 21: the group keeps its field, each record links to VTiger's page, and one record retries alone."""
+		frappe.db.set_value("VTigerCRM Sync", self.connection, "vtiger_url", "https://crm.example.com/")
+		account = self.writer.create_account(self.name("Group Co"), at=self.tick())
+		orders = [
+			self.writer.create_sales_order(
+				self.name(f"Group order {n}"),
+				account_id=account,
+				lines=[{"productid": 1, "quantity": 1, "listprice": 10}],
+				at=self.tick(),
+			)
+			for n in (1, 2)
+		]
+		log = self.sync()
+		self.assertEqual(log.failed, 2)
+		failures = [
+			group for group in frappe.get_doc(LOG_DOCTYPE, log.name).reasons() if group["action"] == "Failed"
+		]
+		self.assertEqual([group["count"] for group in failures], [2])
+		self.assertRegex(failures[0]["reason"], r"^sales_order\.items\[#\]\.item_code: ")
+		self.assertEqual(
+			sorted(document["url"] for document in failures[0]["documents"]),
+			[
+				f"https://crm.example.com/index.php?module=SalesOrder&view=Detail&record={order}"
+				for order in sorted(orders)
+			],
+		)
+
+		self.assertRaises(frappe.ValidationError, retry_failed, log.name, "SalesOrder", account)
+		self.assertEqual(retry_failed(log.name, "SalesOrder", orders[1])["count"], 1)
+		retry = frappe.get_last_doc(LOG_DOCTYPE, filters={"retry_of": log.name})
+		self.assertEqual((retry.trigger, retry.records_read), ("Retry", 1))

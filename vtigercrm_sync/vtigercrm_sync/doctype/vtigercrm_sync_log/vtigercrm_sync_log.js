@@ -7,6 +7,7 @@ frappe.ui.form.on("VTigerCRM Sync Log", {
 	refresh(frm) {
 		frm.disable_save(); // a log says what a run did; nobody edits it
 		listen_to_run(frm);
+		show_why(frm);
 		show_reasons(frm);
 		if (frm.doc.connection) {
 			frm.add_custom_button(__("Connection"), () =>
@@ -23,8 +24,18 @@ frappe.ui.form.on("VTigerCRM Sync Log", {
 	},
 });
 
+// Why the run failed as a whole, at the top of the log: the same words as the connection's summary line.
+function show_why(frm) {
+	frm.set_intro(); // set_intro adds a message each time: clear what the last refresh showed
+	if (frm.doc.error_summary && !["Queued", "Running"].includes(frm.doc.status)) {
+		const color = frm.doc.status === "Partial Success" ? "orange" : "red";
+		frm.set_intro(frappe.utils.escape_html(frm.doc.error_summary), color);
+	}
+}
+
 // The failures and warnings grouped by reason, above the lines: "56 × e-mail refused by ERPNext", each with
-// links to the documents it concerns and their VTiger ids (as stored on the documents, to paste in a filter).
+// the records it concerns: the ERPNext document, the VTiger id (whole, to paste in a filter), VTiger's page of
+// the record, and for a failure a retry of that record alone.
 function show_reasons(frm) {
 	const groups = (frm.doc.__onload || {}).reasons || [];
 	const field = frm.get_field("failure_summary");
@@ -32,23 +43,44 @@ function show_reasons(frm) {
 		field.$wrapper.empty();
 		return;
 	}
+	const ended = !["Queued", "Running"].includes(frm.doc.status);
+	const esc = frappe.utils.escape_html;
 	const rows = groups.map((group) => {
-		const color = group.action === "Failed" ? "red" : "orange";
+		const failed = group.action === "Failed";
 		const documents = group.documents
 			.map((d) => {
-				const id = frappe.utils.escape_html(d.vtiger_id || "");
-				if (!d.doctype || !d.name) return `<code>${id}</code>`;
-				const url = frappe.utils.get_form_link(d.doctype, d.name);
-				return `<a href="${url}">${frappe.utils.escape_html(d.name)}</a> <code>${id}</code>`;
+				const parts = [];
+				if (d.doctype && d.name) {
+					parts.push(`<a href="${frappe.utils.get_form_link(d.doctype, d.name)}">${esc(d.name)}</a>`);
+				}
+				parts.push(`<code>${esc(d.vtiger_id || `${d.module || ""} ${d.record || ""}`)}</code>`);
+				if (d.url) {
+					parts.push(
+						`<a href="${esc(d.url)}" target="_blank" rel="noopener noreferrer">${__("in VTiger")}</a>`
+					);
+				}
+				if (failed && ended && d.module && d.record) {
+					parts.push(
+						`<a href="#" class="vtiger-retry-one" data-module="${esc(d.module)}" data-record="${esc(
+							String(d.record)
+						)}">${__("retry")}</a>`
+					);
+				}
+				return `<li>${parts.join(" ")}</li>`;
 			})
-			.join(", ");
+			.join("");
 		return `<li class="mb-2">
-			<span class="indicator-pill ${color}">${group.count} × ${__(group.action)}</span>
-			${frappe.utils.escape_html(group.reason)}
-			${documents ? `<div class="text-muted small">${documents}</div>` : ""}
+			<span class="indicator-pill ${failed ? "red" : "orange"}">${group.count} × ${__(group.action)}</span>
+			${esc(group.reason)}
+			${documents ? `<ul class="text-muted small list-unstyled ml-3">${documents}</ul>` : ""}
 		</li>`;
 	});
 	field.$wrapper.html(`<ul class="list-unstyled vtiger-reasons">${rows.join("")}</ul>`);
+	field.$wrapper.find(".vtiger-retry-one").on("click", (event) => {
+		event.preventDefault();
+		const link = $(event.currentTarget);
+		retry_failed(frm.doc.name, { module: link.attr("data-module"), record: link.attr("data-record") });
+	});
 }
 
 // While the run writes this log, its end reloads the form. The run announces it in its connection's room
@@ -72,11 +104,11 @@ function stop_listening(frm) {
 	}
 }
 
-function retry_failed(log) {
+function retry_failed(log, one) {
 	frappe.call({
 		method: `${VTIGER_LOG_METHODS}.retry_failed`,
 		type: "POST",
-		args: { log },
+		args: { log, ...(one || {}) },
 		freeze: true,
 		callback: (r) => {
 			if (r.message) {

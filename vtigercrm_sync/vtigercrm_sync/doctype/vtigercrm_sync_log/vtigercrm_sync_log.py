@@ -19,6 +19,7 @@ from vtigercrm_sync.constants import (
 )
 from vtigercrm_sync.syncer.handler.run_state import is_alive, prefix_holder
 from vtigercrm_sync.syncer.observer.base import group_reasons, reason_of
+from vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync.vtigercrm_sync import vtiger_record_url
 
 
 class VTigerCRMSyncLog(Document):
@@ -68,14 +69,22 @@ class VTigerCRMSyncLog(Document):
 		self.set_onload("reasons", self.reasons())
 
 	def reasons(self) -> list[dict]:
-		"""The failures, then the warnings, grouped by reason, most frequent first, each with the documents it
-		concerns (up to five) so the form can link to them."""
+		"""The failures, then the warnings, grouped by reason, most frequent first, each with the records it
+		concerns (up to five) so the form can link to them: the ERPNext document, VTiger's page, a retry."""
+		base = self.connection and frappe.db.get_value(SETTING_DOCTYPE, self.connection, "vtiger_url")
 		groups = []
 		for action in (ACTION_FAILED, "Warning"):
 			lines = [line for line in self.lines if line.action == action]
 			for reason, count in group_reasons(line.message for line in lines):
 				documents = [
-					{"doctype": line.target_doctype, "name": line.target_name, "vtiger_id": line.vtiger_id}
+					{
+						"doctype": line.target_doctype,
+						"name": line.target_name,
+						"vtiger_id": line.vtiger_id,
+						"module": line.vtiger_module,
+						"record": line.vtiger_record,
+						"url": vtiger_record_url(base, line.vtiger_module, line.vtiger_record),
+					}
 					for line in lines
 					if reason_of(line.message) == reason
 				][:5]
@@ -109,8 +118,9 @@ class VTigerCRMSyncLog(Document):
 
 
 @frappe.whitelist(methods=["POST"])
-def retry_failed(log: str) -> dict:
-	"""Re-read and re-apply the records a run could not write; a new log tells how it went."""
+def retry_failed(log: str, module: str | None = None, record: int | str | None = None) -> dict:
+	"""Re-read and re-apply the records a run could not write (or only the one ``module`` ``record`` of them);
+	a new log tells how it went."""
 	doc = frappe.get_doc(LOG_DOCTYPE, log)
 	doc.check_permission("read")
 	connection = frappe.get_doc(SETTING_DOCTYPE, doc.connection)
@@ -126,6 +136,10 @@ def retry_failed(log: str) -> dict:
 			)
 		)
 	records = doc.failed_records()
+	if record:
+		records = [pair for pair in records if pair == [module, str(record)]]
+		if not records:
+			frappe.throw(_("That record did not fail in log {0}").format(frappe.bold(log)))
 	if not records:
 		frappe.throw(_("Log {0} has no failed records to retry").format(frappe.bold(log)))
 	frappe.enqueue(
