@@ -125,6 +125,28 @@ class Walk:
 			"0", timeout=TIMEOUT_MS
 		)
 
+	def test_compare_a_synced_customer(self):
+		"""A synced Customer's VTiger menu compares it with VTiger, field by field."""
+		page = self.page
+		name = page.evaluate(
+			"""() => frappe.db.get_value("Customer", {customer_name: "Desk Walk Account 1"}, "name")
+				.then((r) => r.message.name)"""
+		)
+		page.goto(f"{self.site}/app/customer/{name}")
+		group = page.locator(".page-actions .inner-group-button:visible", has_text="VTiger")
+		group.locator("button").first.click(timeout=TIMEOUT_MS)
+		group.locator(".dropdown-item", has_text="Compare with VTiger").click()
+		dialog = page.locator(".modal.show .modal-dialog", has_text="Compare with VTiger")
+		expect(dialog).to_contain_text("Desk Walk Account 1", timeout=TIMEOUT_MS)
+		expect(dialog).to_contain_text("Same")
+		page.locator(".modal.show .btn-modal-close").first.click()
+
+	def test_reconciliation_report_is_all_clear(self):
+		"""The VTiger Reconciliation report of the connection just synced finds nothing to say but all clear."""
+		page = self.page
+		page.goto(f"{self.site}/app/query-report/VTiger Reconciliation?connection={self.connection}")
+		expect(page.locator(".page-content:visible")).to_contain_text("All clear", timeout=TIMEOUT_MS)
+
 	def test_no_console_error(self):
 		"""Nothing above wrote an error to the console."""
 		assert not self.errors, "\n".join(self.errors)
