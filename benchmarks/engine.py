@@ -40,6 +40,19 @@ START = datetime(2024, 1, 1, 8, 0, 0)
 CHUNK = 5000
 
 
+ENTITY_INSERT = (
+	"INSERT INTO vtiger_crmentity (crmid, smcreatorid, smownerid, modifiedby, setype, description, createdtime,"
+	" modifiedtime, version, presence, deleted, smgroupid, source, label) VALUES"
+	" (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+)
+
+
+def insert_many(cur, sql: str, rows: list[tuple]) -> None:
+	"""Bulk insert in chunks of CHUNK rows (one statement per chunk)."""
+	for start in range(0, len(rows), CHUNK):
+		cur.executemany(sql, rows[start : start + CHUNK])
+
+
 def insurance_columns() -> list[str]:
 	preset = load_preset("insurance_household")
 	names = {s for e in preset.entities for f in e.fields for s in f.sources if s.startswith("cf_")}
@@ -85,13 +98,10 @@ def fill(n: int, seed: int = 7, first_crmid: int = 100, database: str = DEFAULT_
 	]
 
 	def many(sql: str, rows: list[tuple]) -> None:
-		for start in range(0, len(rows), CHUNK):
-			cur.executemany(sql, rows[start : start + CHUNK])
+		insert_many(cur, sql, rows)
 
 	many(
-		"INSERT INTO vtiger_crmentity (crmid, smcreatorid, smownerid, modifiedby, setype, description, createdtime,"
-		" modifiedtime, version, presence, deleted, smgroupid, source, label) VALUES"
-		" (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+		ENTITY_INSERT,
 		entity_rows,
 	)
 	many(

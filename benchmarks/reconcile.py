@@ -22,13 +22,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from engine import ENTITY_INSERT, insert_many
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 from vtiger_schema import connect_server, load_database, read_settings
 
 from vtigercrm_sync.syncer.services.reconcile import compare_ids, link_differences
 
-CHUNK = 5000
 AT = datetime(2025, 1, 1, 8, 0, 0)
 
 
@@ -50,13 +50,10 @@ def fill(accounts: int, contacts: int, orders: int, database: str, rng: random.R
 			made[module].append(crmid)
 
 	def many(sql: str, rows: list[tuple]) -> None:
-		for start in range(0, len(rows), CHUNK):
-			cur.executemany(sql, rows[start : start + CHUNK])
+		insert_many(cur, sql, rows)
 
 	many(
-		"INSERT INTO vtiger_crmentity (crmid, smcreatorid, smownerid, modifiedby, setype, description, createdtime,"
-		" modifiedtime, version, presence, deleted, smgroupid, source, label) VALUES"
-		" (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+		ENTITY_INSERT,
 		entity_rows,
 	)
 	many(
