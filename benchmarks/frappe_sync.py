@@ -47,8 +47,8 @@ from sqlalchemy import create_engine, text
 from vtiger_schema import read_settings
 
 from vtigercrm_sync.constants import CHUNK_DOCTYPE, LOG_DOCTYPE, SETTING_DOCTYPE, STATUS_QUEUED, job_id
-from vtigercrm_sync.syncer.handler.job import run_sync
-from vtigercrm_sync.syncer.handler.stages import QUEUE
+from vtigercrm_sync.syncer.run.job import run_sync
+from vtigercrm_sync.syncer.run.stages import QUEUE
 
 DATABASE = "vtigercrm_sync_bench_frappe"
 NAIVE_ORDER = ("Customer", "Contact", "Address", "Sales Order")

@@ -318,7 +318,7 @@ def make_connection(server: VTigerServer) -> str:
 
 
 def run(connection: str, full: bool):
-	from vtigercrm_sync.syncer.handler.job import run_sync
+	from vtigercrm_sync.syncer.run.job import run_sync
 
 	started = time.perf_counter()
 	run_sync(connection, trigger="CLI", full=full, user="Administrator")

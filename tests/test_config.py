@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from vtigercrm_sync.config.config import load_handler_config, load_mapping, load_preset, read_json
-from vtigercrm_sync.config.graph import entity_graph, write_order
+from vtigercrm_sync.config.graph import entity_graph, selected_columns, write_order
 from vtigercrm_sync.config.spec import MappingError
 from vtigercrm_sync.syncer.handler.factory import handler_order
 
@@ -74,7 +74,7 @@ def test_insurance_preset_loads_with_its_status_filter():
 		e.name for e in mapping.entities
 	}
 	# The reader must bring the filter's column.
-	assert "cf_2141" in mapping.selected_columns()["salesorder"]
+	assert "cf_2141" in selected_columns(mapping)["salesorder"]
 
 
 def test_unknown_preset_names_the_choices():
@@ -86,7 +86,7 @@ def test_unknown_preset_names_the_choices():
 
 
 def test_selected_columns_follow_other_parts_of_the_bundle():
-	selected = load_preset("standard").selected_columns()
+	selected = selected_columns(load_preset("standard"))
 	# sales_order_billing_address reads "account.accountname": the account part must bring it.
 	assert "accountname" in selected["account"]
 	assert "account.accountname" not in selected["salesorder"]
@@ -97,15 +97,15 @@ def test_selected_columns_follow_other_parts_of_the_bundle():
 
 def test_a_stream_selects_only_what_its_records_plan():
 	mapping = load_preset("standard")
-	orders = mapping.selected_columns("SalesOrder")
+	orders = selected_columns(mapping, "SalesOrder")
 	# An order plans its customer (and its address snapshots), never the account's own addresses.
 	assert "accountname" in orders["account"] and "bill_street" not in orders["account"]
 	# ...nor its contact's mailing address, which the Contacts stream owns.
 	assert "firstname" in orders["contact"] and "mailingcity" not in orders["contact"]
 	assert "bill_street" in orders["salesorder"] and "item_no" in orders["line"]
-	contacts = mapping.selected_columns("Contacts")
+	contacts = selected_columns(mapping, "Contacts")
 	assert "mailingcity" in contacts["contact"] and "ship_street" not in contacts["account"]
-	assert mapping.selected_columns("Accounts")["account"] >= {"bill_street", "ship_street", "accountname"}
+	assert selected_columns(mapping, "Accounts")["account"] >= {"bill_street", "ship_street", "accountname"}
 
 
 # -- every problem at once, with its path ------------------------------------------------------------------------
@@ -446,7 +446,7 @@ def test_links_to_another_part_of_the_record_need_a_key():
 	assert "name the column of this record that holds its id" in found["entities.contact.links[0].key"]
 	assert "'customer' is read from 'account', not 'salesorder'" in found["entities.sales_order.links[0].key"]
 	# The key column is selected for the entity's own source.
-	assert "contactid" in load_preset("standard").selected_columns()["salesorder"]
+	assert "contactid" in selected_columns(load_preset("standard"))["salesorder"]
 
 
 @pytest.mark.parametrize("source", ["cf_cvv2", "Card CVV", "Security Code", "card-verification value"])

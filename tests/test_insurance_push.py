@@ -23,6 +23,7 @@ from support import CONTEXT, INSURANCE_FIELDS, read_bundle
 from vtiger_server import VTigerServer, layout_editor
 
 from vtigercrm_sync.config.config import load_handler_config, load_preset
+from vtigercrm_sync.config.graph import selected_columns
 from vtigercrm_sync.config.resolution import resolve_mapping
 from vtigercrm_sync.config.spec import EntitySpec, MappingConfig
 from vtigercrm_sync.database.unit_of_work import SqlAlchemyUnitOfWork
@@ -76,7 +77,7 @@ POLICY = {
 
 def preset_columns() -> list[str]:
 	"""The custom columns the preset reads (all on SalesOrder), lowest number first."""
-	selected = load_preset(PRESET).selected_columns()
+	selected = selected_columns(load_preset(PRESET))
 	assert not {c for s, cols in selected.items() if s != "salesorder" for c in cols if c.startswith("cf_")}
 	return sorted((c for c in selected["salesorder"] if c.startswith("cf_")), key=_number)
 

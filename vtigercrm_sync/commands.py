@@ -36,8 +36,8 @@ def vtigercrm_sync():
 def run(context, connection: str, full: bool = False):
 	"""Run a sync now and wait for it: this process starts it, the bench's workers write its chunks (a run of
 	one chunk per stage runs here). Prints its log; exits 1 when it could not start, failed or timed out."""
-	from vtigercrm_sync.syncer.handler.job import run_sync
-	from vtigercrm_sync.syncer.handler.run_state import queue_connection
+	from vtigercrm_sync.syncer.run.job import run_sync
+	from vtigercrm_sync.syncer.run.state import queue_connection
 
 	with connected_site(context):
 		require_connection(connection)
@@ -84,7 +84,7 @@ def wait_for(log: str, every: float = 2.0) -> str:
 @pass_context
 def preview(context, connection: str, limit: int = 20, as_json: bool = False):
 	"""Show what the next run would do, writing nothing."""
-	from vtigercrm_sync.syncer.handler.job import preview as preview_rows
+	from vtigercrm_sync.syncer.run.job import preview as preview_rows
 
 	with connected_site(context):
 		require_connection(connection)

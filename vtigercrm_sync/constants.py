@@ -69,7 +69,7 @@ WATERMARK_FIELDS = {
 	"SalesOrder": "watermark_sales_orders",
 }
 FEED_FIELD = "watermark_feed"
-"""The id of the last ModTracker row a run followed (``syncer/handler/feed.py``)."""
+"""The id of the last ModTracker row a run followed (``syncer/run/feed.py``)."""
 
 SENSITIVE_PERMLEVEL = 1
 """The permission level of a Contact's SSN fields: need-to-know, granted to :data:`SENSITIVE_ROLES` only."""
@@ -95,7 +95,7 @@ def job_id(connection: str) -> str:
 
 def push_job_id(connection: str, generation: int) -> str:
 	"""One queued drain per connection and generation: a drain that starts opens the next generation, so a change
-	captured while it runs queues a drain of its own (see ``syncer/handler/outbox.py``)."""
+	captured while it runs queues a drain of its own (see ``syncer/push/outbox.py``)."""
 	return f"vtigercrm_sync_push::{connection}::{generation}"
 
 

@@ -48,10 +48,10 @@ user_data_fields = [
 	},
 ]
 
-_CAPTURE = "vtigercrm_sync.syncer.handler.push.capture"
-_ORDER_PROGRESS = "vtigercrm_sync.syncer.handler.push.capture_order_progress"
+_CAPTURE = "vtigercrm_sync.syncer.push.pusher.capture"
+_ORDER_PROGRESS = "vtigercrm_sync.syncer.push.pusher.capture_order_progress"
 
-# Two-way sync: ERPNext changes go into the outbox in the document's own transaction (syncer/handler/push.py).
+# Two-way sync: ERPNext changes go into the outbox in the document's own transaction (syncer/push/pusher.py).
 doc_events = {
 	"Personal Data Deletion Request": {
 		"on_change": "vtigercrm_sync.vtigercrm_sync.privacy.forget_redacted_secrets",
@@ -73,9 +73,9 @@ scheduler_events = {
 	"cron": {
 		"*/5 * * * *": [
 			"vtigercrm_sync.tasks.start_due_syncs",
-			"vtigercrm_sync.syncer.handler.push.drain_all",
+			"vtigercrm_sync.syncer.push.pusher.drain_all",
 		],
-		"17 2 * * *": ["vtigercrm_sync.syncer.handler.reconcile.reconcile_all"],
+		"17 2 * * *": ["vtigercrm_sync.syncer.run.reconcile.reconcile_all"],
 	},
 }
 

@@ -18,7 +18,7 @@ from vtigercrm_sync.constants import (
 	TRIGGER_SCHEDULE,
 	job_id,
 )
-from vtigercrm_sync.syncer.handler.stages import recover
+from vtigercrm_sync.syncer.run.stages import recover
 
 INTERVALS = {"Hourly": timedelta(hours=1), "Daily": timedelta(days=1)}
 

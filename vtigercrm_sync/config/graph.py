@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from vtigercrm_sync.config.spec import STREAM_SOURCES, HandlerConfig, MappingConfig, MappingError, Problem
+from vtigercrm_sync.config.spec import (
+	SOURCE_MODULES,
+	STREAM_SOURCES,
+	HandlerConfig,
+	MappingConfig,
+	MappingError,
+	Problem,
+	split_source,
+)
 
 
 def check_cycles(
@@ -97,3 +105,26 @@ def stream_entities(mapping: MappingConfig) -> dict[str, set[str]]:
 def write_order(mapping: MappingConfig, handler_config: HandlerConfig | None = None) -> list[str]:
 	"""Entity names in the order their documents must be written."""
 	return topological_order(entity_graph(mapping, handler_config))
+
+
+def selected_columns(mapping: MappingConfig, module: str | None = None) -> dict[str, set[str]]:
+	"""Every VTiger column each source must bring, so the reader selects only what is mapped; for one stream,
+	only what the entities its records plan read (an order needs its account's name, not its addresses)."""
+	selected: dict[str, set[str]] = {source: set() for source in SOURCE_MODULES}
+	planned = stream_entities(mapping).get(module, set()) if module else None
+	for entity in mapping.entities:
+		if planned is not None and entity.name not in planned:
+			continue
+		selected[entity.source].update(link.key for link in entity.links if link.key)
+		for child in entity.children:
+			selected[child.source].update(link.key for link in child.links if link.key)
+		groups = [(entity.source, entity.fields)] + [(c.source, c.fields) for c in entity.children]
+		for source, specs in groups:
+			for spec in specs:
+				for name in spec.sources:
+					part, column = split_source(name, source)
+					selected[part].add(column)
+	for stream, flt in mapping.streams.items():
+		if flt and module in (None, stream):
+			selected[STREAM_SOURCES[stream][0]].add(flt.column)
+	return selected

@@ -180,30 +180,6 @@ class MappingConfig:
 		sources = STREAM_SOURCES[module]
 		return [e for e in self.entities if e.source in sources]
 
-	def selected_columns(self, module: str | None = None) -> dict[str, set[str]]:
-		"""Every VTiger column each source must bring, so the reader selects only what is mapped; for one stream,
-		only what the entities its records plan read (an order needs its account's name, not its addresses)."""
-		from vtigercrm_sync.config.graph import stream_entities  # the graph is built on these specs
-
-		selected: dict[str, set[str]] = {source: set() for source in SOURCE_MODULES}
-		planned = stream_entities(self).get(module, set()) if module else None
-		for entity in self.entities:
-			if planned is not None and entity.name not in planned:
-				continue
-			selected[entity.source].update(link.key for link in entity.links if link.key)
-			for child in entity.children:
-				selected[child.source].update(link.key for link in child.links if link.key)
-			groups = [(entity.source, entity.fields)] + [(c.source, c.fields) for c in entity.children]
-			for source, specs in groups:
-				for spec in specs:
-					for name in spec.sources:
-						part, column = split_source(name, source)
-						selected[part].add(column)
-		for stream, flt in self.streams.items():
-			if flt and module in (None, stream):
-				selected[STREAM_SOURCES[stream][0]].add(flt.column)
-		return selected
-
 
 @dataclass(frozen=True)
 class HandlerConfig:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import frappe
 
 from vtigercrm_sync.constants import LOG_DOCTYPE, SETTING_DOCTYPE
-from vtigercrm_sync.syncer.handler.reconcile import reconcile
 from vtigercrm_sync.syncer.plan import VTigerId
+from vtigercrm_sync.syncer.run.reconcile import reconcile
 from vtigercrm_sync.tests.twoway import TwoWayTestCase, ws_order, ws_product
 from vtigercrm_sync.tests.utils import CHECKOUT_TESTS
 

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from vtigercrm_sync.constants import CUSTOM_FIELDS, LOG_DOCTYPE, MANAGER_ROLE, MODULE, SETTING_DOCTYPE
 from vtigercrm_sync.install import before_uninstall, uninstall_inventory
-from vtigercrm_sync.syncer.handler.run_state import beat, stop_beating
+from vtigercrm_sync.syncer.run.state import beat, stop_beating
 from vtigercrm_sync.tests.utils import VTigerSyncTestCase
 from vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync.vtigercrm_sync import get_vtiger_url
 from vtigercrm_sync.vtigercrm_sync.number_cards import failures_last_7_days, last_successful_run

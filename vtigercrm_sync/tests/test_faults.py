@@ -26,8 +26,8 @@ from rq.timeouts import JobTimeoutException, UnixSignalDeathPenalty
 from sqlalchemy import text
 
 from vtigercrm_sync.constants import CHUNK_DOCTYPE, LOG_DOCTYPE, SETTING_DOCTYPE, STATUS_QUEUED, job_id
-from vtigercrm_sync.syncer.handler.job import retry_records
-from vtigercrm_sync.syncer.handler.run_state import RunRefused, prefix_lock
+from vtigercrm_sync.syncer.run.job import retry_records
+from vtigercrm_sync.syncer.run.state import RunRefused, prefix_lock
 from vtigercrm_sync.syncer.services.query import Watermark
 from vtigercrm_sync.tests.utils import Session, VTigerSyncTestCase, kill_worker, start_worker
 

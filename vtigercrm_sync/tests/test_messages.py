@@ -7,8 +7,8 @@ from decimal import Decimal
 import frappe
 from frappe.tests.utils import FrappeTestCase
 
-from vtigercrm_sync.syncer.handler.tax_accounts import tax_rows_needed
 from vtigercrm_sync.syncer.services.catalog import TaxDefinition, VTigerCatalog
+from vtigercrm_sync.syncer.setup.tax_accounts import tax_rows_needed
 
 CATALOG = VTigerCatalog(
 	{},

@@ -5,7 +5,7 @@ one product are spread over many chunks, so chunks race to create the same custo
 connection (its own id prefix) syncs the same VTiger data serially, in this process, as a bench with one worker
 would, and both must end with the same documents and totals.
 
-The run's state machine (``run_state.py``) under what production does to it: three workers with the scheduler
+The run's state machine (``state.py``) under what production does to it: three workers with the scheduler
 ticking every half second, chunks waiting behind other jobs for longer than the heartbeat, a retry and a CLI run
 started while the run writes. When nothing died, every chunk ran once, each stage was cut once, the log's counts
 are its chunks' sum and what landed, the connection's last log is the run, and every log ends final.
@@ -25,10 +25,10 @@ from frappe.utils.background_jobs import get_queues_timeout, get_redis_conn
 from rq import Worker
 
 from vtigercrm_sync.constants import CHUNK_DOCTYPE, LOG_DOCTYPE, SETTING_DOCTYPE, STATUS_QUEUED, job_id
-from vtigercrm_sync.syncer.handler.job import retry_records
-from vtigercrm_sync.syncer.handler.run_state import RunRefused, is_alive, prefix_holder
-from vtigercrm_sync.syncer.handler.stages import QUEUE
 from vtigercrm_sync.syncer.observer.frappe import COUNT_FIELDS, chunk_totals
+from vtigercrm_sync.syncer.run.job import retry_records
+from vtigercrm_sync.syncer.run.stages import QUEUE
+from vtigercrm_sync.syncer.run.state import RunRefused, is_alive, prefix_holder
 from vtigercrm_sync.syncer.services.query import Watermark
 from vtigercrm_sync.tasks import start_due_syncs
 from vtigercrm_sync.tests.utils import Session, VTigerSyncTestCase, kill_worker, start_worker

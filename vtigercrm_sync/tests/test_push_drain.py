@@ -20,8 +20,8 @@ from vtigercrm_sync.constants import (
 	SETTING_DOCTYPE,
 	STATUS_RUNNING,
 )
-from vtigercrm_sync.syncer.handler.outbox import DRAIN_BATCH, MAX_ATTEMPTS, queue_drain_job
-from vtigercrm_sync.syncer.handler.push import drain, queue_landed_writebacks
+from vtigercrm_sync.syncer.push.outbox import DRAIN_BATCH, MAX_ATTEMPTS, queue_drain_job
+from vtigercrm_sync.syncer.push.pusher import drain, queue_landed_writebacks
 from vtigercrm_sync.tests.twoway import (
 	HOUSEHOLD_LABELS,
 	HouseholdTestCase,
@@ -228,7 +228,7 @@ class TestConcurrentDrains(DrainTestCase):
 		workers = [start_worker(self, "short") for _ in range(3)]
 		for n in range(len(workers)):
 			frappe.enqueue(
-				"vtigercrm_sync.syncer.handler.push.drain",
+				"vtigercrm_sync.syncer.push.pusher.drain",
 				queue="short",
 				job_id=f"test-parallel-drain-{self.run_id}-{n}",
 				connection=self.connection,

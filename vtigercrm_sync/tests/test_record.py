@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import frappe
 
-from vtigercrm_sync.syncer.handler.record import compare_with_vtiger, sync_from_vtiger_now, sync_history
+from vtigercrm_sync.syncer.run.record import compare_with_vtiger, sync_from_vtiger_now, sync_history
 from vtigercrm_sync.tests.utils import VTigerSyncTestCase, sales_user
 
 

@@ -10,7 +10,7 @@ from rq.timeouts import JobTimeoutException
 from sqlalchemy import text
 
 from vtigercrm_sync.constants import SETTING_DOCTYPE
-from vtigercrm_sync.syncer.handler.run import SyncRun
+from vtigercrm_sync.syncer.run.run import SyncRun
 from vtigercrm_sync.tests.utils import VTigerSyncTestCase
 
 

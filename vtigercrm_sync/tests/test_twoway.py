@@ -21,7 +21,7 @@ from vtigercrm_sync.constants import (
 	SETTING_DOCTYPE,
 	push_job_id,
 )
-from vtigercrm_sync.syncer.handler.push import drain, drain_all, pending_count
+from vtigercrm_sync.syncer.push.pusher import drain, drain_all, pending_count
 from vtigercrm_sync.tests.twoway import (
 	HOUSEHOLD_LABELS,
 	WRITEBACK_LABELS,

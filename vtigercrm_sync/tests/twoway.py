@@ -127,7 +127,7 @@ class TwoWayTestCase(FrappeTestCase):
 
 	@classmethod
 	def sync(cls, connection: str | None = None):
-		from vtigercrm_sync.syncer.handler.job import run_sync
+		from vtigercrm_sync.syncer.run.job import run_sync
 
 		time.sleep(1.1)  # a run reads what VTiger stamped strictly before its start, to the second
 		run_sync(connection or cls.connection, trigger="CLI", user="Administrator")

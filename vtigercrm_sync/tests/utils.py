@@ -224,7 +224,7 @@ class VTigerSyncTestCase(FrappeTestCase):
 	@classmethod
 	def sync(cls, full: bool = False, connection: str | None = None):
 		"""Run a sync inline, as the job does, and return its log."""
-		from vtigercrm_sync.syncer.handler.job import run_sync
+		from vtigercrm_sync.syncer.run.job import run_sync
 
 		run_sync(connection or cls.connection, trigger="CLI", full=full, user="Administrator")
 		log_name = frappe.db.get_value(SETTING_DOCTYPE, connection or cls.connection, "last_log")

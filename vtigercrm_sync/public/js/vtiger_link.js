@@ -5,7 +5,7 @@
 // connection knows VTiger's URL), to the connection, and, for whoever may read the connection, the record's own
 // controls: sync it from VTiger now, compare it with VTiger, its sync history. Loaded on these forms only
 // (hooks.py, doctype_js).
-const RECORD_METHODS = "vtigercrm_sync.syncer.handler.record.";
+const RECORD_METHODS = "vtigercrm_sync.syncer.run.record.";
 
 for (const doctype of ["Customer", "Contact", "Address", "Sales Order"]) {
 	frappe.ui.form.on(doctype, {

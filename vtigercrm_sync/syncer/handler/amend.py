@@ -106,7 +106,7 @@ def amend_from_vtiger(name: str) -> str:
 	connection, vtiger_id = doc.get(CONNECTION_FIELD), doc.get(VTIGER_ID_FIELD)
 	doc.cancel()
 	frappe.enqueue(
-		"vtigercrm_sync.syncer.handler.job.retry_records",
+		"vtigercrm_sync.syncer.run.job.retry_records",
 		queue="long",
 		job_id=f"vtigercrm_sync_amend::{name}",
 		deduplicate=True,

@@ -247,7 +247,7 @@ class DocumentHandler:
 			}
 		doc.flags.ignore_permissions = True
 		doc.flags.ignore_mandatory = False
-		doc.flags.vtiger_inbound = True  # what came from VTiger is never pushed back (syncer/handler/push.py)
+		doc.flags.vtiger_inbound = True  # what came from VTiger is never pushed back (syncer/push/pusher.py)
 		is_new = doc.is_new()
 		try:
 			doc.save(ignore_version=False)  # the timeline credits the sync, tests included

@@ -15,9 +15,9 @@ from frappe.utils import flt, getdate
 from vtigercrm_sync.constants import VTIGER_ID_FIELD
 from vtigercrm_sync.syncer.handler.amend import offer
 from vtigercrm_sync.syncer.handler.base import DocumentHandler, Outcome, Resolver
-from vtigercrm_sync.syncer.handler.countries import erpnext_country
 from vtigercrm_sync.syncer.handler.guard import Refusal
 from vtigercrm_sync.syncer.plan import DocumentPlan
+from vtigercrm_sync.syncer.setup.countries import erpnext_country
 
 DEFAULT_UOM = "Nos"
 

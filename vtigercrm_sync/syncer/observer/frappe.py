@@ -2,7 +2,7 @@
 progress to the connection's document room, and the connection's status.
 
 The log is flushed in the same transaction as each group of records, so a worker killed mid-run leaves a log that
-matches what was committed. A run's chunks (``syncer/handler/stages.py``) each report as a writer of their own:
+matches what was committed. A run's chunks (``syncer/run/stages.py``) each report as a writer of their own:
 counts on their own row, lines numbered in their own range, the log's totals their sum, so several writers never
 race on one counter. Messages carry figures only; per-record texts were scrubbed of secrets by the caller.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import frappe
@@ -31,7 +32,6 @@ from vtigercrm_sync.constants import (
 	STATUS_RUNNING,
 	STATUS_TIMED_OUT,
 )
-from vtigercrm_sync.syncer.handler.run_state import RunRefused, end_log, run_connection
 from vtigercrm_sync.syncer.observer.base import (
 	Counts,
 	ProgressThrottle,
@@ -107,15 +107,9 @@ class FrappeObserver:
 		watermarks: dict[str, str | None],
 		retry_of: str | None = None,
 		name: str | None = None,
-		queued: bool = False,
 	) -> FrappeObserver:
-		"""Create the run's log (named ``name``, the token of the lease its job already holds) and make it the
-		connection's running one: the claim Queued → Running (``queued``: the job of a queued run) or final →
-		Running; :class:`RunRefused` when another run is on."""
-		if not run_connection(connection, name, queued):
-			raise RunRefused(
-				_("A sync of {0} is already queued or running; this one wrote nothing").format(connection)
-			)
+		"""Create the run's log (named ``name``, the token of the lease its job already holds), in the
+		transaction of the caller's claim of the connection (``syncer/run/state.py``: :func:`claim_run`)."""
 		log = frappe.get_doc(
 			{
 				"doctype": LOG_DOCTYPE,
@@ -230,14 +224,18 @@ class FrappeObserver:
 		# its own row only: the log's totals are summed when read, or under the log's lock (write_log_totals)
 		frappe.db.set_value(CHUNK_DOCTYPE, self.chunk, {**self.counts.as_dict(), "lines": self._lines})
 
-	def finish(self, error: str | None = None, timed_out: bool = False) -> str:
-		"""Close the log and the connection's state; returns the run's status."""
+	def finish(
+		self, end: Callable[[str, str, dict], bool], error: str | None = None, timed_out: bool = False
+	) -> str:
+		"""Close the log and the connection's state; returns the run's status. ``end`` is the state machine's
+		claim Running → final of the log (``syncer/run/state.py``: :func:`end_log`), false when another job
+		ended it."""
 		status = final_status(self.counts, error, timed_out)
 		self.flush()
 		ended = now_datetime()
 		duration = (ended - self.log.started_at).total_seconds()
 		values = {"ended_at": ended, "duration": duration, "error_summary": error, "modified": ended}
-		if not end_log(self.log.name, status, values):  # another job ended it
+		if not end(self.log.name, status, values):  # another job ended it
 			frappe.db.rollback()
 			return frappe.db.get_value(LOG_DOCTYPE, self.log.name, "status")
 		self.log.error_summary = error

@@ -11,7 +11,7 @@ waiting field by the push's own rule (:func:`~vtigercrm_sync.syncer.services.rev
   VTiger's (the push forgets the field), and the value that lost goes on a Conflict line.
 
 Plain Python: the Frappe side loads the waiting edits before a run plans, and settles the outbox rows once the
-document is written (``syncer/handler/pending.py``).
+document is written (``syncer/run/pending.py``).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from vtigercrm_sync import models as m
+from vtigercrm_sync.config.graph import selected_columns
 from vtigercrm_sync.config.resolution import resolve_mapping
 from vtigercrm_sync.config.spec import STREAM_SOURCES, MappingConfig
 from vtigercrm_sync.database.engine import ConnectionSettings, get_engine
@@ -214,7 +215,7 @@ class VTigerReader:
 		# Built once: one statement per stream and source keeps SQLAlchemy's compiled cache at one entry each.
 		self._selects: dict[str, dict[str, Select]] = {}
 		for module, sources in STREAM_SOURCES.items():
-			selected = mapping.selected_columns(module)
+			selected = selected_columns(mapping, module)
 			columns = {source: selected[source] | REQUIRED_COLUMNS[source] for source in sources}
 			self._selects[module] = {
 				source: self._source_select(source, wanted) if source != "line" else self._line_select(wanted)

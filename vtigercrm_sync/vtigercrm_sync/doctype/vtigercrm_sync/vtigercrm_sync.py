@@ -39,15 +39,13 @@ from vtigercrm_sync.constants import (
 )
 from vtigercrm_sync.database.engine import ConnectionSettings, get_engine
 from vtigercrm_sync.database.unit_of_work import SqlAlchemyUnitOfWork
-from vtigercrm_sync.syncer.handler.push import pending_count
-from vtigercrm_sync.syncer.handler.reconcile import start_reconcile
-from vtigercrm_sync.syncer.handler.run_state import RUN_STATE_FIELDS, is_alive, queue_connection
-from vtigercrm_sync.syncer.handler.stages import recover
-from vtigercrm_sync.syncer.handler.tax_accounts import create_tax_accounts, unmapped_tax_rows
-from vtigercrm_sync.syncer.handler.units import fill_units, whole_number_units
 from vtigercrm_sync.syncer.observer.base import headline
 from vtigercrm_sync.syncer.plan import VTigerId
+from vtigercrm_sync.syncer.push.pusher import pending_count
 from vtigercrm_sync.syncer.redact import redact
+from vtigercrm_sync.syncer.run.reconcile import start_reconcile
+from vtigercrm_sync.syncer.run.stages import recover
+from vtigercrm_sync.syncer.run.state import RUN_STATE_FIELDS, is_alive, queue_connection
 from vtigercrm_sync.syncer.services.changes import preflight
 from vtigercrm_sync.syncer.services.query import ConnectionFailed, check_connection, read_catalog
 from vtigercrm_sync.syncer.services.webservice import (
@@ -56,6 +54,8 @@ from vtigercrm_sync.syncer.services.webservice import (
 	WebServiceSettings,
 	is_http_url,
 )
+from vtigercrm_sync.syncer.setup.tax_accounts import create_tax_accounts, unmapped_tax_rows
+from vtigercrm_sync.syncer.setup.units import fill_units, whole_number_units
 
 ID_PREFIX_BASE_LENGTH = 12
 SUMMARY_COUNTS = (
@@ -189,7 +189,7 @@ class VTigerCRMSync(Document):
 		if not (self.push_status and self.has_value_changed("push_status") and self.writes_to_vtiger()):
 			return
 		frappe.enqueue(
-			"vtigercrm_sync.syncer.handler.push.queue_landed_writebacks",
+			"vtigercrm_sync.syncer.push.pusher.queue_landed_writebacks",
 			queue="long",
 			timeout=JOB_TIMEOUT,
 			job_id=writeback_job_id(self.name),
@@ -360,7 +360,7 @@ class VTigerCRMSync(Document):
 	def validate_mapping_against_sources(self):
 		"""The chosen streams, VTiger's real columns and the target DocTypes' fields; then, when VTiger answers,
 		its units and taxes: a new connection's unit table is filled, and what cannot be written is said."""
-		from vtigercrm_sync.syncer.handler.validation import validate_connection_mapping
+		from vtigercrm_sync.syncer.setup.validation import validate_connection_mapping
 
 		problems, catalog = validate_connection_mapping(self)
 		throw_problems(problems, _("Mapping"))
@@ -496,7 +496,7 @@ class VTigerCRMSync(Document):
 			return False
 		self.notify_update()
 		frappe.enqueue(
-			"vtigercrm_sync.syncer.handler.job.run_sync",
+			"vtigercrm_sync.syncer.run.job.run_sync",
 			queue="long",
 			timeout=JOB_TIMEOUT,
 			job_id=job_id(self.name),

@@ -17,8 +17,8 @@ from vtigercrm_sync.constants import (
 	SETTING_DOCTYPE,
 	retry_job_id,
 )
-from vtigercrm_sync.syncer.handler.run_state import is_alive, prefix_holder
 from vtigercrm_sync.syncer.observer.base import group_reasons, reason_of
+from vtigercrm_sync.syncer.run.state import is_alive, prefix_holder
 from vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync.vtigercrm_sync import vtiger_record_url
 
 
@@ -143,7 +143,7 @@ def retry_failed(log: str, module: str | None = None, record: int | str | None =
 	if not records:
 		frappe.throw(_("Log {0} has no failed records to retry").format(frappe.bold(log)))
 	frappe.enqueue(
-		"vtigercrm_sync.syncer.handler.job.retry_records",
+		"vtigercrm_sync.syncer.run.job.retry_records",
 		queue="long",
 		timeout=JOB_TIMEOUT,
 		job_id=retry_job_id(log),

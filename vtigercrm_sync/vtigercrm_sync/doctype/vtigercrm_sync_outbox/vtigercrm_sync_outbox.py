@@ -12,7 +12,7 @@ from vtigercrm_sync.constants import OUTBOX_DOCTYPE, OUTBOX_SENT, OUTBOX_SUPERSE
 
 
 class VTigerCRMSyncOutbox(Document):
-	"""One ERPNext change waiting to be written to VTiger (see ``syncer/handler/push.py``)."""
+	"""One ERPNext change waiting to be written to VTiger (see ``syncer/push/pusher.py``)."""
 
 	# begin: auto-generated types
 	# This code is auto-generated. Do not modify anything in this block.

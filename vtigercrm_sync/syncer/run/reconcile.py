@@ -23,12 +23,12 @@ from vtigercrm_sync.constants import (
 	VTIGER_ID_FIELD,
 	reconcile_job_id,
 )
-from vtigercrm_sync.syncer.handler.feed import write_records
-from vtigercrm_sync.syncer.handler.job import _run_job
-from vtigercrm_sync.syncer.handler.run import SyncRun
-from vtigercrm_sync.syncer.handler.run_state import RunRefused
 from vtigercrm_sync.syncer.observer.frappe import FrappeObserver
 from vtigercrm_sync.syncer.plan import VTigerId
+from vtigercrm_sync.syncer.run.feed import write_records
+from vtigercrm_sync.syncer.run.job import _run_job
+from vtigercrm_sync.syncer.run.run import SyncRun
+from vtigercrm_sync.syncer.run.state import RunRefused, claim_run
 from vtigercrm_sync.syncer.services.reconcile import IdDifferences, compare_ids, link_differences
 
 LINK_QUERIES = {
@@ -107,6 +107,7 @@ def reconcile(connection: str, user: str | None = None) -> str:
 
 	def start(log: str) -> FrappeObserver:
 		watermarks = {m: doc.watermark(m) for m in STREAM_ORDER}
+		claim_run(connection, log, queued=False)
 		return FrappeObserver.start(connection, TRIGGER_RECONCILE, user, False, watermarks, name=log)
 
 	def body(run: SyncRun, observer: FrappeObserver) -> None:
@@ -140,7 +141,7 @@ def reconcile(connection: str, user: str | None = None) -> str:
 def start_reconcile(connection: str, user: str | None = None) -> dict:
 	"""Queue a reconciliation of the connection (one at a time)."""
 	frappe.enqueue(
-		"vtigercrm_sync.syncer.handler.reconcile.reconcile",
+		"vtigercrm_sync.syncer.run.reconcile.reconcile",
 		queue="long",
 		timeout=JOB_TIMEOUT,
 		job_id=reconcile_job_id(connection),

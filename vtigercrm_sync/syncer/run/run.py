@@ -34,7 +34,6 @@ from vtigercrm_sync.syncer.handler.base import (
 )
 from vtigercrm_sync.syncer.handler.deletion import documents_of, remove_document
 from vtigercrm_sync.syncer.handler.factory import build_handlers
-from vtigercrm_sync.syncer.handler.pending import settle, waiting_edits
 from vtigercrm_sync.syncer.handler.settings import hash_key, sync_settings
 from vtigercrm_sync.syncer.observer.frappe import FrappeObserver
 from vtigercrm_sync.syncer.plan import BundleResult, DocumentPlan, Message, RecordRef, VTigerId
@@ -42,6 +41,7 @@ from vtigercrm_sync.syncer.processor.base import PlanContext
 from vtigercrm_sync.syncer.processor.pending import PendingEdits
 from vtigercrm_sync.syncer.processor.planner import BundlePlanner
 from vtigercrm_sync.syncer.redact import redact
+from vtigercrm_sync.syncer.run.pending import settle, waiting_edits
 from vtigercrm_sync.syncer.services.query import Bundle, Change, VTigerReader, Watermark
 from vtigercrm_sync.syncer.services.reverse import VTIGER_WINS
 

@@ -126,6 +126,14 @@ def run_connection(connection: str, log: str, queued: bool) -> bool:
 	)
 
 
+def claim_run(connection: str, log: str, queued: bool) -> None:
+	""":func:`run_connection`, or :class:`RunRefused` when another run is on: before a job creates its log."""
+	if not run_connection(connection, log, queued):
+		raise RunRefused(
+			_("A sync of {0} is already queued or running; this one wrote nothing").format(connection)
+		)
+
+
 def end_log(log: str, status: str, values: dict) -> bool:
 	"""Running → final, once."""
 	return _claim(

@@ -50,9 +50,10 @@ from vtigercrm_sync.constants import (
 )
 from vtigercrm_sync.database.engine import get_engine
 from vtigercrm_sync.syncer.handler.base import pulled_json
-from vtigercrm_sync.syncer.handler.create import connection_for_new_customers, create_account
-from vtigercrm_sync.syncer.handler.echo import EchoGuard
-from vtigercrm_sync.syncer.handler.outbox import (
+from vtigercrm_sync.syncer.plan import VTigerId
+from vtigercrm_sync.syncer.push.create import connection_for_new_customers, create_account
+from vtigercrm_sync.syncer.push.echo import EchoGuard
+from vtigercrm_sync.syncer.push.outbox import (
 	claim,
 	due_rows,
 	enqueue_drain,
@@ -64,9 +65,8 @@ from vtigercrm_sync.syncer.handler.outbox import (
 	record_failure,
 	release_stale_claims,
 )
-from vtigercrm_sync.syncer.handler.pending import conflict_message, utc
-from vtigercrm_sync.syncer.plan import VTigerId
 from vtigercrm_sync.syncer.redact import redact
+from vtigercrm_sync.syncer.run.pending import conflict_message, utc
 from vtigercrm_sync.syncer.services.query import ConnectionFailed, read_catalog
 from vtigercrm_sync.syncer.services.reverse import (
 	SAME,

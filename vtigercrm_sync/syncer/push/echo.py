@@ -28,7 +28,7 @@ class EchoGuard:
 
 	def run(self):
 		if self._run is None:
-			from vtigercrm_sync.syncer.handler.run import SyncRun
+			from vtigercrm_sync.syncer.run.run import SyncRun
 
 			self._run = SyncRun(self.connection)
 		return self._run

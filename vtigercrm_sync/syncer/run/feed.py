@@ -20,10 +20,10 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from vtigercrm_sync.config.spec import STREAM_ORDER
 from vtigercrm_sync.constants import CHUNK_DOCTYPE, FEED_FIELD
 from vtigercrm_sync.syncer.handler.deletion import documents_of
-from vtigercrm_sync.syncer.handler.stages import add_chunk
 from vtigercrm_sync.syncer.observer.frappe import FrappeObserver
 from vtigercrm_sync.syncer.plan import RecordRef, VTigerId
 from vtigercrm_sync.syncer.redact import redact
+from vtigercrm_sync.syncer.run.stages import add_chunk
 from vtigercrm_sync.syncer.services.changes import feed_head, read_feed
 from vtigercrm_sync.syncer.services.query import Change, Watermark, reason
 

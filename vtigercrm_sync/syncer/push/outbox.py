@@ -46,7 +46,7 @@ DRAIN_BATCH = 200
 CLAIM_SECONDS = 600
 """A claim older than this belongs to a drain that died: one row is a few web service calls of 30 s at most."""
 PUSH_TIMEOUT = 1800
-DRAIN_METHOD = "vtigercrm_sync.syncer.handler.push.drain"
+DRAIN_METHOD = "vtigercrm_sync.syncer.push.pusher.drain"
 PUSH_LINE_FIELDS = (
 	"direction",
 	"vtiger_id",

@@ -1,5 +1,5 @@
 """A run split into stages and chunks, spread over the bench's RQ workers; its states and transitions are those of
-``run_state.py``.
+``state.py``.
 
 A run reads its window (the watermarks, or everything, up to the signpost) once and cuts each stream into chunks of
 about :data:`CHUNK_RECORDS` records, in keyset order. Streams run one after another, in dependency order (Accounts,
@@ -43,8 +43,10 @@ from vtigercrm_sync.constants import (
 	job_id,
 )
 from vtigercrm_sync.syncer.handler.base import error_text, rollback_or_reconnect
-from vtigercrm_sync.syncer.handler.run import LINKED, OWN, SyncRun
-from vtigercrm_sync.syncer.handler.run_state import (
+from vtigercrm_sync.syncer.observer.frappe import FrappeObserver, chunk_totals, write_log_totals
+from vtigercrm_sync.syncer.redact import redact
+from vtigercrm_sync.syncer.run.run import LINKED, OWN, SyncRun
+from vtigercrm_sync.syncer.run.state import (
 	CHUNK_ATTEMPTS,
 	DONE,
 	ENDED,
@@ -60,6 +62,7 @@ from vtigercrm_sync.syncer.handler.run_state import (
 	claim_prefix,
 	cut_stage,
 	end_chunk_state,
+	end_log,
 	fail_dead_chunk,
 	job_alive,
 	lock_log,
@@ -70,8 +73,6 @@ from vtigercrm_sync.syncer.handler.run_state import (
 	start_chunk,
 	stop_beating,
 )
-from vtigercrm_sync.syncer.observer.frappe import FrappeObserver, chunk_totals, write_log_totals
-from vtigercrm_sync.syncer.redact import redact
 from vtigercrm_sync.syncer.services.query import ConnectionFailed, Watermark, reason
 
 CHUNK_RECORDS = 250
@@ -319,7 +320,7 @@ def finish_run(log: str, error: str | None = None) -> str:
 		)
 		cause = error or next((c.error for c in chunks if c.status != DONE and c.error), None)
 		timed_out = any(c.status == TIMED_OUT for c in chunks)
-		return FrappeObserver.resume(connection, log, None).finish(cause, timed_out=timed_out), cause
+		return FrappeObserver.resume(connection, log, None).finish(end_log, cause, timed_out=timed_out), cause
 
 	ended = with_lock_retry(transition)
 	if ended is None:
@@ -417,7 +418,7 @@ def add_chunk(log: str, stage: str, module: str, since: str, until: str, records
 def _enqueue(log: str, chunk: str | None) -> None:
 	"""Queue a chunk's job, or (``chunk`` None) the job that goes on from a stage whose chunks all ended."""
 	frappe.enqueue(
-		"vtigercrm_sync.syncer.handler.stages." + ("run_chunk" if chunk else "advance_job"),
+		"vtigercrm_sync.syncer.run.stages." + ("run_chunk" if chunk else "advance_job"),
 		queue=chunk_queue(),
 		timeout=JOB_TIMEOUT,
 		job_id=chunk_job_id(chunk) if chunk else advance_job_id(log),

@@ -27,19 +27,21 @@ from vtigercrm_sync.constants import (
 	VTIGER_ID_FIELD,
 )
 from vtigercrm_sync.syncer.handler.base import error_text, rollback_or_reconnect
-from vtigercrm_sync.syncer.handler.feed import follow_feed
-from vtigercrm_sync.syncer.handler.run import SyncRun
-from vtigercrm_sync.syncer.handler.run_state import (
-	RunRefused,
-	beating,
-	claim_prefix,
-	release_prefix,
-	stop_beating,
-)
-from vtigercrm_sync.syncer.handler.stages import plan_run
 from vtigercrm_sync.syncer.observer.frappe import FrappeObserver, new_log_name
 from vtigercrm_sync.syncer.plan import BundleResult
 from vtigercrm_sync.syncer.redact import redact
+from vtigercrm_sync.syncer.run.feed import follow_feed
+from vtigercrm_sync.syncer.run.run import SyncRun
+from vtigercrm_sync.syncer.run.stages import plan_run
+from vtigercrm_sync.syncer.run.state import (
+	RunRefused,
+	beating,
+	claim_prefix,
+	claim_run,
+	end_log,
+	release_prefix,
+	stop_beating,
+)
 from vtigercrm_sync.syncer.services.query import Change, ConnectionFailed, Watermark, reason
 
 DEFAULT_OVERLAP_MINUTES = 10
@@ -66,9 +68,8 @@ def run_sync(connection: str, trigger: str = "Button", full: bool = False, user:
 		plan_run(run, observer, until, since)
 
 	def start(log: str) -> FrappeObserver:
-		return FrappeObserver.start(
-			connection, trigger, user, full, before, name=log, queued=doc.status == STATUS_QUEUED
-		)
+		claim_run(connection, log, queued=doc.status == STATUS_QUEUED)
+		return FrappeObserver.start(connection, trigger, user, full, before, name=log)
 
 	return _run_job(connection, start, body, hold=True)
 
@@ -97,6 +98,7 @@ def retry_records(
 
 	def start(log: str) -> FrappeObserver:
 		watermarks = {m: doc.watermark(m) for m in STREAM_ORDER}
+		claim_run(connection, log, queued=False)
 		return FrappeObserver.start(connection, TRIGGER_RETRY, user, False, watermarks, retry_of, name=log)
 
 	def body(run: SyncRun, observer: FrappeObserver) -> None:
@@ -190,7 +192,7 @@ def _refused(connection: str, message: str) -> str:
 def _finish(
 	connection: str, prefix: str, observer: FrappeObserver, error: str | None = None, timed_out: bool = False
 ) -> str:
-	status = observer.finish(error, timed_out=timed_out)
+	status = observer.finish(end_log, error, timed_out=timed_out)
 	release_prefix(prefix, observer.log.name)
 	stop_beating(connection)
 	return status

@@ -25,9 +25,9 @@ from vtigercrm_sync.constants import (
 	TRIGGER_RETRY,
 	VTIGER_ID_FIELD,
 )
-from vtigercrm_sync.syncer.handler.run_state import RunRefused
 from vtigercrm_sync.syncer.plan import VTigerId
 from vtigercrm_sync.syncer.redact import redact
+from vtigercrm_sync.syncer.run.state import RunRefused
 from vtigercrm_sync.syncer.services.reverse import same_value
 
 RECORD_DOCTYPES = ("Customer", "Contact", "Address", "Sales Order")
@@ -54,7 +54,7 @@ def sync_from_vtiger_now(doctype: str, name: str) -> str:
 	"""Queue the re-read of the document's VTiger record; the form hears when it is written."""
 	doc, connection, module, crmid = synced_record(doctype, name, "write")
 	frappe.enqueue(
-		"vtigercrm_sync.syncer.handler.record.sync_record",
+		"vtigercrm_sync.syncer.run.record.sync_record",
 		queue="long",
 		timeout=JOB_TIMEOUT,
 		job_id=f"vtigercrm_sync::record::{connection}::{module}::{crmid}",
@@ -73,7 +73,7 @@ def sync_from_vtiger_now(doctype: str, name: str) -> str:
 
 def sync_record(doctype: str, name: str, connection: str, module: str, crmid: int, user: str) -> str:
 	"""Job body: one record through the retry path; its log's status goes to the document's room."""
-	from vtigercrm_sync.syncer.handler.job import retry_records
+	from vtigercrm_sync.syncer.run.job import retry_records
 
 	started = now_datetime()
 	try:
@@ -99,7 +99,7 @@ def sync_record(doctype: str, name: str, connection: str, module: str, crmid: in
 @frappe.whitelist()
 def compare_with_vtiger(doctype: str, name: str) -> dict[str, Any]:
 	"""Field by field, what a pull would write now beside what the document holds."""
-	from vtigercrm_sync.syncer.handler.run import SyncRun
+	from vtigercrm_sync.syncer.run.run import SyncRun
 
 	doc, connection, module, crmid = synced_record(doctype, name)
 	run = SyncRun(connection)
