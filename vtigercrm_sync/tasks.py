@@ -43,7 +43,7 @@ def start_due_syncs() -> None:
 		if is_job_enqueued(job_id(row.name)):
 			continue
 		try:
-			start_scheduled_sync(row.name)
+			start_scheduled_sync(row.name, row.last_run_at)
 		except Exception:
 			frappe.log_error(
 				title=_("Scheduled VTigerCRM Sync {0} could not start").format(row.name),
@@ -52,11 +52,12 @@ def start_due_syncs() -> None:
 			)
 
 
-def start_scheduled_sync(connection: str) -> None:
-	"""A system job: the scheduler starts the run whoever may or may not press Sync Now."""
+def start_scheduled_sync(connection: str, last_run_at: datetime | None) -> None:
+	"""A system job: the scheduler starts the run whoever may or may not press Sync Now, unless a run ended
+	since it read ``last_run_at`` and found the connection due."""
 	doc = frappe.get_doc(SETTING_DOCTYPE, connection)
 	doc.flags.ignore_permissions = True
-	doc.start_sync(TRIGGER_SCHEDULE, user="Administrator")
+	doc.start_sync(TRIGGER_SCHEDULE, user="Administrator", last_run_at=last_run_at)
 
 
 def is_due(

@@ -36,6 +36,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import Any
 
 import frappe
 from frappe import _
@@ -102,15 +103,21 @@ def _claim(doctype: str, name: str, values: dict, where: str, params: dict | Non
 	return frappe.db._cursor.rowcount == 1
 
 
-def queue_connection(connection: str) -> bool:
-	"""(final or never run) → Queued: Sync Now, the scheduler, the CLI. False when a run is queued or on."""
-	return _claim(
-		SETTING_DOCTYPE,
-		connection,
-		{"status": STATUS_QUEUED},
-		"status NOT IN (%(queued)s, %(running)s)",
-		{"queued": STATUS_QUEUED, "running": STATUS_RUNNING},
-	)
+ANY_LAST_RUN = object()
+"""What :func:`queue_connection` checks of ``last_run_at`` unless the scheduler says what it judged due on."""
+
+
+def queue_connection(connection: str, last_run_at: Any = ANY_LAST_RUN) -> bool:
+	"""(final or never run) → Queued: Sync Now, the scheduler, the CLI. False when a run is queued or on.
+
+	The scheduler passes the ``last_run_at`` it found due, read before the claim: a run that ended in between
+	moved it, so the claim fails instead of queueing a run the schedule no longer asks for."""
+	where = "status NOT IN (%(queued)s, %(running)s)"
+	params: dict[str, Any] = {"queued": STATUS_QUEUED, "running": STATUS_RUNNING}
+	if last_run_at is not ANY_LAST_RUN:
+		where += " AND last_run_at <=> %(last_run_at)s"
+		params["last_run_at"] = last_run_at
+	return _claim(SETTING_DOCTYPE, connection, {"status": STATUS_QUEUED}, where, params)
 
 
 def run_connection(connection: str, log: str, queued: bool) -> bool:

@@ -9,7 +9,7 @@ import frappe
 from frappe.utils.background_jobs import get_queue, is_job_enqueued
 
 from vtigercrm_sync.constants import LOG_DOCTYPE, SETTING_DOCTYPE, job_id
-from vtigercrm_sync.tasks import is_due
+from vtigercrm_sync.tasks import is_due, start_scheduled_sync
 from vtigercrm_sync.tests.utils import VTigerSyncTestCase
 from vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync.vtigercrm_sync import (
 	form_start_sync,
@@ -81,6 +81,20 @@ class TestVTigerCRMSync(VTigerSyncTestCase):
 		self.assertEqual(answer["status"], "queued")
 		status = frappe.db.get_value(SETTING_DOCTYPE, self.connection, "status")
 		self.assertIn(status, ("Success", "Partial Success"))
+
+	def test_a_tick_that_found_the_connection_due_before_a_run_ended_queues_nothing(self):
+		"""The scheduler reads which connections are due, then claims each: a run that ends in between (here one
+		that runs inline) makes the schedule not due, and the claim must see that rather than queue another run."""
+		connection = self.make_connection(title=f"Due {self.run_id}", schedule="Hourly")
+		seen = frappe.db.get_value(SETTING_DOCTYPE, connection, "last_run_at")
+		self.assertTrue(is_due("Hourly", None, seen, datetime.now()), "never run: due")
+		self.assertEqual(form_start_sync(connection)["status"], "queued")  # runs inline under test
+		ended = frappe.db.get_value(SETTING_DOCTYPE, connection, ["status", "last_log"], as_dict=True)
+		self.assertIn(ended.status, ("Success", "Partial Success"))
+		start_scheduled_sync(connection, seen)
+		after = frappe.db.get_value(SETTING_DOCTYPE, connection, ["status", "last_log"], as_dict=True)
+		self.assertEqual((after.status, after.last_log), (ended.status, ended.last_log))
+		self.assertEqual(frappe.db.count(LOG_DOCTYPE, {"connection": connection}), 1)
 
 	def test_test_connection_reports_version_or_reason(self):
 		self.assertIn("MariaDB", form_test_connection(self.connection))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
+from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import available_timezones
 
@@ -45,7 +46,7 @@ from vtigercrm_sync.syncer.push.pusher import pending_count
 from vtigercrm_sync.syncer.redact import redact
 from vtigercrm_sync.syncer.run.reconcile import start_reconcile
 from vtigercrm_sync.syncer.run.stages import recover
-from vtigercrm_sync.syncer.run.state import RUN_STATE_FIELDS, is_alive, queue_connection
+from vtigercrm_sync.syncer.run.state import ANY_LAST_RUN, RUN_STATE_FIELDS, is_alive, queue_connection
 from vtigercrm_sync.syncer.services.changes import preflight
 from vtigercrm_sync.syncer.services.query import ConnectionFailed, check_connection, read_catalog
 from vtigercrm_sync.syncer.services.webservice import (
@@ -463,10 +464,17 @@ class VTigerCRMSync(Document):
 				)
 			)
 
-	def start_sync(self, trigger: str = TRIGGER_BUTTON, full: bool = False, user: str | None = None) -> dict:
+	def start_sync(
+		self,
+		trigger: str = TRIGGER_BUTTON,
+		full: bool = False,
+		user: str | None = None,
+		last_run_at: Any = ANY_LAST_RUN,
+	) -> dict:
 		"""Queue a run unless one is queued or running for this connection.
 
-		Set ``self.flags.ignore_permissions`` to start it for a system job (the scheduler)."""
+		Set ``self.flags.ignore_permissions`` to start it for a system job (the scheduler), which also passes the
+		``last_run_at`` it judged due on (see :func:`queue_connection`)."""
 		if not self.flags.ignore_permissions:
 			self.check_sync_permission()
 		if not self.enabled:
@@ -482,17 +490,20 @@ class VTigerCRMSync(Document):
 					"Resumed the run {0}, interrupted at {1} ({2}) when its worker stopped; {3} record(s) left"
 				).format(frappe.bold(outcome["resumed"]), _(module), _(part), outcome["left"]),
 			}
-		if not self.queue_run(trigger, full, user or frappe.session.user, now=frappe.flags.in_test):
+		user = user or frappe.session.user
+		if not self.queue_run(trigger, full, user, now=frappe.flags.in_test, last_run_at=last_run_at):
 			return {
 				"status": "already_running",
 				"message": _("A sync of {0} is already queued or running").format(frappe.bold(self.name)),
 			}
 		return {"status": "queued", "message": _("Sync of {0} queued").format(frappe.bold(self.name))}
 
-	def queue_run(self, trigger: str, full: bool, user: str, now: bool = False) -> bool:
+	def queue_run(
+		self, trigger: str, full: bool, user: str, now: bool = False, last_run_at: Any = ANY_LAST_RUN
+	) -> bool:
 		"""Claim the connection (final → Queued) and queue its run's job once the transaction commits; False
 		when a run is queued or on (its job waiting in RQ counts too)."""
-		if is_job_enqueued(job_id(self.name)) or not queue_connection(self.name):
+		if is_job_enqueued(job_id(self.name)) or not queue_connection(self.name, last_run_at):
 			return False
 		self.notify_update()
 		frappe.enqueue(
