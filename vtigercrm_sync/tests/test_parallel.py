@@ -23,6 +23,7 @@ import frappe
 from frappe.installer import update_site_config
 from frappe.utils.background_jobs import get_queues_timeout, get_redis_conn
 from rq import Worker
+from rq.exceptions import NoSuchJobError
 
 from vtigercrm_sync.constants import CHUNK_DOCTYPE, LOG_DOCTYPE, SETTING_DOCTYPE, STATUS_QUEUED, job_id
 from vtigercrm_sync.syncer.observer.frappe import COUNT_FIELDS, chunk_totals
@@ -135,8 +136,12 @@ class TestParallelRun(VTigerSyncTestCase):
 			order_chunks = {
 				row.name for row in self.chunk_rows(log, module="SalesOrder", stage="Own", status="Running")
 			}
+			mine = {worker.pid for worker in workers}  # Redis may hold other benches' workers too
 			for worker in Worker.all(connection=get_redis_conn()):
-				current = worker.get_current_job()
+				try:
+					current = worker.get_current_job() if worker.pid in mine else None
+				except NoSuchJobError:  # it ended between the two reads
+					continue
 				if current and current.kwargs.get("kwargs", {}).get("chunk") in order_chunks:
 					return worker.pid, current
 
