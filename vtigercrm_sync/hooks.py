@@ -71,6 +71,7 @@ doc_events = {
 
 scheduler_events = {
 	"cron": {
+		"* * * * *": ["vtigercrm_sync.tasks.start_changed_syncs"],
 		"*/5 * * * *": [
 			"vtigercrm_sync.tasks.start_due_syncs",
 			"vtigercrm_sync.syncer.push.pusher.drain_all",
