@@ -17,6 +17,9 @@ add_to_apps_screen = [
 	}
 ]
 
+# The workspace's cues color their number past an administrator's thresholds (vtigercrm_sync/number_cards.py).
+app_include_js = ["/assets/vtigercrm_sync/js/number_card_color.js"]
+
 # "Open in VTiger" on the forms of synced documents, and nowhere else.
 doctype_js = {
 	"Customer": "public/js/vtiger_link.js",
