@@ -74,10 +74,11 @@ def start_changed_syncs() -> None:
 		try:
 			if changes_waiting(frappe.get_doc(SETTING_DOCTYPE, name)):
 				start_scheduled_sync(name)
+			frappe.db.commit()  # its claim and queued run, whatever the next connection's check meets
 			frappe.cache.delete_value(_check_failing(name))
 		except Exception:
 			frappe.db.rollback()
-			if not frappe.cache.get_value(_check_failing(name)):
+			if not frappe.cache.get_value(_check_failing(name), expires=True):
 				frappe.cache.set_value(_check_failing(name), 1, expires_in_sec=3600)
 				frappe.log_error(
 					title=_("VTigerCRM Sync {0} could not check VTiger for changes").format(name),
@@ -85,6 +86,7 @@ def start_changed_syncs() -> None:
 					reference_doctype=SETTING_DOCTYPE,
 					reference_name=name,
 				)
+				frappe.db.commit()
 
 
 def _check_failing(connection: str) -> str:

@@ -108,3 +108,19 @@ class TestEveryMinuteChangesOnly(TwoWayTestCase):
 				{"vtiger_user": self.server.username, "vtiger_user_dedicated": 0},
 			)
 			frappe.db.commit()
+
+	def test_a_vtiger_that_cannot_be_checked_is_logged_once_not_every_minute(self):
+		title = f"VTigerCRM Sync {self.connection} could not check VTiger for changes"
+		port = frappe.db.get_value(SETTING_DOCTYPE, self.connection, "port")
+		frappe.db.set_value(SETTING_DOCTYPE, self.connection, "port", 9)  # nothing listens there
+		frappe.db.commit()
+		try:
+			before = self.logs()
+			for _minute in range(3):
+				start_changed_syncs()
+			self.assertEqual(self.logs(), before)
+			self.assertEqual(frappe.db.count("Error Log", {"method": title}), 1)
+		finally:
+			frappe.db.set_value(SETTING_DOCTYPE, self.connection, "port", port)
+			frappe.db.commit()
+			frappe.cache.delete_value(f"vtigercrm_sync_check_failing::{self.connection}")
