@@ -10,7 +10,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from vtiger_writer import VTigerWriter
 
-from vtigercrm_sync.syncer.services.changes import feed_head, read_feed, tracked_modules
+from vtigercrm_sync.syncer.services.changes import changed_since, feed_head, read_feed, tracked_modules
+from vtigercrm_sync.syncer.services.query import Watermark
 from vtigercrm_sync.syncer.services.reconcile import compare_ids, link_differences, live_links
 
 T = datetime(2025, 4, 1, 9, 0, 0)
@@ -99,6 +100,46 @@ def test_a_purge_leaves_nothing_in_the_feed(vtiger: VTigerWriter, vtiger_engine:
 	vtiger.purge(account)
 	# the delete's row and its backups went with the purge: the contact it unlinked is named by no row
 	assert feed(vtiger_engine, head).records == {}
+
+
+def test_the_minutely_check_sees_a_save_after_the_watermarks_and_nothing_else(
+	vtiger: VTigerWriter, vtiger_engine: Engine
+):
+	account = vtiger.create_account("Acme", at=at(0))
+	contact = vtiger.create_contact("Person", account_id=account, at=at(1))
+	with Session(vtiger_engine) as s:
+		head = feed_head(s)
+	marks = {"Accounts": Watermark(at(0), account), "Contacts": Watermark(at(1), contact)}
+	with Session(vtiger_engine) as s:
+		assert changed_since(s, marks, head) == []
+		assert changed_since(s, {**marks, "Contacts": None}, head) == ["Contacts"]  # never read: a run
+		assert changed_since(s, {**marks, "SalesOrder": None}, head) == []  # none yet: nothing to read
+	vtiger.update(contact, at=at(1), lastname="Same second")  # same second, later in the keyset: not the mark
+	with Session(vtiger_engine) as s:
+		assert changed_since(s, marks, head) == ["ModTracker"]
+		assert changed_since(s, {**marks, "Contacts": Watermark(at(0), 0)}, head) == [
+			"Contacts",
+			"ModTracker",
+		]
+
+
+def test_the_minutely_check_leaves_out_the_saves_of_the_apps_own_user(
+	vtiger: VTigerWriter, vtiger_engine: Engine
+):
+	user = vtiger  # admin (1)
+	app = VTigerWriter(vtiger_engine, user_id=7)  # the connection's dedicated web service user
+	account = user.create_account("Acme", at=at(0))
+	with Session(vtiger_engine) as s:
+		head = feed_head(s)
+	marks = {"Accounts": Watermark(at(0), account)}
+	app.update(account, at=at(20), website="pushed.example.org")
+	with Session(vtiger_engine) as s:
+		assert changed_since(s, marks, head, ignore_user=7) == []
+		assert changed_since(s, marks, head) == ["Accounts", "ModTracker"]
+	user.update(account, at=at(30), website="edited.example.org")
+	app.update(account, at=at(40), website="pushed.example.org")  # the app's push after a user's edit
+	with Session(vtiger_engine) as s:
+		assert changed_since(s, marks, head, ignore_user=7) == ["ModTracker"]
 
 
 def test_modules_modtracker_does_not_log_are_told(vtiger_engine: Engine, session: Session):

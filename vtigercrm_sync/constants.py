@@ -61,6 +61,8 @@ ACTION_RETRYING = "Retrying"
 ACTION_FAILED = "Failed"
 
 SCHEDULE_OFF = "Off"
+SCHEDULE_CHANGES = "Every minute (changes only)"
+"""Each minute, a run only when VTiger changed something after the watermarks (``tasks.start_changed_syncs``)."""
 
 STREAM_FIELDS = {"Accounts": "sync_accounts", "Contacts": "sync_contacts", "SalesOrder": "sync_sales_orders"}
 WATERMARK_FIELDS = {
@@ -118,9 +120,13 @@ MODULE = "VTigerCRM Sync"
 
 
 CHANGED_FIELD = "vtiger_changed_after_submit"
+CANCELLED_FIELD = "vtiger_cancelled_after_submit"
 CHANGES_FIELD = "vtiger_changes"
 OFFERED_HASH_FIELD = "vtiger_offered_hash"
-"""A submitted order VTiger changed: the flag, the fields that differ, and the VTiger version they come from."""
+"""A submitted order VTiger changed: the flag (and whether VTiger cancelled it), the fields that differ, and the
+VTiger version they come from."""
+VTIGER_CANCELLED = "Cancelled"
+"""VTiger's ``sostatus`` of a cancelled order."""
 
 
 def _field(fieldname: str, label: str, fieldtype: str = "Data", **extra) -> dict:
@@ -260,6 +266,18 @@ CUSTOM_FIELDS: dict[str, list[dict]] = {
 			description="VTiger changed this order after it was submitted here: Amend from VTiger or Keep ERPNext",
 		),
 		_field(
+			CANCELLED_FIELD,
+			"Cancelled in VTiger after Submit",
+			"Check",
+			read_only=1,
+			no_copy=1,
+			allow_on_submit=1,
+			in_standard_filter=1,
+			depends_on=CANCELLED_FIELD,
+			insert_after=CHANGED_FIELD,
+			description="VTiger cancelled this order after it was submitted here: Cancel in ERPNext or Keep ERPNext",
+		),
+		_field(
 			CHANGES_FIELD,
 			"Fields VTiger Changed",
 			"Small Text",
@@ -267,7 +285,7 @@ CUSTOM_FIELDS: dict[str, list[dict]] = {
 			no_copy=1,
 			allow_on_submit=1,
 			depends_on=CHANGED_FIELD,
-			insert_after=CHANGED_FIELD,
+			insert_after=CANCELLED_FIELD,
 		),
 		_field(
 			OFFERED_HASH_FIELD,

@@ -17,6 +17,9 @@ add_to_apps_screen = [
 	}
 ]
 
+# The workspace's cues color their number past an administrator's thresholds (vtigercrm_sync/number_cards.py).
+app_include_js = ["/assets/vtigercrm_sync/js/number_card_color.js"]
+
 # "Open in VTiger" on the forms of synced documents, and nowhere else.
 doctype_js = {
 	"Customer": "public/js/vtiger_link.js",
@@ -71,6 +74,7 @@ doc_events = {
 
 scheduler_events = {
 	"cron": {
+		"* * * * *": ["vtigercrm_sync.tasks.start_changed_syncs"],
 		"*/5 * * * *": [
 			"vtigercrm_sync.tasks.start_due_syncs",
 			"vtigercrm_sync.syncer.push.pusher.drain_all",

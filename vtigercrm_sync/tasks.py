@@ -11,6 +11,7 @@ from frappe.utils import get_datetime, now_datetime
 from frappe.utils.background_jobs import is_job_enqueued
 
 from vtigercrm_sync.constants import (
+	SCHEDULE_CHANGES,
 	SCHEDULE_OFF,
 	SETTING_DOCTYPE,
 	STATUS_QUEUED,
@@ -18,6 +19,8 @@ from vtigercrm_sync.constants import (
 	TRIGGER_SCHEDULE,
 	job_id,
 )
+from vtigercrm_sync.syncer.redact import redact
+from vtigercrm_sync.syncer.run.feed import changes_waiting
 from vtigercrm_sync.syncer.run.stages import recover
 
 INTERVALS = {"Hourly": timedelta(hours=1), "Daily": timedelta(days=1)}
@@ -50,6 +53,45 @@ def start_due_syncs() -> None:
 				reference_doctype=SETTING_DOCTYPE,
 				reference_name=row.name,
 			)
+
+
+def start_changed_syncs() -> None:
+	"""Runs every minute (hooks.py): each enabled connection on the *Every minute (changes only)* schedule with no
+	run queued or on asks VTiger whether anything changed after its watermarks, and runs only then (the claim
+	final → Queued still refuses a run that started meanwhile). An unchanged check writes nothing; a connection
+	that cannot be checked is logged once an hour, without stopping the others."""
+	for name in frappe.get_all(
+		SETTING_DOCTYPE,
+		filters={
+			"enabled": 1,
+			"schedule": SCHEDULE_CHANGES,
+			"status": ("not in", (STATUS_QUEUED, STATUS_RUNNING)),
+		},
+		pluck="name",
+	):
+		if is_job_enqueued(job_id(name)):
+			continue
+		try:
+			doc = frappe.get_doc(SETTING_DOCTYPE, name)
+			if changes_waiting(doc):
+				start_scheduled_sync(name, doc.last_run_at)
+			frappe.db.commit()  # its claim and queued run, whatever the next connection's check meets
+			frappe.cache.delete_value(_check_failing(name))
+		except Exception:
+			frappe.db.rollback()
+			if not frappe.cache.get_value(_check_failing(name), expires=True):
+				frappe.cache.set_value(_check_failing(name), 1, expires_in_sec=3600)
+				frappe.log_error(
+					title=_("VTigerCRM Sync {0} could not check VTiger for changes").format(name),
+					message=redact(frappe.get_traceback()),
+					reference_doctype=SETTING_DOCTYPE,
+					reference_name=name,
+				)
+				frappe.db.commit()
+
+
+def _check_failing(connection: str) -> str:
+	return f"vtigercrm_sync_check_failing::{connection}"
 
 
 def start_scheduled_sync(connection: str, last_run_at: datetime | None) -> None:

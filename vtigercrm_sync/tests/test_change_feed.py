@@ -221,3 +221,71 @@ class TestOrderChangedAfterSubmit(TwoWayTestCase):
 		self.assertEqual(log.status, "Success", [(line.action, line.message) for line in log.lines])
 		amendment = frappe.get_doc("Sales Order", self.find("Sales Order", crmid))
 		self.assertEqual((amendment.amended_from, amendment.po_no, amendment.docstatus), (name, "PO-2", 1))
+
+	def submitted_order(self, label: str) -> tuple[str, int, str]:
+		"""An order made through VTiger's web service and synced: submitted in ERPNext (status Created)."""
+		account = self.client.create(
+			"Accounts", {"accountname": self.name(label), "assigned_user_id": self.client.user_id}
+		)["id"]
+		product = ws_product(self.client, self.name(f"{label} item"))["id"]
+		order = ws_order(self.client, account, product, self.name(f"{label} order"))["id"]
+		crmid = int(order.split("x")[1])
+		self.sync()
+		name = self.find("Sales Order", crmid)
+		self.assertEqual(frappe.db.get_value("Sales Order", name, "docstatus"), 1)
+		return order, crmid, name
+
+	def marks(self, name: str) -> tuple:
+		return frappe.db.get_value(
+			"Sales Order",
+			name,
+			["docstatus", "vtiger_changed_after_submit", "vtiger_cancelled_after_submit"],
+		)
+
+	def line_of(self, log, name: str):
+		return next(line for line in log.lines if line.target_name == name)
+
+	def test_an_order_vtiger_cancels_after_submit_is_offered_then_kept_or_cancelled(self):
+		from vtigercrm_sync.syncer.handler.amend import amend_from_vtiger, cancel_in_erpnext, keep_erpnext
+
+		order, crmid, name = self.submitted_order("Cancelled")
+		self.client.revise({"id": order, "sostatus": "Cancelled"})
+		log = self.sync()
+		self.assertEqual(self.marks(name), (1, 1, 1))
+		self.assertIn("Cancelled in VTiger", frappe.db.get_value("Sales Order", name, "vtiger_changes"))
+		line = self.line_of(log, name)
+		self.assertEqual(line.action, "Skipped")
+		self.assertIn("cancelled in VTiger after it was submitted", line.message)
+		self.assertIn("Cancel in ERPNext", line.message)
+		listed = frappe.get_all(
+			"Sales Order", filters={"vtiger_cancelled_after_submit": 1, "docstatus": 1}, pluck="name"
+		)
+		self.assertIn(name, listed)
+		self.assertRaises(frappe.ValidationError, amend_from_vtiger, name)  # nothing to amend it with
+
+		keep_erpnext(name)
+		self.sync()
+		self.assertEqual(self.marks(name), (1, 0, 0))
+
+		self.client.revise({"id": order, "vtiger_purchaseorder": "PO-C"})  # still cancelled, changed again
+		self.sync()
+		self.assertEqual(self.marks(name), (1, 1, 1))
+		cancel_in_erpnext(name)
+		self.assertEqual(self.marks(name), (2, 0, 0))
+		log = self.sync()
+		self.sync()
+		self.assertEqual(self.find("Sales Order", crmid), name)  # no amendment
+		self.assertFalse(frappe.db.exists("Sales Order", {"amended_from": name}))
+		self.assertFalse([line for line in log.lines if line.target_name == name and line.action == "Failed"])
+
+	def test_an_order_cancelled_on_both_sides_is_not_amended(self):
+		order, _crmid, name = self.submitted_order("Both")
+		self.client.revise({"id": order, "sostatus": "Cancelled"})
+		self.sync()
+		frappe.get_doc("Sales Order", name).cancel()  # in ERPNext, without the offered action
+		frappe.db.commit()
+		log = self.sync()
+		self.assertEqual(self.marks(name), (2, 0, 0))
+		self.assertIn("cancelled in VTiger and in ERPNext", self.line_of(log, name).message)
+		self.sync()
+		self.assertFalse(frappe.db.exists("Sales Order", {"amended_from": name}))

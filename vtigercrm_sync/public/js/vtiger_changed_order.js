@@ -1,12 +1,17 @@
-// A submitted order VTiger changed since: say which fields, and offer Amend from VTiger or Keep ERPNext.
+// A submitted order VTiger changed since: say which fields, and offer Amend from VTiger or Keep ERPNext; one VTiger
+// cancelled: say so, and offer Cancel in ERPNext or Keep ERPNext.
 frappe.ui.form.on("Sales Order", {
 	refresh(frm) {
 		if (frm.doc.docstatus !== 1 || !frm.doc.vtiger_changed_after_submit) return;
+		const cancelled = !!frm.doc.vtiger_cancelled_after_submit;
 		frm.dashboard.add_comment(
-			__("VTiger changed this order after it was submitted: {0}", [
-				frappe.utils.escape_html(frm.doc.vtiger_changes || ""),
-			]),
-			"orange",
+			__(
+				cancelled
+					? "VTiger cancelled this order after it was submitted: {0}"
+					: "VTiger changed this order after it was submitted: {0}",
+				[frappe.utils.escape_html(frm.doc.vtiger_changes || "")]
+			),
+			cancelled ? "red" : "orange",
 			true
 		);
 		const call = (method) =>
@@ -19,15 +24,26 @@ frappe.ui.form.on("Sales Order", {
 					frm.reload_doc();
 				},
 			});
-		frm.add_custom_button(
-			__("Amend from VTiger"),
-			() =>
-				frappe.confirm(
-					__("Cancel this order and write VTiger's version of it as its amendment?"),
-					() => call("amend_from_vtiger")
-				),
-			__("VTiger")
-		);
+		if (cancelled) {
+			frm.add_custom_button(
+				__("Cancel in ERPNext"),
+				() =>
+					frappe.confirm(__("Cancel this order, as VTiger did?"), () =>
+						call("cancel_in_erpnext")
+					),
+				__("VTiger")
+			);
+		} else {
+			frm.add_custom_button(
+				__("Amend from VTiger"),
+				() =>
+					frappe.confirm(
+						__("Cancel this order and write VTiger's version of it as its amendment?"),
+						() => call("amend_from_vtiger")
+					),
+				__("VTiger")
+			);
+		}
 		frm.add_custom_button(__("Keep ERPNext"), () => call("keep_erpnext"), __("VTiger"));
 	},
 });

@@ -4,6 +4,8 @@ ERPNext never rewrites a submitted order. Instead of skipping VTiger's change on
 (*Changed in VTiger after Submit*, with the fields that differ, filterable in the list) and the log line names
 them. *Amend from VTiger* cancels the order and writes VTiger's version as its amendment (which takes the
 ``vtiger_id``); *Keep ERPNext* acknowledges that version: the order is marked again only if VTiger changes it again.
+An order VTiger cancelled is marked *Cancelled in VTiger after Submit* as well, and offered *Cancel in ERPNext*
+instead of an amendment (VTiger's version of it is a cancelled order).
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from frappe.model.document import Document
 from frappe.utils import flt, getdate
 
 from vtigercrm_sync.constants import (
+	CANCELLED_FIELD,
 	CHANGED_FIELD,
 	CHANGES_FIELD,
 	CONNECTION_FIELD,
 	OFFERED_HASH_FIELD,
+	VTIGER_CANCELLED,
 	VTIGER_HASH_FIELD,
 	VTIGER_ID_FIELD,
 )
@@ -30,34 +34,42 @@ from vtigercrm_sync.syncer.plan import DocumentPlan, VTigerId
 def offer(
 	handler: Any, doc: Document, plan: DocumentPlan, resolver: Any, content_hash: str
 ) -> Outcome | Document:
-	"""A submitted order VTiger changed is marked with the fields that differ; a cancelled one the user asked
-	to amend from VTiger becomes the document to write (its amendment)."""
-	if doc.docstatus == 2 and doc.get(CHANGED_FIELD):
+	"""A submitted order VTiger changed (or cancelled) is marked with the fields that differ; a cancelled one the
+	user asked to amend from VTiger becomes the document to write (its amendment)."""
+	if doc.docstatus == 2 and doc.get(CHANGED_FIELD) and not doc.get(CANCELLED_FIELD):
 		return amendment_of(doc)
+	if doc.docstatus == 2 and doc.get(CANCELLED_FIELD):
+		acknowledge(doc.name, content_hash)
+		return Outcome("Skipped", doc.name, _("cancelled in VTiger and in ERPNext"))
 	if doc.docstatus != 1:
 		return Outcome("Skipped", doc.name, _("cancelled in ERPNext; VTiger changes were not applied"))
-	if doc.get(OFFERED_HASH_FIELD) == content_hash:
-		return Outcome(
-			"Skipped",
-			doc.name,
-			_("changed in VTiger after it was submitted; Amend from VTiger or Keep ERPNext on the order"),
+	cancelled = plan.meta.get("vtiger_status") == VTIGER_CANCELLED
+	what, actions = (
+		(_("cancelled in VTiger after it was submitted"), _("Cancel in ERPNext or Keep ERPNext on the order"))
+		if cancelled
+		else (
+			_("changed in VTiger after it was submitted"),
+			_("Amend from VTiger or Keep ERPNext on the order"),
 		)
+	)
+	if doc.get(OFFERED_HASH_FIELD) == content_hash:
+		return Outcome("Skipped", doc.name, f"{what}; {actions}")
 	draft = frappe.copy_doc(doc)
 	handler.fill(draft, plan, resolver, [])
 	changed = differing_fields(doc, draft, plan)
 	frappe.db.set_value(
 		doc.doctype,
 		doc.name,
-		{CHANGED_FIELD: 1, CHANGES_FIELD: ", ".join(changed), OFFERED_HASH_FIELD: content_hash},
+		{
+			CHANGED_FIELD: 1,
+			CANCELLED_FIELD: int(cancelled),
+			CHANGES_FIELD: ", ".join(([_("Status: Cancelled in VTiger")] if cancelled else []) + changed),
+			OFFERED_HASH_FIELD: content_hash,
+		},
 		update_modified=False,
 	)
-	return Outcome(
-		"Skipped",
-		doc.name,
-		_(
-			"changed in VTiger after it was submitted ({0}); Amend from VTiger or Keep ERPNext on the order"
-		).format(", ".join(changed) or _("no field ERPNext shows")),
-	)
+	fields = ", ".join(changed) or ("" if cancelled else _("no field ERPNext shows"))
+	return Outcome("Skipped", doc.name, f"{what} ({fields}); {actions}" if fields else f"{what}; {actions}")
 
 
 def differing_fields(doc: Document, draft: Document, plan: DocumentPlan) -> list[str]:
@@ -103,6 +115,8 @@ def amend_from_vtiger(name: str) -> str:
 	doc.check_permission("amend")
 	if not (doc.docstatus == 1 and doc.get(CHANGED_FIELD)):
 		frappe.throw(_("{0} has no change from VTiger to apply").format(frappe.bold(name)))
+	if doc.get(CANCELLED_FIELD):
+		frappe.throw(_("VTiger cancelled {0}: Cancel in ERPNext, or Keep ERPNext").format(frappe.bold(name)))
 	connection, vtiger_id = doc.get(CONNECTION_FIELD), doc.get(VTIGER_ID_FIELD)
 	doc.cancel()
 	frappe.enqueue(
@@ -121,14 +135,32 @@ def amend_from_vtiger(name: str) -> str:
 
 
 @frappe.whitelist(methods=["POST"])
+def cancel_in_erpnext(name: str) -> str:
+	"""Cancel the order as VTiger did; later runs skip it (its hash is VTiger's cancelled version) until VTiger
+	changes it again."""
+	doc = frappe.get_doc("Sales Order", name)
+	doc.check_permission("cancel")
+	if not (doc.docstatus == 1 and doc.get(CANCELLED_FIELD)):
+		frappe.throw(_("{0} was not cancelled in VTiger").format(frappe.bold(name)))
+	doc.cancel()
+	acknowledge(name, doc.get(OFFERED_HASH_FIELD))
+	return _("{0} cancelled, as in VTiger").format(name)
+
+
+@frappe.whitelist(methods=["POST"])
 def keep_erpnext(name: str) -> str:
 	"""Acknowledge VTiger's version: the order is marked again only when VTiger changes it again."""
 	doc = frappe.get_doc("Sales Order", name)
 	doc.check_permission("write")
+	acknowledge(name, doc.get(OFFERED_HASH_FIELD))
+	return _("{0} keeps its ERPNext values").format(name)
+
+
+def acknowledge(name: str, content_hash: str | None) -> None:
+	"""VTiger's version ``content_hash`` is dealt with: the mark goes, and runs skip that version."""
 	frappe.db.set_value(
 		"Sales Order",
 		name,
-		{CHANGED_FIELD: 0, CHANGES_FIELD: None, VTIGER_HASH_FIELD: doc.get(OFFERED_HASH_FIELD)},
+		{CHANGED_FIELD: 0, CANCELLED_FIELD: 0, CHANGES_FIELD: None, VTIGER_HASH_FIELD: content_hash},
 		update_modified=False,
 	)
-	return _("{0} keeps its ERPNext values").format(name)

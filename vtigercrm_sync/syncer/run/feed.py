@@ -19,12 +19,14 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from vtigercrm_sync.config.spec import STREAM_ORDER
 from vtigercrm_sync.constants import CHUNK_DOCTYPE, FEED_FIELD
+from vtigercrm_sync.database.engine import get_engine
+from vtigercrm_sync.database.unit_of_work import SqlAlchemyUnitOfWork
 from vtigercrm_sync.syncer.handler.deletion import documents_of
 from vtigercrm_sync.syncer.observer.frappe import FrappeObserver
 from vtigercrm_sync.syncer.plan import RecordRef, VTigerId
 from vtigercrm_sync.syncer.redact import redact
 from vtigercrm_sync.syncer.run.stages import add_chunk
-from vtigercrm_sync.syncer.services.changes import feed_head, read_feed
+from vtigercrm_sync.syncer.services.changes import changed_since, feed_head, read_feed, user_id
 from vtigercrm_sync.syncer.services.query import Change, Watermark, reason
 
 UNREADABLE = (1142, 1146)
@@ -72,6 +74,24 @@ def follow_feed(run, coordinator, window: Mapping[str, Watermark | None]) -> Non
 		run.doc.db_set(FEED_FIELD, str(page.last), update_modified=False)
 		frappe.db.commit()
 		after = page.last
+
+
+def changes_waiting(doc) -> list[str]:
+	"""What VTiger changed after the connection's watermarks (``changed_since``), without reading VTiger's
+	catalog: the every-minute schedule starts a run only when this is not empty. With *Only the Sync Uses This
+	User* the saves of the connection's web service user (its pushes) are not changes."""
+	streams = [module for module in STREAM_ORDER if module in doc.mapping_config().streams]
+	stored = doc.get(FEED_FIELD)
+	with SqlAlchemyUnitOfWork(get_engine(doc.connection_settings())) as uow:
+		ignore = (
+			user_id(uow.session, doc.vtiger_user) if doc.vtiger_user_dedicated and doc.vtiger_user else None
+		)
+		return changed_since(
+			uow.session,
+			{module: Watermark.parse(doc.watermark(module)) for module in streams},
+			int(stored) if stored else None,
+			ignore,
+		)
 
 
 def feed_observer(coordinator: FrappeObserver) -> FrappeObserver:

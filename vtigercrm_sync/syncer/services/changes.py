@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, literal, or_, select
+from sqlalchemy import and_, column, func, literal, or_, select, table
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from vtigercrm_sync import models as m
-from vtigercrm_sync.syncer.services.query import reason
+from vtigercrm_sync.syncer.services.query import Watermark, reason
 
 UPDATED, DELETED, CREATED, RESTORED, LINKED, UNLINKED = range(6)
 FEED_PAGE = 5_000
@@ -74,6 +74,55 @@ def read_feed(session: Session, after: int, modules: Sequence[str], limit: int =
 	for module, crmid in unlinked_by(session, deleted):
 		page.add(module, crmid, modules)
 	return page
+
+
+def changed_since(
+	session: Session,
+	watermarks: dict[str, Watermark | None],
+	feed_after: int | None,
+	ignore_user: int | None = None,
+) -> list[str]:
+	"""What changed after a connection's watermarks, cheaply (one ``LIMIT 1`` query per stream and one on
+	ModTracker): the modules whose ``(modifiedtime, crmid)`` keyset has a row after the stream's watermark (any row,
+	for a stream without one: none yet, or never read), and ``"ModTracker"`` when the feed has a row after ``feed_after`` for these
+	modules or a link. ``ignore_user`` (the VTiger user id of a web service user only the app uses) leaves out
+	what that user saved: the app's own pushes. Empty when nothing changed."""
+	e, b = m.CrmEntity.__table__, m.ModTrackerBasic.__table__
+	changed = []
+	for module, since in watermarks.items():
+		conditions = [e.c.setype == module]
+		if since is not None:
+			conditions += [
+				e.c.modifiedtime >= since.modifiedtime,
+				or_(
+					e.c.modifiedtime > since.modifiedtime,
+					and_(e.c.modifiedtime == since.modifiedtime, e.c.crmid > since.crmid),
+				),
+			]
+		if ignore_user is not None:
+			conditions.append(e.c.modifiedby != ignore_user)
+		if session.execute(select(e.c.crmid).where(*conditions).limit(1)).first():
+			changed.append(module)
+	if feed_after is not None:
+		conditions = [
+			b.c.id > feed_after,
+			or_(b.c.module.in_(list(watermarks)), b.c.status.in_((LINKED, UNLINKED))),
+		]
+		if ignore_user is not None:
+			conditions.append(b.c.whodid != ignore_user)
+		if session.execute(select(b.c.id).where(*conditions).limit(1)).first():
+			changed.append("ModTracker")
+	return changed
+
+
+USERS = table("vtiger_users", column("id"), column("user_name"), column("deleted"))
+
+
+def user_id(session: Session, user_name: str) -> int | None:
+	"""The id of a VTiger user (``vtiger_users``), to recognise its saves by ``modifiedby`` and ``whodid``."""
+	return session.execute(
+		select(USERS.c.id).where(USERS.c.user_name == user_name, USERS.c.deleted == 0)
+	).scalar_one_or_none()
 
 
 def unlinked_by(session: Session, deleted: Sequence[int]) -> list[tuple[str, int]]:

@@ -113,7 +113,7 @@ class VTigerCRMSync(Document):
 		push_edits: DF.Check
 		push_new_customers: DF.Check
 		push_status: DF.Check
-		schedule: DF.Literal["Off", "Hourly", "Daily", "Cron"]
+		schedule: DF.Literal["Off", "Every minute (changes only)", "Hourly", "Daily", "Cron"]
 		selling_price_list: DF.Link | None
 		status: DF.Literal[
 			"Never Run", "Queued", "Running", "Success", "Partial Success", "Failed", "Timed Out"
@@ -131,6 +131,7 @@ class VTigerCRMSync(Document):
 		vtiger_time_zone: DF.Data | None
 		vtiger_url: DF.Data | None
 		vtiger_user: DF.Data | None
+		vtiger_user_dedicated: DF.Check
 		watermark_accounts: DF.Data | None
 		watermark_contacts: DF.Data | None
 		watermark_sales_orders: DF.Data | None
