@@ -69,6 +69,13 @@ class Outcome:
 	"""What the document lacks that VTiger has: a refused value, a link left empty."""
 
 
+MADE_BY_THE_SAVE = frozenset({"Bin"})
+"""Documents ERPNext's save creates when first needed and, when another transaction inserted the same one first,
+reads back (``erpnext.stock.utils._create_bin``: a submitted order's reserved quantity per item and warehouse).
+Under REPEATABLE READ the read cannot see a row committed after this transaction's snapshot, and the save fails
+with DoesNotExistError: the group is written again, as after a lock, and the new transaction sees it."""
+
+
 class LinkNotFound(frappe.ValidationError):
 	pass
 
@@ -257,6 +264,14 @@ class DocumentHandler:
 			if is_new and self.created_concurrently(doc, plan):
 				raise CreatedConcurrently(
 					_("{0} {1} was created by another job at the same time").format(_(self.doctype), doc.name)
+				) from exc
+			raise
+		except frappe.DoesNotExistError as exc:
+			if getattr(exc, "doctype", None) in MADE_BY_THE_SAVE:
+				raise CreatedConcurrently(
+					_("{0} {1} needed a {2} another job created at the same time").format(
+						_(self.doctype), doc.name, _(exc.doctype)
+					)
 				) from exc
 			raise
 		message = self.after_save(doc, plan, resolver)
