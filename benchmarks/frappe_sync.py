@@ -366,8 +366,9 @@ def first_sync(connection: str, workers: int) -> Measured:
 	pool = Workers(workers, times)
 	try:
 		meter = Meter(_databases())
-		cpu = pool.cpu_seconds()
+		cpu, waits = pool.cpu_seconds(), _row_lock_waits()
 		elapsed, log = sync(connection, full=False)
+		waits = [after - before for after, before in zip(_row_lock_waits(), waits, strict=True)]
 		time.sleep(0.5)  # the last job returns
 		cpu = pool.cpu_seconds() - cpu
 		mariadb, load = meter.stop()
@@ -375,7 +376,7 @@ def first_sync(connection: str, workers: int) -> Measured:
 		pool.stop()
 	print(
 		f"  first sync, {workers} worker(s): {log.status}, created {log.created}, updated {log.updated}, "
-		f"failed {log.failed}"
+		f"failed {log.failed}; row lock waits {waits[0]} ({waits[1] / 1000:.1f} s) on the whole server"
 	)
 	orders = frappe.db.count(
 		"Sales Order",
@@ -411,6 +412,14 @@ def parallel(n: int, workers: int, company: str) -> None:
 		group_by="action, target_doctype, entity",
 	):
 		print(f"  {row.action}: {row.documents} {row.target_doctype} ({row.entity})")
+
+
+def _row_lock_waits() -> tuple[int, int]:
+	"""InnoDB's count of row lock waits and their milliseconds on this server (every database), for a
+	difference."""
+	status = dict(frappe.db.sql("SHOW GLOBAL STATUS LIKE 'Innodb_row_lock_time%'"))
+	waits = frappe.db.sql("SHOW GLOBAL STATUS LIKE 'Innodb_row_lock_waits'")
+	return int(waits[0][1]) if waits else 0, int(status.get("Innodb_row_lock_time", 0))
 
 
 def _innodb_deadlocks() -> int:
