@@ -34,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -44,26 +45,41 @@ from frappe.installer import update_site_config
 from frappe.utils.background_jobs import get_redis_conn
 from rq import Worker
 from sqlalchemy import create_engine, text
-from vtiger_schema import read_settings
+from vtiger_schema import connect_server, read_settings
 
-from vtigercrm_sync.constants import CHUNK_DOCTYPE, LOG_DOCTYPE, SETTING_DOCTYPE, STATUS_QUEUED, job_id
+from vtigercrm_sync.constants import (
+	CHUNK_DOCTYPE,
+	LOG_DOCTYPE,
+	LOG_LINE_DOCTYPE,
+	SETTING_DOCTYPE,
+	STATUS_QUEUED,
+	job_id,
+)
 from vtigercrm_sync.syncer.run.job import run_sync
 from vtigercrm_sync.syncer.run.stages import QUEUE
 
-DATABASE = "vtigercrm_sync_bench_frappe"
-NAIVE_ORDER = ("Customer", "Contact", "Address", "Sales Order")
+DATABASE = f"{read_settings().database}_bench_frappe"
+"""Per VTiger test database, so benches of several checkouts on one MariaDB do not fill each other's."""
+NAIVE_ORDER = ("Item", "Customer", "Contact", "Address", "Sales Order")
 LINKS = {
 	"Sales Order": ("customer", "contact_person", "customer_address", "shipping_address_name"),
 	"Customer": ("customer_primary_contact", "customer_primary_address"),
 }
+KINDS = ("Customer", "Contact", "Address", "Item", "Sales Order", "Sales Order, submitted")
+SUBMITTED = "Approved"
+"""The VTiger status of every other generated order, which the benchmark's connections submit."""
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class Workers:
 	"""Real ``bench worker`` processes on the long and the app's queue, and the peak RSS of them and their horses."""
 
-	def __init__(self, count: int):
+	def __init__(self, count: int, times: str | None = None):
 		env = {key: value for key, value in os.environ.items() if key != "CI"}
 		command = [sys.executable, "-m", "frappe.utils.bench_helper", "frappe", "worker"]
+		if times:  # time each document the workers write (timed_worker.py)
+			env["VTIGERCRM_SYNC_BENCH_TIMES"] = times
+			command[1:3] = [str(Path(__file__).resolve().parent / "timed_worker.py")]
 		self.processes = [
 			subprocess.Popen(
 				[*command, "--queue", f"long,{QUEUE}"],
@@ -98,6 +114,12 @@ class Workers:
 					continue
 		return family
 
+	def cpu_seconds(self) -> float:
+		"""CPU time of the workers, of their horses that ended (reaped: the workers' children's time) and of
+		those still running."""
+		parents = {p.pid for p in self.processes}
+		return sum(_cpu_seconds(pid, children=pid in parents) for pid in self._family())
+
 	def stop(self) -> None:
 		self._stop.set()
 		for process in self.processes:
@@ -111,6 +133,77 @@ def _rss_kib(pid: int) -> int:
 			return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
 	except (OSError, StopIteration):
 		return 0
+
+
+def _cpu_seconds(pid: int | str, children: bool = False) -> float:
+	"""utime + stime of a process, or of a thread (``PID/task/TID``), from ``/proc``; with its reaped
+	children's when asked."""
+	try:
+		with open(f"/proc/{pid}/stat") as stat:
+			fields = stat.read().rsplit(")", 1)[1].split()
+	except OSError:
+		return 0.0
+	ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if children else 0)
+	return ticks / TICKS
+
+
+class Meter:
+	"""What one measured stretch costs: the CPU seconds MariaDB's threads spent serving the site's and the
+	VTiger database's connections (MariaDB is shared by other benches and tests, so only threads whose
+	``information_schema.PROCESSLIST`` row names one of these databases are counted, sampled every 0.2 s), and
+	the machine's 1-minute load average over the stretch."""
+
+	def __init__(self, databases: tuple[str, ...]):
+		self.databases = databases
+		self.connection = connect_server(read_settings())
+		self.server = _mariadb_pid()
+		self.mariadb, self.loads = 0.0, []
+		self._last: dict[int, float] = {}
+		self._stop = threading.Event()
+		self._thread = threading.Thread(target=self._sample, daemon=True)
+		self._thread.start()
+
+	def _sample(self) -> None:
+		ticks = 0
+		while True:
+			stopping = self._stop.wait(0.2)
+			with self.connection.cursor() as cursor:
+				cursor.execute(
+					"SELECT TID FROM information_schema.PROCESSLIST WHERE DB IN %s", (self.databases,)
+				)
+				tids = [row[0] for row in cursor.fetchall()]
+			now = {tid: _cpu_seconds(f"{self.server}/task/{tid}") for tid in tids if self.server}
+			self.mariadb += sum(
+				max(cpu - self._last[tid], 0) for tid, cpu in now.items() if tid in self._last
+			)
+			self._last = now
+			ticks += 1
+			if ticks % 5 == 1 or stopping:
+				self.loads.append(os.getloadavg()[0])
+			if stopping:
+				return
+
+	def stop(self) -> tuple[float, float]:
+		"""(MariaDB's CPU seconds, mean load average)."""
+		self._stop.set()
+		self._thread.join()
+		self.connection.close()
+		return self.mariadb, sum(self.loads) / len(self.loads)
+
+
+def _mariadb_pid() -> int | None:
+	"""The MariaDB server's process on this host; None (its CPU time counts as 0) when it runs elsewhere."""
+	for entry in os.listdir("/proc"):
+		try:
+			if entry.isdigit() and open(f"/proc/{entry}/comm").read().strip() in ("mariadbd", "mysqld"):
+				return int(entry)
+		except OSError:
+			continue
+	return None
+
+
+def _databases() -> tuple[str, ...]:
+	return (frappe.conf.db_name, DATABASE)
 
 
 def make_connection(title: str, company: str) -> str:
@@ -128,6 +221,7 @@ def make_connection(title: str, company: str) -> str:
 			"mapping_preset": "standard",
 			"company": company,
 			"default_country": "United States",
+			"submit_statuses": SUBMITTED,
 			"tax_accounts": [
 				{"vtiger_tax": tax, "account_head": account} for tax in ("tax1", "tax2", "tax3")
 			],
@@ -146,7 +240,7 @@ def sync(connection: str, full: bool) -> tuple[float, frappe._dict]:
 	frappe.get_doc(SETTING_DOCTYPE, connection).queue_run("CLI", full, "Administrator")
 	frappe.db.commit()
 	while True:
-		time.sleep(0.05)
+		time.sleep(0.1)
 		frappe.db.rollback()
 		log = frappe.db.get_value(SETTING_DOCTYPE, connection, "last_log")
 		if log and log != before:
@@ -155,8 +249,28 @@ def sync(connection: str, full: bool) -> tuple[float, frappe._dict]:
 				return time.perf_counter() - started, row
 
 
-def naive(connection: str) -> tuple[float, int, int]:
-	"""Write the connection's documents again with a plain insert loop; (seconds, documents, orders)."""
+@dataclass
+class Measured:
+	"""One measured stretch: its wall time, documents and orders written, CPU seconds (the writing processes
+	and MariaDB's threads serving them), mean load average, and seconds spent per kind of document."""
+
+	seconds: float
+	documents: int
+	orders: int
+	cpu: float
+	mariadb: float
+	load: float
+	kinds: dict[str, list[float]]
+	log: frappe._dict | None = None
+	peak_kib: int = 0
+
+	def cpu_per_order(self) -> float:
+		return (self.cpu + self.mariadb) / self.orders
+
+
+def naive(connection: str) -> Measured:
+	"""Write the connection's documents again with a plain insert loop (``submit()`` where the sync submitted),
+	links pointed at the loop's own copies; each document timed, by kind."""
 	prefix = frappe.db.get_value(SETTING_DOCTYPE, connection, "id_prefix")
 	sources = {
 		doctype: [
@@ -168,28 +282,57 @@ def naive(connection: str) -> tuple[float, int, int]:
 		for doctype in NAIVE_ORDER
 	}
 	copies: dict[str, str] = {}
-	written = 0
+	kinds: dict[str, list[float]] = {kind: [] for kind in KINDS}
+	meter = Meter(_databases())
+	cpu = time.thread_time()
 	started = time.perf_counter()
 	for doctype in NAIVE_ORDER:
 		for source in sources[doctype]:
+			began = time.perf_counter()
 			doc = frappe.copy_doc(source)
 			for field in [f for f in doc.as_dict() if f.startswith("vtiger_")]:
 				doc.set(field, None)
 			if doctype == "Customer":
 				doc.customer_name = f"{source.customer_name} naive"
+			if doctype == "Item":
+				doc.item_code = f"{source.item_code} naive"
+			if doctype == "Contact":  # else the next sync adopts the copy by its match key, the e-mail
+				for row in doc.get("email_ids") or []:
+					row.email_id = f"naive.{row.email_id}"
+				doc.email_id = doc.email_id and f"naive.{doc.email_id}"
 			for field in LINKS.get(doctype, ()):
 				doc.set(field, copies.get(doc.get(field)))
 			for row in doc.get("links") or []:
 				row.link_name = copies.get(row.link_name, row.link_name)
+			for row in doc.get("items") or []:
+				row.item_code = copies.get(row.item_code, row.item_code)
 			doc.insert()
 			if source.docstatus == 1:
 				doc.submit()
 			copies[source.name] = doc.name
-			written += 1
-			if written % 50 == 0:
+			kinds[_kind(doctype, source.docstatus)].append(time.perf_counter() - began)
+			if sum(map(len, kinds.values())) % 50 == 0:
 				frappe.db.commit()
 	frappe.db.commit()
-	return time.perf_counter() - started, written, len(sources["Sales Order"])
+	elapsed, cpu = time.perf_counter() - started, time.thread_time() - cpu
+	mariadb, load = meter.stop()
+	documents = sum(map(len, kinds.values()))
+	return Measured(elapsed, documents, len(sources["Sales Order"]), cpu, mariadb, load, kinds)
+
+
+def _kind(doctype: str, docstatus: int) -> str:
+	return "Sales Order, submitted" if doctype == "Sales Order" and docstatus == 1 else doctype
+
+
+def written_kinds(times: str) -> dict[str, list[float]]:
+	"""Seconds per document the sync created or updated, by kind, as the timed workers wrote them down."""
+	kinds: dict[str, list[float]] = {kind: [] for kind in KINDS}
+	with open(times) as lines:
+		for line in lines:
+			kind, seconds, action = line.rstrip("\n").split("\t")
+			if action in ("Created", "Updated"):
+				kinds[kind].append(float(seconds))
+	return kinds
 
 
 def touch_orders(k: int) -> None:
@@ -214,22 +357,43 @@ def touch_orders(k: int) -> None:
 	engine.dispose()
 
 
-def first_sync(connection: str, workers: int) -> tuple[float, frappe._dict, int]:
-	"""A connection's first sync with ``workers`` workers; (seconds, log, peak RSS KiB)."""
-	pool = Workers(workers)
+def first_sync(connection: str, workers: int) -> Measured:
+	"""A connection's first sync with ``workers`` workers: its time, CPU, load and peak RSS (and, on one
+	worker, its seconds per document by kind)."""
+	times = f"/tmp/vtigercrm_sync_bench_times_{os.getpid()}_{workers}"
+	if os.path.exists(times):
+		os.remove(times)
+	pool = Workers(workers, times)
 	try:
+		meter = Meter(_databases())
+		cpu, waits = pool.cpu_seconds(), _row_lock_waits()
 		elapsed, log = sync(connection, full=False)
+		waits = [after - before for after, before in zip(_row_lock_waits(), waits, strict=True)]
+		time.sleep(0.5)  # the last job returns
+		cpu = pool.cpu_seconds() - cpu
+		mariadb, load = meter.stop()
 	finally:
 		pool.stop()
-	print(f"  first sync, {workers} worker(s): {log.status}, created {log.created}, failed {log.failed}")
-	return elapsed, log, pool.peak_kib
+	print(
+		f"  first sync, {workers} worker(s): {log.status}, created {log.created}, updated {log.updated}, "
+		f"failed {log.failed}; row lock waits {waits[0]} ({waits[1] / 1000:.1f} s) on the whole server"
+	)
+	orders = frappe.db.count(
+		"Sales Order",
+		{"vtiger_id": ("like", f"{frappe.db.get_value(SETTING_DOCTYPE, connection, 'id_prefix')}%")},
+	)
+	kinds = written_kinds(times)
+	os.remove(times)
+	documents = log.created + log.updated
+	return Measured(elapsed, documents, orders, cpu, mariadb, load, kinds, log, pool.peak_kib)
 
 
 def parallel(n: int, workers: int, company: str) -> None:
 	"""One first sync of n orders on ``workers`` workers: duration, deadlocks retried, chunks re-run, failures."""
 	(connection,) = fresh_data(n, company, f"{workers} workers")
 	deadlocks = _innodb_deadlocks()
-	elapsed, log, _peak = first_sync(connection, workers)
+	run = first_sync(connection, workers)
+	elapsed, log = run.seconds, run.log
 	chunks = frappe.get_all(
 		CHUNK_DOCTYPE, filters={"parent": log.name}, fields=["status", "attempts", "enqueued"]
 	)
@@ -238,8 +402,24 @@ def parallel(n: int, workers: int, company: str) -> None:
 	print(
 		f"{workers} workers, {n} orders, {len(chunks)} chunks: {elapsed:.1f}s, {log.status}; deadlocks retried "
 		f"{_innodb_deadlocks() - deadlocks}, chunks re-run {rerun}, failed chunks {failed}, failed records "
-		f"{log.failed}; read {log.records_read} of {log.total_records}"
+		f"{log.failed}; read {log.records_read} of {log.total_records}; created {log.created}, updated "
+		f"{log.updated}; CPU {run.cpu_per_order():.3f} s/order, load {run.load:.1f}"
 	)
+	for row in frappe.get_all(
+		LOG_LINE_DOCTYPE,
+		filters={"parent": log.name, "action": ("in", ("Updated", "Failed"))},
+		fields=["action", "target_doctype", "entity", "count(*) as documents"],
+		group_by="action, target_doctype, entity",
+	):
+		print(f"  {row.action}: {row.documents} {row.target_doctype} ({row.entity})")
+
+
+def _row_lock_waits() -> tuple[int, int]:
+	"""InnoDB's count of row lock waits and their milliseconds on this server (every database), for a
+	difference."""
+	status = dict(frappe.db.sql("SHOW GLOBAL STATUS LIKE 'Innodb_row_lock_time%'"))
+	waits = frappe.db.sql("SHOW GLOBAL STATUS LIKE 'Innodb_row_lock_waits'")
+	return int(waits[0][1]) if waits else 0, int(status.get("Innodb_row_lock_time", 0))
 
 
 def _innodb_deadlocks() -> int:
@@ -252,14 +432,41 @@ def fresh_data(n: int, company: str, *labels: str) -> list[str]:
 	"""Fill VTiger with n orders (the same data for each n) and make a connection per label."""
 	first = random.randint(10, 900) * 1_000_000
 	fill(n, first_crmid=first, database=DATABASE)
+	engine = create_engine(read_settings().database_url(DATABASE))
+	with engine.begin() as conn:
+		conn.execute(
+			text("UPDATE vtiger_salesorder SET sostatus = :status WHERE salesorderid % 2 = 0"),
+			{"status": SUBMITTED},
+		)
+	engine.dispose()
 	return [make_connection(f"Benchmark {label} {first}", company) for label in labels]
 
 
-def report(label: str, seconds: float, documents: int, orders: int, floor: float | None = None) -> None:
-	ratio = f"  {floor / seconds:5.2f}x naive" if floor else ""
+def report(label: str, run: Measured, floor: Measured | None = None) -> None:
+	ratio = f"  {floor.seconds / run.seconds:5.2f}x naive" if floor else ""
 	print(
-		f"{label:<24}{seconds:8.1f}s  {documents / seconds:7.1f} documents/s  {orders / seconds:6.1f} orders/s{ratio}",
+		f"{label:<24}{run.seconds:8.1f}s  {run.documents / run.seconds:7.1f} documents/s  "
+		f"{run.orders / run.seconds:6.1f} orders/s  CPU {run.cpu_per_order():.3f} s/order (MariaDB "
+		f"{run.mariadb / run.orders:.3f})  load {run.load:.1f}{ratio}",
 		flush=True,
+	)
+
+
+def report_kinds(floor: Measured, one: Measured) -> None:
+	"""Milliseconds per document by kind, the naive loop against a one-worker sync."""
+	print(f"{'ms per document':<24}{'naive':>8}{'sync':>8}{'sync/naive':>12}  documents")
+	for kind in KINDS:
+		naive_times, sync_times = floor.kinds.get(kind) or [], one.kinds.get(kind) or []
+		if not naive_times and not sync_times:
+			continue
+		naive_ms = 1000 * sum(naive_times) / max(len(naive_times), 1)
+		sync_ms = 1000 * sum(sync_times) / max(len(sync_times), 1)
+		ratio = f"{sync_ms / naive_ms:11.2f}x" if naive_ms else f"{'':>12}"
+		print(f"{kind:<24}{naive_ms:8.1f}{sync_ms:8.1f}{ratio}  {len(naive_times)} / {len(sync_times)}")
+	charged = sum(map(sum, one.kinds.values()))
+	print(
+		f"{'sync outside documents':<24}{'':>8}{1000 * (one.seconds - charged) / one.orders:8.1f}"
+		f"  ms per order (reading, planning, skipping what is written, commits, stages)"
 	)
 
 
@@ -299,6 +506,7 @@ def main() -> None:
 	parser.add_argument(
 		"--rss-only", action="store_true", help="only the peak RSS of first syncs of N and 5N"
 	)
+	parser.add_argument("--skip-5n", action="store_true", help="without the first sync of 5N (peak RSS)")
 	args = parser.parse_args()
 	frappe.init(site=args.site, sites_path=".")
 	frappe.connect()
@@ -316,45 +524,58 @@ def main() -> None:
 			parallel(n, args.parallel, company)
 			return
 		if args.rss_only:
-			peaks = [first_sync(fresh_data(size, company, f"RSS {size}")[0], 1)[2] for size in (n, 5 * n)]
+			peaks = [
+				first_sync(fresh_data(size, company, f"RSS {size}")[0], 1).peak_kib for size in (n, 5 * n)
+			]
 			print(
 				f"peak RSS of a worker or horse: {peaks[0] / 1024:.1f} MiB at N = {n}, {peaks[1] / 1024:.1f} MiB "
 				f"at 5N = {5 * n} ({peaks[1] / peaks[0]:.2f}x)"
 			)
 			return
 		one_worker, two_workers = fresh_data(n, company, "1 worker", "2 workers")
-		one, _log, peak_n = first_sync(one_worker, 1)
-		floor, docs, orders = naive(one_worker)
-		report("naive", floor, docs, orders)
-		report("sync, 1 worker", one, docs, orders, floor)
-		two, _log, _peak = first_sync(two_workers, 2)
-		report("sync, 2 workers", two, docs, orders, floor)
+		one = first_sync(one_worker, 1)
+		floor = naive(one_worker)
+		two = first_sync(two_workers, 2)
+		report("naive", floor)
+		report("sync, 1 worker", one, floor)
+		report("sync, 2 workers", two, floor)
+		print(
+			f"CPU per order, 2 workers / 1 worker: {two.cpu_per_order() / one.cpu_per_order():.2f}x "
+			f"(target 1.1x at most)"
+		)
+		report_kinds(floor, one)
+		peak_n = one.peak_kib
 
 		pool = Workers(2)
 		try:
 			quiet, _log = sync(two_workers, full=False)
-			print(f"{'unchanged incremental':<24}{quiet:8.2f}s  {two / quiet:7.1f}x faster than first sync")
+			print(
+				f"{'unchanged incremental':<24}{quiet:8.2f}s  {two.seconds / quiet:7.1f}x faster than first sync"
+			)
 			full, _log = sync(two_workers, full=True)
-			print(f"{'unchanged full resync':<24}{full:8.2f}s  {two / full:7.1f}x faster than first sync")
+			print(
+				f"{'unchanged full resync':<24}{full:8.2f}s  {two.seconds / full:7.1f}x faster than first sync"
+			)
 			touch_orders(args.k)
 			changed, log_k = sync(two_workers, full=False)
-			bound = 3 * args.k / n * two + 1
+			bound = 3 * args.k / n * two.seconds + 1
 			print(
-				f"{f'k = {args.k} changed of {n}':<24}{changed:8.2f}s  {changed / two:.4f} of first sync "
+				f"{f'k = {args.k} changed of {n}':<24}{changed:8.2f}s  {changed / two.seconds:.4f} of first sync "
 				f"(bound 3k/N x first + 1 s = {bound:.2f}s; updated {log_k.updated})"
 			)
 		finally:
 			pool.stop()
 
-		(five,) = fresh_data(5 * n, company, "5N")
-		_t, _log, peak_5n = first_sync(five, 1)
+		if not args.skip_5n:
+			(five,) = fresh_data(5 * n, company, "5N")
+			peak_5n = first_sync(five, 1).peak_kib
+			print(
+				f"peak RSS of a worker or horse: {peak_n / 1024:.1f} MiB at N = {n}, {peak_5n / 1024:.1f} MiB at "
+				f"5N = {5 * n} ({peak_5n / peak_n:.2f}x)"
+			)
 		print(
-			f"peak RSS of a worker or horse: {peak_n / 1024:.1f} MiB at N = {n}, {peak_5n / 1024:.1f} MiB at "
-			f"5N = {5 * n} ({peak_5n / peak_n:.2f}x)"
-		)
-		print(
-			f"speedup: 1 worker {floor / one:.2f}x, 2 workers {floor / two:.2f}x naive; "
-			f"full resync {two / full:.0f}x faster than first sync"
+			f"speedup: 1 worker {floor.seconds / one.seconds:.2f}x, 2 workers {floor.seconds / two.seconds:.2f}x "
+			f"naive; full resync {two.seconds / full:.0f}x faster than first sync"
 		)
 	finally:
 		update_site_config("workers", "None", site_config_path=common)

@@ -63,6 +63,7 @@ doc_events = {
 	"Contact": {"on_update": _CAPTURE},
 	"Address": {"on_update": _CAPTURE},
 	"Sales Order": {
+		"autoname": "vtigercrm_sync.syncer.handler.naming.name_inbound_order",
 		"on_update": _CAPTURE,
 		"on_submit": _CAPTURE,
 		"on_cancel": _CAPTURE,

@@ -251,7 +251,7 @@ class SalesOrderHandler(DocumentHandler):
 				row.setdefault("delivery_date", values["delivery_date"])
 				row["conversion_factor"] = 1
 				if row.get("item_code"):
-					row["uom"] = frappe.get_cached_value("Item", row["item_code"], "stock_uom")
+					row["uom"] = self.stock_uom(row["item_code"])
 			return rows
 		if table == "taxes":
 			unmapped = [row for row in rows if row["vtiger_tax"] not in self.settings.tax_accounts]
@@ -278,8 +278,18 @@ class SalesOrderHandler(DocumentHandler):
 			]
 		return rows
 
+	def stock_uom(self, item_code: str) -> str | None:
+		"""The Item's unit, one column read once per run and Item (``get_cached_value`` loaded and cached the
+		whole Item, with its child tables, for each Item an order names). Items are written before the orders
+		that name them (the Linked stage, or earlier in the record), so a run reads each Item's final unit."""
+		return self.once(
+			("stock_uom", item_code), lambda: frappe.db.get_value("Item", item_code, "stock_uom")
+		)
+
 	def fill(self, doc: Document, plan: DocumentPlan, resolver: Resolver, warnings: list[str]) -> None:
 		super().fill(doc, plan, resolver, warnings)
+		if plan.meta.get("vtiger_status") in self.settings.submit_statuses:
+			doc.docstatus = 1  # submitted by the save that writes it: ERPNext validates it once, not twice
 		doc.flags.vtiger_notes = []
 		doc.conversion_rate = self.conversion_rate(doc, plan.meta.get("vtiger_conversion_rate"))
 		for row, unit in zip(doc.items, plan.meta.get("units") or [], strict=False):
@@ -391,8 +401,6 @@ class SalesOrderHandler(DocumentHandler):
 			)
 		if plan.meta.get("total_mismatch"):
 			notes.append(plan.meta["total_mismatch"].translated(_))
-		if plan.meta.get("vtiger_status") in self.settings.submit_statuses:
-			doc.submit()
 		return "; ".join(notes) or None
 
 

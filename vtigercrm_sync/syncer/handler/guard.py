@@ -42,9 +42,17 @@ class FieldGuard:
 	def __init__(self, doctype: str):
 		self.meta = frappe.get_meta(doctype)
 		self._exists: dict[tuple[str, str], bool] = {}
+		self._resolved: frozenset[tuple[str, str]] = frozenset()
 
-	def check(self, values: dict[str, Any], children: dict[str, list[dict[str, Any]]]) -> list[Refusal]:
-		"""Take refused values out of ``values`` and ``children`` (in place); return what was refused."""
+	def check(
+		self,
+		values: dict[str, Any],
+		children: dict[str, list[dict[str, Any]]],
+		resolved: frozenset[tuple[str, str]] = frozenset(),
+	) -> list[Refusal]:
+		"""Take refused values out of ``values`` and ``children`` (in place); return what was refused. Links
+		in ``resolved`` ((doctype, name) the run itself found or wrote) are known to exist: not looked up."""
+		self._resolved = resolved
 		refusals, _required = self._check_fields(self.meta, values, "")
 		for table, rows in children.items():
 			df = self.meta.get_field(table)
@@ -95,6 +103,8 @@ class FieldGuard:
 
 	def _missing_link(self, doctype: str, name: str) -> str | None:
 		key = (doctype, name)
+		if key in self._resolved:
+			return None
 		if key not in self._exists:
 			self._exists[key] = bool(frappe.db.exists(doctype, name, cache=True))
 		return None if self._exists[key] else _("no {0} named {1} in ERPNext").format(_(doctype), name)

@@ -68,21 +68,25 @@ class BundlePlanner:
 			for module, names in stream_entities(mapping).items()
 		}
 
-	def plan(self, bundle: Bundle) -> BundleResult:
+	def plan(self, bundle: Bundle, without: str | None = None) -> BundleResult:
+		"""The record's plans; ``without`` (a source, the stream's own) leaves out the entities of that source
+		that no other entity links to: the Linked stage plans an order's customer, contact and items, not the
+		order and its lines."""
 		result = BundleResult(bundle.source)
 		module = bundle.source.module
 		reason = self._filtered(module, bundle)
 		if reason:
 			result.filtered = reason
 			return result
+		processors = self._processors_of(module, without)
 		drafts: dict[str, list[Draft]] = {}
 		failed: dict[tuple[str, int], str] = {}
 		planned: set[tuple[str, str]] = set()
-		for processor in self._processors[module]:
+		for processor in processors:
 			cache = self._shared if processor.shares_content else self._cache
 			made = processor.draft(bundle, result.issues, cache, failed)
 			drafts.setdefault(processor.spec.name, []).extend(made)
-		for processor in self._processors[module]:
+		for processor in processors:
 			for draft in [d for d in drafts[processor.spec.name] if d.spec is processor.spec]:
 				if (draft.spec.doctype, draft.vtiger_id) in planned:
 					continue  # the same product on two lines: one Item
@@ -96,6 +100,20 @@ class BundlePlanner:
 					continue
 				result.plans.append(plan)
 		return result
+
+	def _processors_of(self, module: str, without: str | None) -> list[EntityProcessor]:
+		processors = self._processors[module]
+		if without is None:
+			return processors
+		kept = {p.spec.name for p in processors if p.spec.source != without}
+		todo = list(kept)
+		while todo:  # and every entity they link to, whatever its source
+			for spec in self._named[todo.pop()]:
+				for link in spec.links:
+					if link.entity not in kept:
+						kept.add(link.entity)
+						todo.append(link.entity)
+		return [p for p in processors if p.spec.name in kept]
 
 	def _finish(
 		self, draft: Draft, drafts: dict[str, list[Draft]], failed: dict[tuple[str, int], str], bundle: Bundle

@@ -148,10 +148,10 @@ class SyncRun:
 			return BundleResult(bundle.source) if part == LINKED else exc  # its Own stage says why
 
 	def _planned(self, bundle: Bundle, part: str | None) -> BundleResult:
-		result = self.planner.plan(bundle)
+		own = STREAM_SOURCES[bundle.source.module][0]
+		result = self.planner.plan(bundle, without=own if part == LINKED else None)
 		if part is None:
 			return result
-		own = STREAM_SOURCES[bundle.source.module][0]
 		plans = [
 			p
 			for p in result.plans

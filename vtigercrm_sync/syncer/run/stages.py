@@ -27,7 +27,7 @@ from typing import Any
 import frappe
 from frappe import _
 from frappe.utils import cint
-from frappe.utils.background_jobs import get_job, get_queues_timeout
+from frappe.utils.background_jobs import get_job, get_queue, get_queues_timeout, get_workers
 from rq.timeouts import JobTimeoutException
 from sqlalchemy.exc import OperationalError
 
@@ -77,6 +77,9 @@ from vtigercrm_sync.syncer.services.query import ConnectionFailed, Watermark, re
 
 CHUNK_RECORDS = 250
 """Records per chunk; a site may set ``vtigercrm_sync_chunk_records``."""
+MIN_SPLIT_RECORDS = 100
+"""The fewest records a stage is cut into chunks of to keep every worker busy: a smaller chunk is not worth a
+job of its own (a fresh process, 1-2 s), so an incremental run of a few records stays one chunk, run in place."""
 QUEUE = "vtigercrm_sync"
 LOCK_RETRIES = 5
 DEAD_RUN = _(
@@ -172,8 +175,14 @@ def _stage_chunks(log: str, stage: str) -> list[Any]:
 def chunk_bounds(
 	run: SyncRun, module: str, since: Watermark | None, until: Any, whole: bool = False
 ) -> list[tuple[str, str, int]]:
-	"""(after, up to, records) of each chunk of a stream's window, in keyset order."""
+	"""(after, up to, records) of each chunk of a stream's window, in keyset order. A stage of fewer than
+	:data:`CHUNK_RECORDS` records per worker is cut into one chunk per worker (of at least
+	:data:`MIN_SPLIT_RECORDS`): 200 accounts on two workers are two chunks, not one that leaves a worker idle."""
 	size = cint(frappe.conf.get("vtigercrm_sync_chunk_records")) or CHUNK_RECORDS
+	workers = 1 if whole or frappe.flags.in_test else len(get_workers(get_queue(chunk_queue())))
+	if workers > 1:
+		records = run.reader.count_changes(module, since, until)
+		size = min(size, max(MIN_SPLIT_RECORDS, -(-records // workers)))
 	bounds, start, count, last = [], since, 0, None
 	for key in run.reader.iter_keys(module, since, until):
 		count, last = count + 1, key
@@ -239,8 +248,8 @@ def _write_chunk(run: SyncRun, observer: FrappeObserver, row: Any) -> None:
 	window = json.loads(frappe.db.get_value(LOG_DOCTYPE, row.parent, "run_window"))
 	until = datetime.fromisoformat(window["until"])
 	linked = row.stage == LINKED
-	for batch in run.reader.iter_changes(row.module, since, until):
-		changes = [change for change in batch.changes if change.key <= upto]
+	for batch in run.reader.iter_changes(row.module, since, until, upto):
+		changes = batch.changes
 		if linked:
 			changes = [change for change in changes if change.bundle is not None]
 		run.write(changes, observer, part=row.stage if run.has_linked(row.module) else None, chunk=row.name)

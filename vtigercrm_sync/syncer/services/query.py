@@ -259,12 +259,15 @@ class VTigerReader:
 				select(func.count()).select_from(e).where(*self._window(module, since, until))
 			).scalar_one()
 
-	def iter_changes(self, module: str, since: Watermark | None, until: datetime) -> Iterator[ChangeBatch]:
-		"""Batches of changed records in (modifiedtime, crmid) order; no watermark reads everything."""
+	def iter_changes(
+		self, module: str, since: Watermark | None, until: datetime, upto: Watermark | None = None
+	) -> Iterator[ChangeBatch]:
+		"""Batches of changed records in (modifiedtime, crmid) order; no watermark reads everything. ``upto``
+		(a chunk's last key) ends the window there, so a chunk never reads the next chunk's records."""
 		cursor = since
 		while True:
 			with self._uow_factory() as uow:
-				keys = self._read_keys(uow.session, module, cursor, until)
+				keys = self._read_keys(uow.session, module, cursor, until, upto=upto)
 				if not keys:
 					return
 				live = [row.crmid for row in keys if not row.deleted]
@@ -307,9 +310,19 @@ class VTigerReader:
 
 	# -- queries -----------------------------------------------------------------------------------------------
 
-	def _window(self, module: str, since: Watermark | None, until: datetime) -> list[Any]:
+	def _window(
+		self, module: str, since: Watermark | None, until: datetime, upto: Watermark | None = None
+	) -> list[Any]:
 		e = m.CrmEntity.__table__
 		conditions = [e.c.setype == module, e.c.modifiedtime < until]
+		if upto is not None:
+			conditions.append(e.c.modifiedtime <= upto.modifiedtime)
+			conditions.append(
+				or_(
+					e.c.modifiedtime < upto.modifiedtime,
+					and_(e.c.modifiedtime == upto.modifiedtime, e.c.crmid <= upto.crmid),
+				)
+			)
 		if since is not None:
 			# The plain range first, so an index on (setype, modifiedtime, crmid) serves it; the tie-break after.
 			conditions.append(e.c.modifiedtime >= since.modifiedtime)
@@ -322,14 +335,19 @@ class VTigerReader:
 		return conditions
 
 	def keys_select(
-		self, module: str, since: Watermark | None, until: datetime, limit: int | None = None
+		self,
+		module: str,
+		since: Watermark | None,
+		until: datetime,
+		limit: int | None = None,
+		upto: Watermark | None = None,
 	) -> Select:
 		"""One page of changed keys in keyset order: sargable, so an index on ``(setype, modifiedtime, crmid)``
 		turns it into an index range read in order (VTiger ships none: without one each page scans)."""
 		e = m.CrmEntity.__table__
 		return (
 			select(e.c.crmid, e.c.modifiedtime, e.c.deleted)
-			.where(*self._window(module, since, until))
+			.where(*self._window(module, since, until, upto))
 			.order_by(e.c.modifiedtime, e.c.crmid)
 			.limit(limit or self.batch_size)
 		)
@@ -341,8 +359,9 @@ class VTigerReader:
 		since: Watermark | None,
 		until: datetime,
 		limit: int | None = None,
+		upto: Watermark | None = None,
 	) -> list[Any]:
-		return list(session.execute(self.keys_select(module, since, until, limit)).all())
+		return list(session.execute(self.keys_select(module, since, until, limit, upto)).all())
 
 	def _read_bundles(self, session: Session, module: str, crmids: list[int]) -> list[Bundle]:
 		if not crmids:
