@@ -46,7 +46,8 @@ from rq import Worker
 from sqlalchemy import create_engine, text
 from vtiger_schema import read_settings
 
-from vtigercrm_sync.constants import CHUNK_DOCTYPE, LOG_DOCTYPE, SETTING_DOCTYPE, STATUS_QUEUED, job_id
+from vtigercrm_sync.constants import LOG_DOCTYPE, SETTING_DOCTYPE, STATUS_QUEUED, job_id
+from vtigercrm_sync.syncer.observer.log_lines import chunks_of
 from vtigercrm_sync.syncer.run.job import run_sync
 from vtigercrm_sync.syncer.run.stages import QUEUE
 
@@ -230,9 +231,7 @@ def parallel(n: int, workers: int, company: str) -> None:
 	(connection,) = fresh_data(n, company, f"{workers} workers")
 	deadlocks = _innodb_deadlocks()
 	elapsed, log, _peak = first_sync(connection, workers)
-	chunks = frappe.get_all(
-		CHUNK_DOCTYPE, filters={"parent": log.name}, fields=["status", "attempts", "enqueued"]
-	)
+	chunks = chunks_of(log.name, ["status", "attempts", "enqueued"])
 	rerun = sum(max(c.attempts - 1, 0) + (c.enqueued or 0) for c in chunks)
 	failed = sum(c.status != "Done" for c in chunks)
 	print(

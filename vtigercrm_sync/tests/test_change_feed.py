@@ -11,7 +11,7 @@ from vtigercrm_sync.constants import LOG_DOCTYPE, SETTING_DOCTYPE
 from vtigercrm_sync.syncer.plan import VTigerId
 from vtigercrm_sync.syncer.run.reconcile import reconcile
 from vtigercrm_sync.tests.twoway import TwoWayTestCase, ws_order, ws_product
-from vtigercrm_sync.tests.utils import CHECKOUT_TESTS
+from vtigercrm_sync.tests.utils import CHECKOUT_TESTS, lines_of
 
 assert CHECKOUT_TESTS.is_dir()  # importing utils put the checkout's tests/ on sys.path
 
@@ -218,6 +218,6 @@ class TestOrderChangedAfterSubmit(TwoWayTestCase):
 		amend_from_vtiger(name)
 		self.assertEqual(frappe.db.get_value("Sales Order", name, "docstatus"), 2)
 		log = frappe.get_doc(LOG_DOCTYPE, frappe.db.get_value(SETTING_DOCTYPE, self.connection, "last_log"))
-		self.assertEqual(log.status, "Success", [(line.action, line.message) for line in log.lines])
+		self.assertEqual(log.status, "Success", [(line.action, line.message) for line in lines_of(log)])
 		amendment = frappe.get_doc("Sales Order", self.find("Sales Order", crmid))
 		self.assertEqual((amendment.amended_from, amendment.po_no, amendment.docstatus), (name, "PO-2", 1))
