@@ -47,14 +47,8 @@ from rq import Worker
 from sqlalchemy import create_engine, text
 from vtiger_schema import connect_server, read_settings
 
-from vtigercrm_sync.constants import (
-	CHUNK_DOCTYPE,
-	LOG_DOCTYPE,
-	LOG_LINE_DOCTYPE,
-	SETTING_DOCTYPE,
-	STATUS_QUEUED,
-	job_id,
-)
+from vtigercrm_sync.constants import LOG_DOCTYPE, LOG_LINE_DOCTYPE, SETTING_DOCTYPE, STATUS_QUEUED, job_id
+from vtigercrm_sync.syncer.observer.log_lines import chunks_of
 from vtigercrm_sync.syncer.run.job import run_sync
 from vtigercrm_sync.syncer.run.stages import QUEUE
 
@@ -394,9 +388,7 @@ def parallel(n: int, workers: int, company: str) -> None:
 	deadlocks = _innodb_deadlocks()
 	run = first_sync(connection, workers)
 	elapsed, log = run.seconds, run.log
-	chunks = frappe.get_all(
-		CHUNK_DOCTYPE, filters={"parent": log.name}, fields=["status", "attempts", "enqueued"]
-	)
+	chunks = chunks_of(log.name, ["status", "attempts", "enqueued"])
 	rerun = sum(max(c.attempts - 1, 0) + (c.enqueued or 0) for c in chunks)
 	failed = sum(c.status != "Done" for c in chunks)
 	print(
@@ -407,7 +399,7 @@ def parallel(n: int, workers: int, company: str) -> None:
 	)
 	for row in frappe.get_all(
 		LOG_LINE_DOCTYPE,
-		filters={"parent": log.name, "action": ("in", ("Updated", "Failed"))},
+		filters={"log": log.name, "action": ("in", ("Updated", "Failed"))},
 		fields=["action", "target_doctype", "entity", "count(*) as documents"],
 		group_by="action, target_doctype, entity",
 	):

@@ -49,7 +49,7 @@ from sqlalchemy import create_engine, text
 from vtiger_inventory import euro_currency
 from vtiger_server import VTigerServer, start_server, stop_server
 
-from vtigercrm_sync.constants import LOG_DOCTYPE, SETTING_DOCTYPE
+from vtigercrm_sync.constants import LOG_DOCTYPE, LOG_LINE_DOCTYPE, SETTING_DOCTYPE
 from vtigercrm_sync.syncer.services.webservice import VTigerWebService, WebServiceSettings
 
 SEED = 20261130
@@ -463,14 +463,15 @@ def measure(connection: str, facts: dict) -> dict:
 def reasons(log, action: str = "Failed") -> Counter:
 	"""The log's lines of one action, grouped by message with numbers, quoted values and e-mails masked."""
 	grouped = Counter()
-	for line in log.lines:
-		if line.action == action:
-			message = re.sub(r"\S+@\S+", "<e-mail>", line.message or "")
-			message = re.sub(
-				r"applies .*? to this order", "applies <its taxes and charges> to this order", message
-			)
-			message = re.sub(r"\d+(?:[.,]\d+)*", "#", message)
-			grouped[f"{line.vtiger_module or ''}: {message[:240]}"] += 1
+	for line in frappe.get_all(
+		LOG_LINE_DOCTYPE, {"log": log.name, "action": action}, ["vtiger_module", "message"], order_by="name"
+	):
+		message = re.sub(r"\S+@\S+", "<e-mail>", line.message or "")
+		message = re.sub(
+			r"applies .*? to this order", "applies <its taxes and charges> to this order", message
+		)
+		message = re.sub(r"\d+(?:[.,]\d+)*", "#", message)
+		grouped[f"{line.vtiger_module or ''}: {message[:240]}"] += 1
 	return grouped
 
 
@@ -516,7 +517,7 @@ def print_report(vt: dict, facts: dict, passes: list[tuple[str, object, float, d
 		"—",
 		[
 			f"{log.created} / {log.updated} / {log.skipped} / {log.failed} "
-			f"({sum(1 for line in log.lines if line.action == 'Warning')}), {seconds:.1f} s"
+			f"({frappe.db.count(LOG_LINE_DOCTYPE, {'log': log.name, 'action': 'Warning'})}), {seconds:.1f} s"
 			for _, log, seconds, _ in passes
 		],
 	)

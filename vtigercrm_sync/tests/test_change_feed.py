@@ -11,7 +11,7 @@ from vtigercrm_sync.constants import LOG_DOCTYPE, SETTING_DOCTYPE
 from vtigercrm_sync.syncer.plan import VTigerId
 from vtigercrm_sync.syncer.run.reconcile import reconcile
 from vtigercrm_sync.tests.twoway import TwoWayTestCase, ws_order, ws_product
-from vtigercrm_sync.tests.utils import CHECKOUT_TESTS
+from vtigercrm_sync.tests.utils import CHECKOUT_TESTS, lines_of
 
 assert CHECKOUT_TESTS.is_dir()  # importing utils put the checkout's tests/ on sys.path
 
@@ -218,7 +218,7 @@ class TestOrderChangedAfterSubmit(TwoWayTestCase):
 		amend_from_vtiger(name)
 		self.assertEqual(frappe.db.get_value("Sales Order", name, "docstatus"), 2)
 		log = frappe.get_doc(LOG_DOCTYPE, frappe.db.get_value(SETTING_DOCTYPE, self.connection, "last_log"))
-		self.assertEqual(log.status, "Success", [(line.action, line.message) for line in log.lines])
+		self.assertEqual(log.status, "Success", [(line.action, line.message) for line in lines_of(log)])
 		amendment = frappe.get_doc("Sales Order", self.find("Sales Order", crmid))
 		self.assertEqual((amendment.amended_from, amendment.po_no, amendment.docstatus), (name, "PO-2", 1))
 
@@ -243,7 +243,7 @@ class TestOrderChangedAfterSubmit(TwoWayTestCase):
 		)
 
 	def line_of(self, log, name: str):
-		return next(line for line in log.lines if line.target_name == name)
+		return next(line for line in lines_of(log) if line.target_name == name)
 
 	def test_an_order_vtiger_cancels_after_submit_is_offered_then_kept_or_cancelled(self):
 		from vtigercrm_sync.syncer.handler.amend import amend_from_vtiger, cancel_in_erpnext, keep_erpnext
@@ -276,7 +276,9 @@ class TestOrderChangedAfterSubmit(TwoWayTestCase):
 		self.sync()
 		self.assertEqual(self.find("Sales Order", crmid), name)  # no amendment
 		self.assertFalse(frappe.db.exists("Sales Order", {"amended_from": name}))
-		self.assertFalse([line for line in log.lines if line.target_name == name and line.action == "Failed"])
+		self.assertFalse(
+			[line for line in lines_of(log) if line.target_name == name and line.action == "Failed"]
+		)
 
 	def test_an_order_cancelled_on_both_sides_is_not_amended(self):
 		order, _crmid, name = self.submitted_order("Both")

@@ -29,7 +29,15 @@ from vtigercrm_sync.constants import CHUNK_DOCTYPE, LOG_DOCTYPE, SETTING_DOCTYPE
 from vtigercrm_sync.syncer.run.job import retry_records
 from vtigercrm_sync.syncer.run.state import RunRefused, prefix_lock
 from vtigercrm_sync.syncer.services.query import Watermark
-from vtigercrm_sync.tests.utils import DATABASE, Session, VTigerSyncTestCase, kill_worker, start_worker
+from vtigercrm_sync.tests.utils import (
+	DATABASE,
+	Session,
+	VTigerSyncTestCase,
+	chunks_of,
+	kill_worker,
+	lines_of,
+	start_worker,
+)
 
 ORDERS = 100
 ACCOUNTS = 10
@@ -142,14 +150,12 @@ class TestFaults(VTigerSyncTestCase):
 		self.assertEqual(frappe.db.get_value(LOG_DOCTYPE, dead_log, "status"), "Running")
 		time.sleep(4)  # the heartbeat runs out
 
-		killed = frappe.get_all(
-			CHUNK_DOCTYPE, filters={"parent": dead_log, "status": "Running"}, fields=["name", "done_key"]
-		)
+		killed = chunks_of(dead_log, ["name", "done_key"], status="Running")
 		self.assertEqual(len(killed), 1, "the killed chunk is left Running")
 		self.assert_watermark_is_what_was_committed(connection)
 
 		left = frappe.db.get_value(LOG_DOCTYPE, dead_log, "total_records") - sum(
-			frappe.get_all(CHUNK_DOCTYPE, filters={"parent": dead_log}, pluck="records_read")
+			chunk.records_read for chunk in chunks_of(dead_log, ["records_read"])
 		)
 		answer = frappe.get_doc(SETTING_DOCTYPE, connection).start_sync()  # Sync Now: runs inline under test
 		self.assertEqual(
@@ -278,7 +284,7 @@ class TestFaults(VTigerSyncTestCase):
 		self.assertTrue(frappe.db.exists("Sales Order", name))
 		self.assertLess(seconds, 5, "a desk user's order waited on the run")
 		self.assertTrue(released.is_set())
-		self.assertEqual(log.failed, 0, [(l.action, l.message) for l in log.lines])
+		self.assertEqual(log.failed, 0, [(l.action, l.message) for l in lines_of(log)])
 		self.assertEqual(
 			frappe.db.get_value("Customer", customer, "customer_name"), self.name("Fault Co renamed")
 		)
@@ -302,7 +308,7 @@ class TestFaults(VTigerSyncTestCase):
 				{"c": '{"1":"10.00"}', "id": broken},
 			)
 		log = self.sync(connection=connection)
-		failed = [(line.vtiger_record, line.message) for line in log.lines if line.action == "Failed"]
+		failed = [(line.vtiger_record, line.message) for line in lines_of(log) if line.action == "Failed"]
 		self.assertEqual([record for record, _message in failed], [broken], failed)
 		self.assertIn("Could not be planned", failed[0][1])
 		self.assertEqual((log.status, log.failed), ("Partial Success", 1), log.error_summary)
@@ -326,9 +332,7 @@ class TestFaults(VTigerSyncTestCase):
 			while True:
 				frappe.db.rollback()
 				log = frappe.db.get_value(SETTING_DOCTYPE, connection, "last_log")
-				rows = log and frappe.get_all(
-					CHUNK_DOCTYPE, filters={"parent": log}, fields=["name", "module"], order_by="idx asc"
-				)
+				rows = log and chunks_of(log, ["name", "module"])
 				if rows and any(row.module == "SalesOrder" for row in rows):
 					break
 				self.assertLess(time.monotonic(), deadline, "the run reached no order chunk")
@@ -343,7 +347,7 @@ class TestFaults(VTigerSyncTestCase):
 		self.assertTrue(holding.is_set(), "the chunk row was held while orders were written")
 		self.assertEqual(log.status, "Success", log.error_summary)
 		self.assertEqual((log.failed, log.records_read), (0, log.total_records))
-		self.assertEqual({chunk.attempts for chunk in log.chunks}, {1})
+		self.assertEqual({chunk.attempts for chunk in chunks_of(log)}, {1})
 		self.assert_complete(connection)
 
 	def delete_in_vtiger(self, crmid: int) -> None:
@@ -368,7 +372,7 @@ class TestFaults(VTigerSyncTestCase):
 				text("UPDATE vtiger_inventoryproductrel SET productid = 1 WHERE id = :id"), {"id": broken}
 			)
 		log = self.sync(connection=connection)
-		self.assertIn(broken, [line.vtiger_record for line in log.lines if line.action == "Failed"])
+		self.assertIn(broken, [line.vtiger_record for line in lines_of(log) if line.action == "Failed"])
 		with self.engine.begin() as conn:
 			conn.execute(
 				text("UPDATE vtiger_inventoryproductrel SET productid = :p WHERE id = :id"),
@@ -444,7 +448,7 @@ class TestFaults(VTigerSyncTestCase):
 			self.name("Saved just now in VTiger"), at=vtiger_now - timedelta(seconds=2)
 		)
 		log = self.sync(connection=ahead)
-		self.assertTrue(self.find("Customer", fresh, ahead), [(l.action, l.message) for l in log.lines])
+		self.assertTrue(self.find("Customer", fresh, ahead), [(l.action, l.message) for l in lines_of(log)])
 		self.sync(connection=naive)
 		self.assertIsNone(
 			self.find("Customer", fresh, naive),

@@ -33,7 +33,14 @@ from vtigercrm_sync.syncer.run.stages import QUEUE
 from vtigercrm_sync.syncer.run.state import RunRefused, is_alive, prefix_holder
 from vtigercrm_sync.syncer.services.query import Watermark
 from vtigercrm_sync.tasks import start_due_syncs
-from vtigercrm_sync.tests.utils import DATABASE, Session, VTigerSyncTestCase, kill_worker, start_worker
+from vtigercrm_sync.tests.utils import (
+	DATABASE,
+	Session,
+	VTigerSyncTestCase,
+	chunks_of,
+	kill_worker,
+	start_worker,
+)
 
 BENCH = (sys.executable, "-m", "frappe.utils.bench_helper", "frappe")
 ORDERS = 60
@@ -107,11 +114,10 @@ class TestParallelRun(VTigerSyncTestCase):
 		return found
 
 	def chunk_rows(self, log: str, **filters) -> list:
-		return frappe.get_all(
-			CHUNK_DOCTYPE,
-			filters={"parent": log, "parenttype": LOG_DOCTYPE, **filters},
-			fields=["name", "stage", "module", "status", "since_key", "done_key", "until_key", "attempts"],
-			order_by="idx asc",
+		return chunks_of(
+			log,
+			["name", "stage", "module", "status", "since_key", "done_key", "until_key", "attempts"],
+			**filters,
 		)
 
 	def wait_for(self, what: str, condition, timeout: float = 180):
@@ -255,11 +261,7 @@ class TestParallelRun(VTigerSyncTestCase):
 		run = frappe.get_doc(LOG_DOCTYPE, log)
 		self.assertEqual(run.status, "Success", run.error_summary)
 		self.assertTrue(run.ended_at)
-		rows = frappe.get_all(
-			CHUNK_DOCTYPE,
-			filters={"parent": log, "parenttype": LOG_DOCTYPE},
-			fields=["stage", "module", "since_key", "status", "attempts", "enqueued", "records"],
-		)
+		rows = chunks_of(log, ["stage", "module", "since_key", "status", "attempts", "enqueued", "records"])
 		self.assertEqual(
 			[
 				(r.module, r.stage, r.since_key)

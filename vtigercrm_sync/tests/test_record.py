@@ -5,7 +5,7 @@ from __future__ import annotations
 import frappe
 
 from vtigercrm_sync.syncer.run.record import compare_with_vtiger, sync_from_vtiger_now, sync_history
-from vtigercrm_sync.tests.utils import VTigerSyncTestCase, sales_user
+from vtigercrm_sync.tests.utils import VTigerSyncTestCase, lines_of, sales_user
 
 
 class TestRecordControls(VTigerSyncTestCase):
@@ -81,7 +81,7 @@ class TestRecordControls(VTigerSyncTestCase):
 			sync_from_vtiger_now(doctype, name)  # each doctype finds its record and syncs without a failure
 			log = frappe.get_last_doc("VTigerCRM Sync Log", filters={"connection": self.connection})
 			self.assertIn(log.status, ("Success", "Partial Success"), doctype)
-			self.assertFalse(log.failed, (doctype, [(line.action, line.message) for line in log.lines]))
+			self.assertFalse(log.failed, (doctype, [(line.action, line.message) for line in lines_of(log)]))
 
 	def test_the_history_lists_the_lines_that_name_the_document(self):
 		history = sync_history("Contact", self.documents["Contact"])

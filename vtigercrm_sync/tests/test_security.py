@@ -12,7 +12,7 @@ from vtigercrm_sync.config.config import read_json
 from vtigercrm_sync.constants import BANK_CARD_DOCTYPE, SECRET_FIELDS, SETTING_DOCTYPE
 from vtigercrm_sync.install import before_uninstall
 from vtigercrm_sync.tests.test_sync_insurance import CARD, SSN, InsuranceTestCase
-from vtigercrm_sync.tests.utils import DATABASE, VTigerSyncTestCase, sales_user
+from vtigercrm_sync.tests.utils import DATABASE, VTigerSyncTestCase, lines_of, sales_user
 from vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync.vtigercrm_sync import (
 	form_test_connection,
 	get_vtiger_url,
@@ -141,7 +141,7 @@ class TestSecrets(InsuranceTestCase):
 		self.assertEqual(frappe.db.get_value(BANK_CARD_DOCTYPE, card.name, "card_last4"), "[REDACTED]")
 		self.assertIn(
 			("Skipped", owner),
-			{(line.action, line.target_name) for line in log.lines if "erased" in (line.message or "")},
+			{(line.action, line.target_name) for line in lines_of(log) if "erased" in (line.message or "")},
 		)
 
 	def test_uninstalling_leaves_no_encrypted_value_behind(self):

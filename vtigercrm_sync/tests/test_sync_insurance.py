@@ -7,7 +7,7 @@ from frappe.utils.password import get_decrypted_password
 
 from vtigercrm_sync.config.config import load_preset
 from vtigercrm_sync.constants import SETTING_DOCTYPE
-from vtigercrm_sync.tests.utils import VTigerSyncTestCase
+from vtigercrm_sync.tests.utils import VTigerSyncTestCase, lines_of
 
 SSN = "123-45-6789"
 SPOUSE_SSN = "987-65-4321"
@@ -86,7 +86,7 @@ class InsuranceTestCase(VTigerSyncTestCase):
 
 class TestInsuranceSync(InsuranceTestCase):
 	def test_household_documents_and_links(self):
-		self.assertEqual(self.first.status, "Success", [(l.action, l.message) for l in self.first.lines])
+		self.assertEqual(self.first.status, "Success", [(l.action, l.message) for l in lines_of(self.first)])
 		customer = self.find("Customer", f"{self.policy}:owner")
 		self.assertEqual(
 			frappe.db.get_value("Customer", customer, "customer_name"), f"Ana {self.name('García')}"
@@ -110,7 +110,7 @@ class TestInsuranceSync(InsuranceTestCase):
 		self.assertIsNone(self.find("Sales Order", self.cancelled))
 		prefix = frappe.db.get_value(SETTING_DOCTYPE, self.connection, "id_prefix")
 		filtered = [
-			l for l in self.first.lines if l.action == "Filtered" and l.vtiger_record == self.cancelled
+			l for l in lines_of(self.first) if l.action == "Filtered" and l.vtiger_record == self.cancelled
 		]
 		self.assertEqual([l.vtiger_id for l in filtered], [f"{prefix}{self.cancelled}"])
 		self.assertIn("Cancelación", filtered[0].message)
@@ -134,10 +134,12 @@ class TestInsuranceSync(InsuranceTestCase):
 	def test_no_ssn_or_card_number_in_logs(self):
 		bad = self.create_policy("Active", owner=("Kim", self.name("Lee")), cf_2059="2023-02-30")
 		log = self.sync()
-		failed = [l for l in log.lines if l.vtiger_record == bad]
-		self.assertTrue(failed and failed[0].action == "Failed", [(l.action, l.message) for l in log.lines])
+		failed = [l for l in lines_of(log) if l.vtiger_record == bad]
+		self.assertTrue(
+			failed and failed[0].action == "Failed", [(l.action, l.message) for l in lines_of(log)]
+		)
 		self.assertIn("transaction_date", failed[0].message)
-		texts = [l.message or "" for l in log.lines] + [log.error_summary or ""]
+		texts = [l.message or "" for l in lines_of(log)] + [log.error_summary or ""]
 		texts += frappe.get_all("Error Log", filters={"creation": [">=", log.started_at]}, pluck="error")
 		for secret in (SSN, "123456789", SPOUSE_SSN, "987654321", CARD):
 			self.assertFalse([t for t in texts if secret in t], secret)

@@ -15,7 +15,7 @@ import frappe
 from frappe.utils import flt
 
 from vtigercrm_sync.constants import LOG_DOCTYPE, SETTING_DOCTYPE
-from vtigercrm_sync.tests.utils import DATABASE, VTigerSyncTestCase
+from vtigercrm_sync.tests.utils import DATABASE, VTigerSyncTestCase, lines_of
 from vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync.vtigercrm_sync import form_create_tax_accounts
 
 
@@ -50,7 +50,7 @@ class RealDataTestCase(VTigerSyncTestCase):
 		)
 
 	def lines_of(self, log, record: int) -> list[tuple[str, str]]:
-		return [(line.action, line.message or "") for line in log.lines if line.vtiger_record == record]
+		return [(line.action, line.message or "") for line in lines_of(log) if line.vtiger_record == record]
 
 
 class TestRealDataLandsWhole(RealDataTestCase):
@@ -205,11 +205,11 @@ class TestRealDataLandsWhole(RealDataTestCase):
 			self.assertTrue(self.find("Contact", crmid))
 		for crmid in (self.untaxed, self.same_ship):
 			self.assertTrue(self.find("Sales Order", crmid), self.lines_of(log, crmid))
-		failed = {line.vtiger_record for line in log.lines if line.action == "Failed"}
+		failed = {line.vtiger_record for line in lines_of(log) if line.action == "Failed"}
 		self.assertEqual(
 			failed,
 			{self.individual, self.group, self.overdiscounted},
-			[(l.action, l.message) for l in log.lines],
+			[(l.action, l.message) for l in lines_of(log)],
 		)
 
 	def test_a_refused_email_and_phone_are_kept_on_the_contact_and_said(self):
@@ -339,7 +339,7 @@ class TestTaxAccountsOutOfTheBox(RealDataTestCase):
 		self.assertEqual(frappe.db.get_value("Account", mapped["tax2"], "account_name"), "Sales Tax")
 
 		log = self.sync(full=True)
-		self.assertEqual(log.failed, 0, [(l.action, l.message) for l in log.lines])
+		self.assertEqual(log.failed, 0, [(l.action, l.message) for l in lines_of(log)])
 		for key in ("individual", "group", "untaxed"):
 			so = self.order_doc(self.orders[key])
 			self.assertEqual(flt(so.grand_total, 2), self.vtiger_total(self.orders[key]), key)
@@ -364,7 +364,7 @@ class TestTaxAccountsOutOfTheBox(RealDataTestCase):
 				row.account_head = other.name
 		doc.save()
 		log = self.sync(full=True)
-		self.assertEqual((log.created, log.failed), (0, 0), [(l.action, l.message) for l in log.lines])
+		self.assertEqual((log.created, log.failed), (0, 0), [(l.action, l.message) for l in lines_of(log)])
 		rewritten = {vtiger_id for _, vtiger_id in self.written_by(log)}
 		carrying_tax3 = {
 			so.vtiger_id
@@ -412,7 +412,7 @@ class TestWhatVTigerRemovesERPNextRemoves(RealDataTestCase):
 			order, at=self.tick(), discount_percent=None, total=100, subtotal=100, pre_tax_total=100
 		)
 		log = self.sync()
-		self.assertEqual(log.failed, 0, [(l.action, l.message) for l in log.lines])
+		self.assertEqual(log.failed, 0, [(l.action, l.message) for l in lines_of(log)])
 		person = frappe.get_doc("Contact", self.find("Contact", contact))
 		self.assertEqual(
 			(person.email_ids, person.phone_nos, person.email_id or "", person.phone or ""), ([], [], "", "")

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from vtigercrm_sync.constants import SETTING_DOCTYPE
 from vtigercrm_sync.syncer.run.run import SyncRun
-from vtigercrm_sync.tests.utils import VTigerSyncTestCase
+from vtigercrm_sync.tests.utils import VTigerSyncTestCase, lines_of
 
 
 class TestStandardSync(VTigerSyncTestCase):
@@ -121,7 +121,7 @@ class TestStandardSync(VTigerSyncTestCase):
 		first = self.sync(full=True)
 		self.assertEqual(first.created, 0, self.written_by(first))
 		log = self.sync(full=True)
-		self.assertEqual(log.status, "Success", [(line.action, line.message) for line in log.lines])
+		self.assertEqual(log.status, "Success", [(line.action, line.message) for line in lines_of(log)])
 		self.assertEqual((log.created, log.updated, log.failed), (0, 0, 0))
 		# customer, 2 addresses, contact, its address, 2 items, the order and its billing snapshot
 		self.assertGreaterEqual(log.skipped, 9)
@@ -137,7 +137,7 @@ class TestStandardSync(VTigerSyncTestCase):
 		customer = self.find("Customer", account)
 		self.writer.update(account, at=self.tick(), accountname=self.name("Edited"))
 		log = self.sync()
-		self.assertEqual(log.updated, 1, [(r.action, r.message) for r in log.lines])
+		self.assertEqual(log.updated, 1, [(r.action, r.message) for r in lines_of(log)])
 		self.assertEqual(log.created, 0)
 		self.assertEqual(frappe.db.get_value("Customer", customer, "customer_name"), self.name("Edited"))
 		self.assertEqual(self.find("Customer", account), customer)
@@ -180,7 +180,7 @@ class TestStandardSync(VTigerSyncTestCase):
 		log = self.sync()
 		self.assertEqual(log.status, "Partial Success")
 		self.assertTrue(self.find("Customer", good))
-		failed = {line.vtiger_record: line.message for line in log.lines if line.action == "Failed"}
+		failed = {line.vtiger_record: line.message for line in lines_of(log) if line.action == "Failed"}
 		self.assertIn("first_name", failed[no_name])
 		self.assertIn("99999999", failed[ghost])
 		self.assertIsNone(self.find("Contact", no_name))
@@ -213,7 +213,7 @@ class TestStandardSync(VTigerSyncTestCase):
 			at=self.tick(),
 		)
 		log = self.sync()
-		self.assertEqual(log.failed, 0, [(line.action, line.message) for line in log.lines])
+		self.assertEqual(log.failed, 0, [(line.action, line.message) for line in lines_of(log)])
 		self.assertEqual(
 			frappe.db.get_value("Sales Order", self.find("Sales Order", approved), "docstatus"), 1
 		)
@@ -223,9 +223,9 @@ class TestStandardSync(VTigerSyncTestCase):
 		self.writer.update(approved, at=self.tick(), purchaseorder="PO-EDITED")
 		log = self.sync()
 		kept = [
-			line for line in log.lines if line.action == "Skipped" and "submitted" in (line.message or "")
+			line for line in lines_of(log) if line.action == "Skipped" and "submitted" in (line.message or "")
 		]
-		self.assertEqual(len(kept), 1, [(line.action, line.message) for line in log.lines])
+		self.assertEqual(len(kept), 1, [(line.action, line.message) for line in lines_of(log)])
 
 	def test_delete_drafts_policy_deletes_the_draft_order(self):
 		self.set_connection(deleted_record_action="Delete Drafts")
@@ -241,7 +241,7 @@ class TestStandardSync(VTigerSyncTestCase):
 		self.writer.delete(order, at=self.tick())
 		log = self.sync()
 		self.assertFalse(frappe.db.exists("Sales Order", name))
-		self.assertIn("Deleted", [line.action for line in log.lines])
+		self.assertIn("Deleted", [line.action for line in lines_of(log)])
 		self.assertGreaterEqual(log.deleted, 1)
 
 	def test_interrupted_run_resumes_after_the_last_committed_batch(self):
@@ -291,9 +291,9 @@ class TestStandardSync(VTigerSyncTestCase):
 			at=self.tick(),
 		)
 		log = self.sync()
-		self.assertEqual(log.failed, 0, [(line.action, line.message) for line in log.lines])
+		self.assertEqual(log.failed, 0, [(line.action, line.message) for line in lines_of(log)])
 		so = frappe.get_doc("Sales Order", self.find("Sales Order", order))
 		stored = self.vtiger_value("SELECT total FROM vtiger_salesorder WHERE salesorderid = :id", id=order)
 		self.assertAlmostEqual(flt(so.grand_total), flt(stored), delta=0.01)
 		self.assertGreater(flt(so.discount_amount), 0)
-		self.assertFalse([line for line in log.lines if "differs" in (line.message or "")])
+		self.assertFalse([line for line in lines_of(log) if "differs" in (line.message or "")])

@@ -34,7 +34,7 @@ from vtigercrm_sync.tests.twoway import (
 	ws_order,
 	ws_product,
 )
-from vtigercrm_sync.tests.utils import start_worker
+from vtigercrm_sync.tests.utils import lines_of, start_worker
 from vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync.vtigercrm_sync import form_test_web_service
 
 
@@ -159,7 +159,7 @@ class TestStatusWriteBack(TwoWayTestCase):
 		)
 		log = drain(self.connection)
 		self.assertEqual(pending_count(self.connection), 0)
-		lines = frappe.get_doc(LOG_DOCTYPE, log).lines
+		lines = lines_of(log)
 		self.assertEqual({line.direction for line in lines}, {DIRECTION_PUSH})
 		self.assert_landed_as(account_crmid, customer, order_crmid, so_name)
 
@@ -199,7 +199,7 @@ class TestStatusWriteBack(TwoWayTestCase):
 
 		# the write-back is not an edit the next pull brings back: the order and customer are left alone
 		log = self.sync()
-		self.assertFalse(log.created or log.updated, [(l.action, l.message) for l in log.lines])
+		self.assertFalse(log.created or log.updated, [(l.action, l.message) for l in lines_of(log)])
 
 	def test_the_write_back_leaves_a_foreign_currency_order_as_it_was(self):
 		"""VTiger resets an order's rate to 1 when a revise leaves it out: the write-back of EUR orders with group
@@ -241,7 +241,7 @@ class TestStatusWriteBack(TwoWayTestCase):
 			self.assertEqual(after, before[crmid])
 
 		log = self.sync()
-		self.assertFalse(log.created or log.updated, [(l.action, l.message) for l in log.lines])
+		self.assertFalse(log.created or log.updated, [(l.action, l.message) for l in lines_of(log)])
 		self.assertEqual(
 			{
 				name: frappe.db.get_value("Sales Order", name, ["conversion_rate", "grand_total"])
@@ -301,7 +301,7 @@ class TestStatusWriteBack(TwoWayTestCase):
 			frappe.db.set_value(SETTING_DOCTYPE, self.connection, "vtiger_url", self.server.url)
 			frappe.db.commit()
 		self.assertEqual(log.status, "Failed")
-		[line] = [line for line in log.lines if line.target_name == customer]
+		[line] = [line for line in lines_of(log) if line.target_name == customer]
 		self.assertEqual((line.action, line.direction), ("Retrying", DIRECTION_PUSH))
 		self.assertIn("VTiger web service unavailable", line.message)
 		self.assertNotIn(self.server.access_key, line.message)
@@ -446,7 +446,9 @@ class TestEditPush(TwoWayTestCase):
 		log = frappe.get_doc(LOG_DOCTYPE, drain(self.connection))
 
 		self.assertEqual(log.status, "Success")
-		self.assertEqual({(line.action, line.direction) for line in log.lines}, {("Pushed", DIRECTION_PUSH)})
+		self.assertEqual(
+			{(line.action, line.direction) for line in lines_of(log)}, {("Pushed", DIRECTION_PUSH)}
+		)
 		stored = self.vtiger_rows(
 			"SELECT a.accountname, a.website, b.bill_street, b.bill_city FROM vtiger_account a "
 			"JOIN vtiger_accountbillads b ON b.accountaddressid = a.accountid WHERE a.accountid = :id",
@@ -523,7 +525,9 @@ class TestEditPush(TwoWayTestCase):
 		log = frappe.get_doc(LOG_DOCTYPE, drain(self.connection))
 
 		self.assertEqual(
-			{line.action for line in log.lines}, {"Pushed"}, [(l.action, l.message) for l in log.lines]
+			{line.action for line in lines_of(log)},
+			{"Pushed"},
+			[(l.action, l.message) for l in lines_of(log)],
 		)
 		self.assertEqual(
 			dict(
@@ -542,7 +546,7 @@ class TestEditPush(TwoWayTestCase):
 			"Canada",
 		)
 		log = self.sync()
-		self.assertFalse(log.updated or log.failed, [(l.action, l.message) for l in log.lines])
+		self.assertFalse(log.updated or log.failed, [(l.action, l.message) for l in lines_of(log)])
 		self.assertEqual(frappe.db.get_value("Contact", person.name, "first_name"), "Cherilyn")
 
 	def test_a_reshaped_field_of_a_document_pulled_without_vtiger_s_values_is_not_pushed(self):
@@ -599,7 +603,8 @@ class TestEditPush(TwoWayTestCase):
 		for run in range(3):
 			log = self.sync()
 			self.assertFalse(
-				log.created or log.updated or log.failed, (run, [(l.action, l.message) for l in log.lines])
+				log.created or log.updated or log.failed,
+				(run, [(l.action, l.message) for l in lines_of(log)]),
 			)
 			self.assertEqual(pending_count(self.connection), 0)
 		self.assertEqual(frappe.db.get_value("Customer", customer_name, "website"), "quieter.example.org")
@@ -615,7 +620,7 @@ class TestEditPush(TwoWayTestCase):
 		log = frappe.get_doc(LOG_DOCTYPE, drain(self.connection))
 
 		self.assertEqual(log.status, "Failed")
-		[line] = log.lines
+		[line] = lines_of(log)
 		self.assertEqual((line.action, line.target_name), ("Retrying", customer_name))
 		self.assertIn("invalid values", line.message)  # VTiger's duplicate check refused the name
 		self.assertEqual(
@@ -631,7 +636,7 @@ class TestEditPush(TwoWayTestCase):
 
 				log = frappe.get_doc(LOG_DOCTYPE, drain(self.connection))
 
-				[conflict] = [line for line in log.lines if line.action == "Conflict"]
+				[conflict] = [line for line in lines_of(log) if line.action == "Conflict"]
 				self.assertIn(f"Value not kept: {loser}", conflict.message)
 				self.assertEqual(conflict.direction, DIRECTION_PUSH)
 				self.assertEqual(
@@ -686,17 +691,19 @@ class TestEditPush(TwoWayTestCase):
 		log = self.sync()
 
 		customer.reload()
-		self.assertEqual(customer.website, "erpnext.example.org", [(l.action, l.message) for l in log.lines])
+		self.assertEqual(
+			customer.website, "erpnext.example.org", [(l.action, l.message) for l in lines_of(log)]
+		)
 		self.assertEqual(customer.customer_details, "Überarbeitet in VTiger")
-		self.assertFalse([line for line in log.lines if line.action == "Conflict"])
+		self.assertFalse([line for line in lines_of(log) if line.action == "Conflict"])
 		self.assertEqual(pending_count(self.connection), 1)
 
 		push = frappe.get_doc(LOG_DOCTYPE, drain(self.connection))
-		self.assertEqual([line.action for line in push.lines], ["Pushed"])
+		self.assertEqual([line.action for line in lines_of(push)], ["Pushed"])
 		self.assertEqual(self.website(crmid), "erpnext.example.org")
 		for run in range(3):
 			log = self.sync()
-			self.assertFalse(log.updated or log.failed, (run, [(l.action, l.message) for l in log.lines]))
+			self.assertFalse(log.updated or log.failed, (run, [(l.action, l.message) for l in lines_of(log)]))
 		self.assertEqual(frappe.db.get_value("Customer", customer_name, "website"), "erpnext.example.org")
 
 	def test_a_pull_that_meets_a_waiting_edit_of_the_same_field_follows_the_rule(self):
@@ -706,14 +713,14 @@ class TestEditPush(TwoWayTestCase):
 
 				log = self.sync()
 
-				[conflict] = [line for line in log.lines if line.action == "Conflict"]
+				[conflict] = [line for line in lines_of(log) if line.action == "Conflict"]
 				self.assertEqual(conflict.direction, DIRECTION_PULL)
 				self.assertEqual(conflict.target_name, customer_name)
 				self.assertIn(f"Value not kept: {loser}", conflict.message)
 				self.assertEqual(frappe.db.get_value("Customer", customer_name, "website"), winner)
 
 				push = drain(self.connection)
-				lines = frappe.get_all(LOG_DOCTYPE + " Line", {"parent": push or ""}, pluck="action")
+				lines = [line.action for line in lines_of(push or "")]
 				self.assertNotIn("Conflict", lines, "the pull decided it; the push must not decide it again")
 				self.assertEqual(self.website(crmid), winner)
 				self.assertEqual(pending_count(self.connection), 0)
@@ -723,7 +730,7 @@ class TestEditPush(TwoWayTestCase):
 						"Superseded",
 					)
 				log = self.sync()
-				self.assertFalse(log.updated or log.failed, [(l.action, l.message) for l in log.lines])
+				self.assertFalse(log.updated or log.failed, [(l.action, l.message) for l in lines_of(log)])
 				self.assertEqual(frappe.db.get_value("Customer", customer_name, "website"), winner)
 
 
@@ -759,7 +766,7 @@ class TestNewCustomer(TwoWayTestCase):
 
 		log = frappe.get_doc(LOG_DOCTYPE, drain(self.connection))
 
-		self.assertEqual(log.status, "Success", [(l.action, l.message) for l in log.lines])
+		self.assertEqual(log.status, "Success", [(l.action, l.message) for l in lines_of(log)])
 		customer.reload()
 		vtiger_id = customer.vtiger_id
 		self.assertTrue(vtiger_id and customer.vtiger_connection == self.connection)
@@ -802,7 +809,7 @@ class TestNewCustomer(TwoWayTestCase):
 
 		# from now on it is a synced customer: the pull adopts it (no second Customer) and edits push
 		log = self.sync()
-		self.assertFalse(log.created, [(l.action, l.target_doctype, l.message) for l in log.lines])
+		self.assertFalse(log.created, [(l.action, l.target_doctype, l.message) for l in lines_of(log)])
 		self.assertEqual(frappe.db.count("Customer", {"customer_name": self.name("Nowa Firma Łódź")}), 1)
 		customer.reload()
 		customer.website = "nowa2.example.org"
@@ -841,7 +848,7 @@ class TestHouseholdPushBack(HouseholdTestCase):
 		frappe.db.commit()
 		log = frappe.get_doc(LOG_DOCTYPE, drain(self.connection))
 
-		self.assertEqual(log.status, "Success", [(l.action, l.message) for l in log.lines])
+		self.assertEqual(log.status, "Success", [(l.action, l.message) for l in lines_of(log)])
 		row = self.vtiger_rows(
 			f"SELECT {', '.join(columns.values())} FROM vtiger_salesordercf WHERE salesorderid = :id",
 			id=crmid,

@@ -26,8 +26,9 @@ from frappe.utils.background_jobs import get_redis_conn
 from rq import Worker
 from sqlalchemy import create_engine, text
 
-from vtigercrm_sync.constants import LOG_DOCTYPE, SETTING_DOCTYPE
+from vtigercrm_sync.constants import LOG_DOCTYPE, LOG_LINE_DOCTYPE, SETTING_DOCTYPE
 from vtigercrm_sync.database.engine import dispose_engines
+from vtigercrm_sync.syncer.observer import log_lines
 
 CHECKOUT_TESTS = Path(__file__).resolve().parents[2] / "tests"
 if str(CHECKOUT_TESTS) not in sys.path:
@@ -119,6 +120,23 @@ class Session(threading.Thread):
 		if self.error:
 			raise self.error
 		return self.result
+
+
+def lines_of(log, **filters) -> list[frappe._dict]:
+	"""Every line of a log (its name or the document), in the order they were written: what a test asserts on
+	(the form reads them a page at a time)."""
+	return frappe.get_all(
+		LOG_LINE_DOCTYPE,
+		filters={"log": getattr(log, "name", log), **filters},
+		fields=["*"],
+		order_by="name asc",
+		limit=0,
+	)
+
+
+def chunks_of(log, fields: list[str] | None = None, **filters) -> list[frappe._dict]:
+	"""A log's chunks (its name or the document), in the order they were cut."""
+	return log_lines.chunks_of(getattr(log, "name", log), fields, **filters)
 
 
 def vtiger_database_url(database: str = DATABASE):

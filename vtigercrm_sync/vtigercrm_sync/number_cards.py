@@ -37,13 +37,8 @@ THRESHOLDS_DOCTYPE = "VTigerCRM Sync Thresholds"
 GREEN, YELLOW, RED = "#29cd42", "#ecad4b", "#e24c4c"
 REPORT = "VTiger Reconciliation"
 STREAM_DOCTYPES = {"Accounts": "Customer", "Contacts": "Contact", "SalesOrder": "Sales Order"}
-LINES = (
-	f"`tab{LOG_LINE_DOCTYPE}` line JOIN `tab{LOG_DOCTYPE}` log "
-	f"ON log.name = line.parent AND line.parenttype = '{LOG_DOCTYPE}'"
-)
+LINES = f"`tab{LOG_LINE_DOCTYPE}` line JOIN `tab{LOG_DOCTYPE}` log ON log.name = line.log"
 """Where the log lines are, with their log: the one place the cards name it."""
-LINE_FILTER = f"{LOG_LINE_DOCTYPE}.action"
-"""The Sync Log list's filter on its lines' action (``Child DocType.field`` in route options)."""
 
 
 @frappe.whitelist()
@@ -107,7 +102,7 @@ def waiting_count(connection: str | None = None) -> int:
 			SELECT log.connection, line.vtiger_module AS module, line.vtiger_record AS record, line.action,
 				log.started_at, ROW_NUMBER() OVER (
 					PARTITION BY log.connection, line.vtiger_module, line.vtiger_record
-					ORDER BY log.started_at DESC, line.idx DESC
+					ORDER BY log.started_at DESC, line.name DESC
 				) AS newest
 			FROM {LINES}
 			WHERE IFNULL(line.direction, %(pull)s) = %(pull)s AND line.vtiger_record > 0 {where}
@@ -139,8 +134,8 @@ def waiting_records(filters=None, connection: str | None = None) -> dict:
 	return cue(
 		"waiting",
 		waiting_count(connection),
-		["List", LOG_DOCTYPE],
-		{LINE_FILTER: ACTION_FAILED, **_connection_filter(connection)},
+		["List", LOG_LINE_DOCTYPE],
+		{"action": ACTION_FAILED},
 	)
 
 
@@ -167,12 +162,8 @@ def conflicts(filters=None, connection: str | None = None) -> dict:
 	return cue(
 		"conflicts",
 		int(value),
-		["List", LOG_DOCTYPE],
-		{
-			LINE_FILTER: ACTION_CONFLICT,
-			"started_at": [">=", since.strftime("%Y-%m-%d %H:%M:%S")],
-			**_connection_filter(connection),
-		},
+		["List", LOG_LINE_DOCTYPE],
+		{"action": ACTION_CONFLICT, "creation": [">=", since.strftime("%Y-%m-%d %H:%M:%S")]},
 	)
 
 

@@ -3,8 +3,9 @@ progress to the connection's document room, and the connection's status.
 
 The log is flushed in the same transaction as each group of records, so a worker killed mid-run leaves a log that
 matches what was committed. A run's chunks (``syncer/run/stages.py``) each report as a writer of their own:
-counts on their own row, lines numbered in their own range, the log's totals their sum, so several writers never
-race on one counter. Messages carry figures only; per-record texts were scrubbed of secrets by the caller.
+counts on their own row, the log's totals their sum, so several writers never race on one counter; lines go to
+the log's line doctype (``log_lines.py``), numbered by a sequence no two writers share. Messages carry figures
+only; per-record texts were scrubbed of secrets by the caller.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from frappe.utils import now_datetime, strip_html
 from vtigercrm_sync.constants import (
 	CHUNK_DOCTYPE,
 	LOG_DOCTYPE,
-	LOG_LINE_DOCTYPE,
 	MANAGER_ROLE,
 	PROGRESS_EVENT,
 	REFRESH_EVENT,
@@ -39,23 +39,10 @@ from vtigercrm_sync.syncer.observer.base import (
 	headline,
 	progress_payload,
 )
+from vtigercrm_sync.syncer.observer.log_lines import insert_lines
 
 MESSAGE_LENGTH = 1000
-CHUNK_LINES = 100_000
-"""Log lines of chunk N are numbered from N × this, so chunks writing at once never share a number."""
 COUNT_FIELDS = ("records_read", "created", "updated", "skipped", "failed", "deleted", "filtered")
-LINE_META_FIELDS = ("name", "parent", "parenttype", "parentfield", "idx")
-LINE_META_FIELDS += ("creation", "modified", "owner", "modified_by", "docstatus")
-LINE_FIELDS = (
-	"vtiger_module",
-	"vtiger_id",
-	"vtiger_record",
-	"entity",
-	"target_doctype",
-	"target_name",
-	"action",
-	"message",
-)
 
 
 class FrappeObserver:
@@ -74,11 +61,10 @@ class FrappeObserver:
 		self.throttle = ProgressThrottle(started=time.monotonic())
 		self._pending_lines: list[dict] = []
 		self._lines = 0
-		self._first_line = 0
 		if chunk:
-			row = frappe.db.get_value(CHUNK_DOCTYPE, chunk, ["idx", "lines", *COUNT_FIELDS], as_dict=True)
+			row = frappe.db.get_value(CHUNK_DOCTYPE, chunk, ["lines", *COUNT_FIELDS], as_dict=True)
 			self.counts = Counts(**{field: row[field] or 0 for field in COUNT_FIELDS})
-			self._first_line, self._lines = row.idx * CHUNK_LINES, row.lines or 0
+			self._lines = row.lines or 0
 		self._committed: tuple[Counts, int] = (replace(self.counts), 0)
 
 	@classmethod
@@ -93,8 +79,6 @@ class FrappeObserver:
 		)
 		if chunk is None:
 			observer.counts = chunk_totals(log)
-			observer._lines = frappe.db.count(LOG_LINE_DOCTYPE, {"parent": log, "parenttype": LOG_DOCTYPE})
-			observer._first_line = CHUNK_LINES * 1000
 		return observer
 
 	@classmethod
@@ -192,26 +176,9 @@ class FrappeObserver:
 		self._pending_lines.clear()
 
 	def flush(self) -> None:
-		"""Write the pending log lines in one statement, and the log's counts and watermarks."""
-		if self._pending_lines:
-			now, user = now_datetime(), frappe.session.user
-			frappe.db.bulk_insert(
-				LOG_LINE_DOCTYPE,
-				[*LINE_META_FIELDS, *LINE_FIELDS],
-				[
-					(
-						frappe.generate_hash(length=12),
-						self.log.name,
-						LOG_DOCTYPE,
-						"lines",
-						self._first_line + self._lines + i,
-						*(now, now, user, user, 0),
-						*(row[field] for field in LINE_FIELDS),
-					)
-					for i, row in enumerate(self._pending_lines, start=1)
-				],
-			)
-			self._lines += len(self._pending_lines)
+		"""Write the pending log lines in bulk, and the log's counts and watermarks (a chunk: its own row's)."""
+		insert_lines(self.log.name, self._pending_lines, self.chunk)
+		self._lines += len(self._pending_lines)
 		self._pending_lines.clear()
 		if not self.chunk:
 			frappe.db.set_value(
@@ -316,9 +283,7 @@ def new_log_name() -> str:
 def chunk_totals(log: str) -> Counts:
 	"""The run's counts: the sum of its chunks' rows (a plain read, no lock)."""
 	sums = ", ".join(f"COALESCE(SUM(`{field}`), 0)" for field in COUNT_FIELDS)
-	row = frappe.db.sql(
-		f"SELECT {sums} FROM `tab{CHUNK_DOCTYPE}` WHERE parent = %s AND parenttype = %s", (log, LOG_DOCTYPE)
-	)[0]
+	row = frappe.db.sql(f"SELECT {sums} FROM `tab{CHUNK_DOCTYPE}` WHERE log = %s", log)[0]
 	return Counts(**{field: int(value) for field, value in zip(COUNT_FIELDS, row, strict=True)})
 
 

@@ -27,7 +27,6 @@ from vtigercrm_sync.constants import (
 	DIRECTION_PUSH,
 	KIND_STATUS,
 	LOG_DOCTYPE,
-	LOG_LINE_DOCTYPE,
 	OUTBOX_DOCTYPE,
 	OUTBOX_FAILED,
 	OUTBOX_PENDING,
@@ -37,7 +36,8 @@ from vtigercrm_sync.constants import (
 	WRITEBACK_MODULES,
 	push_job_id,
 )
-from vtigercrm_sync.syncer.observer.frappe import LINE_META_FIELDS, MESSAGE_LENGTH
+from vtigercrm_sync.syncer.observer.frappe import MESSAGE_LENGTH
+from vtigercrm_sync.syncer.observer.log_lines import insert_lines
 from vtigercrm_sync.syncer.redact import redact
 
 MAX_ATTEMPTS = 8
@@ -47,16 +47,6 @@ CLAIM_SECONDS = 600
 """A claim older than this belongs to a drain that died: one row is a few web service calls of 30 s at most."""
 PUSH_TIMEOUT = 1800
 DRAIN_METHOD = "vtigercrm_sync.syncer.push.pusher.drain"
-PUSH_LINE_FIELDS = (
-	"direction",
-	"vtiger_id",
-	"vtiger_module",
-	"entity",
-	"target_doctype",
-	"target_name",
-	"action",
-	"message",
-)
 
 
 # -- drain jobs ------------------------------------------------------------------------------------------------
@@ -250,29 +240,3 @@ def line_values(row: Any, action: str, message: str) -> dict[str, Any]:
 		"action": action,
 		"message": redact(message)[:MESSAGE_LENGTH],
 	}
-
-
-def insert_lines(log: str, lines: list[dict[str, Any]], first_idx: int | None = None) -> int:
-	"""Append ``lines`` to a Push log in one statement (a log is never re-saved per line); returns how many
-	lines the log has now."""
-	if first_idx is None:
-		first_idx = frappe.db.count(LOG_LINE_DOCTYPE, {"parent": log, "parenttype": LOG_DOCTYPE}) + 1
-	if lines:
-		now, user = now_datetime(), frappe.session.user
-		frappe.db.bulk_insert(
-			LOG_LINE_DOCTYPE,
-			[*LINE_META_FIELDS, *PUSH_LINE_FIELDS],
-			[
-				(
-					frappe.generate_hash(length=12),
-					log,
-					LOG_DOCTYPE,
-					"lines",
-					idx,
-					*(now, now, user, user, 0),
-					*(line[field] for field in PUSH_LINE_FIELDS),
-				)
-				for idx, line in enumerate(lines, start=first_idx)
-			],
-		)
-	return first_idx + len(lines) - 1

@@ -50,6 +50,7 @@ from vtigercrm_sync.constants import (
 )
 from vtigercrm_sync.database.engine import get_engine
 from vtigercrm_sync.syncer.handler.base import pulled_json
+from vtigercrm_sync.syncer.observer.log_lines import insert_lines
 from vtigercrm_sync.syncer.plan import VTigerId
 from vtigercrm_sync.syncer.push.create import connection_for_new_customers, create_account
 from vtigercrm_sync.syncer.push.echo import EchoGuard
@@ -58,7 +59,6 @@ from vtigercrm_sync.syncer.push.outbox import (
 	due_rows,
 	enqueue_drain,
 	failure_line,
-	insert_lines,
 	line_values,
 	open_generation,
 	queue_drain_job,
@@ -373,7 +373,6 @@ class Pusher:
 		).insert(ignore_permissions=True)
 		frappe.db.commit()
 		self.counts = {"sent": 0, "failed": 0, "conflicts": 0}
-		self.lines = 0
 		self._writeback: dict[str, dict[str, str]] | None = None
 		self._mapping: MappingConfig | None = None
 		self._catalog = None
@@ -533,7 +532,7 @@ class Pusher:
 		frappe.db.commit()
 
 	def _write_lines(self, lines: list[dict[str, Any]]) -> None:
-		self.lines = insert_lines(self.log.name, lines, self.lines + 1)
+		insert_lines(self.log.name, lines)
 
 	def finish(self) -> str | None:
 		"""End the log whatever happened (the drain calls this in ``finally``); a drain that sent nothing (every

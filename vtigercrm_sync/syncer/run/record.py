@@ -158,9 +158,9 @@ def sync_history(doctype: str, name: str) -> list[dict[str, Any]]:
 	return (
 		frappe.qb.from_(line)
 		.join(log)
-		.on(log.name == line.parent)
+		.on(log.name == line.log)
 		.select(
-			line.parent.as_("log"),
+			line.log,
 			log.started_at,
 			log.trigger,
 			line.direction,

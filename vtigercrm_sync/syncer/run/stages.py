@@ -166,7 +166,7 @@ def _stage_chunks(log: str, stage: str) -> list[Any]:
 	module, part = stage.split("/")
 	return frappe.get_all(
 		CHUNK_DOCTYPE,
-		filters={"parent": log, "parenttype": LOG_DOCTYPE, "stage": part, "module": module},
+		filters={"log": log, "stage": part, "module": module},
 		fields=["name", "status", "until_key", "done_key"],
 		order_by="idx asc",
 	)
@@ -245,7 +245,7 @@ def _run_claimed(log: str, chunk: str, run: SyncRun | None) -> None:
 def _write_chunk(run: SyncRun, observer: FrappeObserver, row: Any) -> None:
 	upto = Watermark.parse(row.until_key)
 	since = Watermark.parse(row.done_key or row.since_key or None)
-	window = json.loads(frappe.db.get_value(LOG_DOCTYPE, row.parent, "run_window"))
+	window = json.loads(frappe.db.get_value(LOG_DOCTYPE, row.log, "run_window"))
 	until = datetime.fromisoformat(window["until"])
 	linked = row.stage == LINKED
 	for batch in run.reader.iter_changes(row.module, since, until, upto):
@@ -260,7 +260,7 @@ def _write_chunk(run: SyncRun, observer: FrappeObserver, row: Any) -> None:
 def end_chunk(chunk: str, status: str, error: str | None) -> bool:
 	"""Running → ``status``, under the log's lock taken first: the stream's watermark moves on, the log's totals
 	become the sum of its chunks. False when the chunk was not Running (nothing changed)."""
-	log = frappe.db.get_value(CHUNK_DOCTYPE, chunk, "parent")
+	log = frappe.db.get_value(CHUNK_DOCTYPE, chunk, "log")
 
 	def transition() -> bool:
 		lock_log(log)
@@ -324,9 +324,7 @@ def finish_run(log: str, error: str | None = None) -> str:
 		if lock_log(log) != RUNNING:
 			frappe.db.rollback()
 			return None  # another job ended it
-		chunks = frappe.get_all(
-			CHUNK_DOCTYPE, filters={"parent": log, "parenttype": LOG_DOCTYPE}, fields=["status", "error"]
-		)
+		chunks = frappe.get_all(CHUNK_DOCTYPE, filters={"log": log}, fields=["status", "error"])
 		cause = error or next((c.error for c in chunks if c.status != DONE and c.error), None)
 		timed_out = any(c.status == TIMED_OUT for c in chunks)
 		return FrappeObserver.resume(connection, log, None).finish(end_log, cause, timed_out=timed_out), cause
@@ -382,7 +380,7 @@ def resume_run(log: str) -> int:
 	)
 	chunks = frappe.get_all(
 		CHUNK_DOCTYPE,
-		filters={"parent": log, "parenttype": LOG_DOCTYPE, "status": ("in", (QUEUED, RUNNING))},
+		filters={"log": log, "status": ("in", (QUEUED, RUNNING))},
 		fields=["name", "status", "attempts", "enqueued"],
 	)
 	for chunk in chunks:
@@ -408,10 +406,8 @@ def add_chunk(log: str, stage: str, module: str, since: str, until: str, records
 	row = frappe.get_doc(
 		{
 			"doctype": CHUNK_DOCTYPE,
-			"parent": log,
-			"parenttype": LOG_DOCTYPE,
-			"parentfield": "chunks",
-			"idx": frappe.db.count(CHUNK_DOCTYPE, {"parent": log, "parenttype": LOG_DOCTYPE}) + 1,
+			"log": log,
+			"idx": frappe.db.count(CHUNK_DOCTYPE, {"log": log}) + 1,
 			"stage": stage,
 			"module": module,
 			"since_key": since,

@@ -302,7 +302,7 @@ def run_alive(connection: str, log: str | None) -> bool:
 		return True
 	for chunk in frappe.get_all(
 		CHUNK_DOCTYPE,
-		filters={"parent": log, "parenttype": LOG_DOCTYPE, "status": ("in", (QUEUED, RUNNING))},
+		filters={"log": log, "status": ("in", (QUEUED, RUNNING))},
 		pluck="name",
 	):
 		if job_alive(chunk_job_id(chunk), chunk):

@@ -22,10 +22,8 @@ class VTigerCRMSyncChunk(Document):
 		failed: DF.Int
 		filtered: DF.Int
 		lines: DF.Int
+		log: DF.Link
 		module: DF.Data | None
-		parent: DF.Data
-		parentfield: DF.Data
-		parenttype: DF.Data
 		records: DF.Int
 		records_read: DF.Int
 		since_key: DF.Data | None

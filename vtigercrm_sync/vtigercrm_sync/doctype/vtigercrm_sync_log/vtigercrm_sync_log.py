@@ -9,17 +9,22 @@ from frappe.model.document import Document
 from frappe.query_builder import Interval
 from frappe.query_builder.functions import Now
 
-from vtigercrm_sync.constants import (
-	ACTION_FAILED,
-	JOB_TIMEOUT,
-	LOG_DOCTYPE,
-	LOG_LINE_DOCTYPE,
-	SETTING_DOCTYPE,
-	retry_job_id,
-)
-from vtigercrm_sync.syncer.observer.base import group_reasons, reason_of
+from vtigercrm_sync.constants import JOB_TIMEOUT, LOG_DOCTYPE, SETTING_DOCTYPE, retry_job_id
+from vtigercrm_sync.syncer.observer import log_lines
 from vtigercrm_sync.syncer.run.state import is_alive, prefix_holder
 from vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync.vtigercrm_sync import vtiger_record_url
+
+JOB_FIELDS = [
+	"name",
+	"stage",
+	"module",
+	"until_key",
+	"status",
+	"attempts",
+	"records",
+	"records_read",
+	"failed",
+]
 
 
 class VTigerCRMSyncLog(Document):
@@ -31,14 +36,6 @@ class VTigerCRMSyncLog(Document):
 	if TYPE_CHECKING:
 		from frappe.types import DF
 
-		from vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync_chunk.vtigercrm_sync_chunk import (
-			VTigerCRMSyncChunk,
-		)
-		from vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync_log_line.vtigercrm_sync_log_line import (
-			VTigerCRMSyncLogLine,
-		)
-
-		chunks: DF.Table[VTigerCRMSyncChunk]
 		connection: DF.Link | None
 		created: DF.Int
 		deleted: DF.Int
@@ -48,7 +45,6 @@ class VTigerCRMSyncLog(Document):
 		failed: DF.Int
 		filtered: DF.Int
 		full_resync: DF.Check
-		lines: DF.Table[VTigerCRMSyncLogLine]
 		records_read: DF.Int
 		retry_of: DF.Link | None
 		run_window: DF.SmallText | None
@@ -66,55 +62,55 @@ class VTigerCRMSyncLog(Document):
 	# end: auto-generated types
 
 	def onload(self):
+		"""What the form draws besides its fields: the summary and the jobs; the lines come a page at a time
+		(:func:`get_lines`)."""
 		self.set_onload("reasons", self.reasons())
+		self.set_onload("jobs", log_lines.chunks_of(self.name, JOB_FIELDS))
 
 	def reasons(self) -> list[dict]:
 		"""The failures, then the warnings, grouped by reason, most frequent first, each with the records it
-		concerns (up to five) so the form can link to them: the ERPNext document, VTiger's page, a retry."""
+		concerns (up to five) so the form can link to them: the ERPNext document, VTiger's page, a retry. Counted
+		and cut in SQL: a log of 50,000 lines is never loaded whole."""
 		base = self.connection and frappe.db.get_value(SETTING_DOCTYPE, self.connection, "vtiger_url")
-		groups = []
-		for action in (ACTION_FAILED, "Warning"):
-			lines = [line for line in self.lines if line.action == action]
-			for reason, count in group_reasons(line.message for line in lines):
-				documents = [
-					{
-						"doctype": line.target_doctype,
-						"name": line.target_name,
-						"vtiger_id": line.vtiger_id,
-						"module": line.vtiger_module,
-						"record": line.vtiger_record,
-						"url": vtiger_record_url(base, line.vtiger_module, line.vtiger_record),
-					}
-					for line in lines
-					if reason_of(line.message) == reason
-				][:5]
-				groups.append({"action": action, "reason": reason, "count": count, "documents": documents})
-		return groups
+		groups = {
+			(g.action, g.reason): {"action": g.action, "reason": g.reason, "count": g.count, "documents": []}
+			for g in log_lines.reason_groups(self.name)
+		}
+		for line in log_lines.group_records(self.name):
+			groups[(line.action, line.reason)]["documents"].append(
+				{
+					"doctype": line.target_doctype,
+					"name": line.target_name,
+					"vtiger_id": line.vtiger_id,
+					"module": line.vtiger_module,
+					"record": line.vtiger_record,
+					"url": vtiger_record_url(base, line.vtiger_module, line.vtiger_record),
+				}
+			)
+		return list(groups.values())
+
+	def failed_records(self) -> list[list[str]]:
+		"""Distinct [module, crmid] of the records this run could not write, in the order they failed."""
+		return log_lines.failed_records(self.name)
+
+	def on_trash(self):
+		log_lines.delete_log_rows(self.name)
 
 	@staticmethod
 	def clear_old_logs(days: int = 30) -> None:
-		"""Delete logs last touched more than ``days`` ago, lines first (Log Settings calls this, see hooks)."""
+		"""Delete logs last touched more than ``days`` ago with their lines and chunks (Log Settings calls this,
+		see hooks)."""
 		log = frappe.qb.DocType(LOG_DOCTYPE)
-		line = frappe.qb.DocType(LOG_LINE_DOCTYPE)
 		old = log.modified < (Now() - Interval(days=days))
-		frappe.db.delete(
-			line,
-			filters=(line.parenttype == LOG_DOCTYPE)
-			& line.parent.isin(frappe.qb.from_(log).select(log.name).where(old)),
-		)
+		log_lines.delete_log_rows(frappe.qb.from_(log).select(log.name).where(old))
 		frappe.db.delete(log, filters=old)
 
-	def failed_records(self) -> list[list[str]]:
-		"""Distinct [module, crmid] of the records this run could not write, in the order they failed: the record
-		each failed line came from (an order, for the contact it could not write)."""
-		rows = frappe.get_all(
-			LOG_LINE_DOCTYPE,
-			filters={"parenttype": LOG_DOCTYPE, "parent": self.name, "action": ACTION_FAILED},
-			fields=["vtiger_module", "vtiger_record"],
-			order_by="idx asc",
-		)
-		seen = {(row.vtiger_module, str(row.vtiger_record)): None for row in rows if row.vtiger_record}
-		return [list(key) for key in seen]
+
+@frappe.whitelist()
+def get_lines(log: str, start: int = 0, page_length: int = log_lines.PAGE_LENGTH, action: str | None = None):
+	"""A page of the log's lines for its form, and how many there are (``action``: only those)."""
+	frappe.get_doc(LOG_DOCTYPE, log).check_permission("read")
+	return log_lines.page_lines(log, start, page_length, action)
 
 
 @frappe.whitelist(methods=["POST"])
@@ -135,11 +131,9 @@ def retry_failed(log: str, module: str | None = None, record: int | str | None =
 				frappe.bold(holder or connection.last_log), frappe.bold(connection.name), frappe.bold(log)
 			)
 		)
-	records = doc.failed_records()
-	if record:
-		records = [pair for pair in records if pair == [module, str(record)]]
-		if not records:
-			frappe.throw(_("That record did not fail in log {0}").format(frappe.bold(log)))
+	records = log_lines.failed_records(log, module, record)
+	if record and not records:
+		frappe.throw(_("That record did not fail in log {0}").format(frappe.bold(log)))
 	if not records:
 		frappe.throw(_("Log {0} has no failed records to retry").format(frappe.bold(log)))
 	frappe.enqueue(

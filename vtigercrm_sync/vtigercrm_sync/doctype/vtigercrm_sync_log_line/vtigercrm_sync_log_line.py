@@ -1,7 +1,10 @@
 # Copyright (c) 2026, vtigercrm_sync developers
 # For license information, please see license.txt
 
+import frappe
 from frappe.model.document import Document
+
+from vtigercrm_sync.constants import LOG_LINE_DOCTYPE
 
 
 class VTigerCRMSyncLogLine(Document):
@@ -26,12 +29,13 @@ class VTigerCRMSyncLogLine(Document):
 			"Conflict",
 			"Retrying",
 		]
+		chunk: DF.Link | None
 		direction: DF.Literal["VTiger → ERPNext", "ERPNext → VTiger"]
 		entity: DF.Data | None
+		log: DF.Link
 		message: DF.SmallText | None
-		parent: DF.Data
-		parentfield: DF.Data
-		parenttype: DF.Data
+		name: DF.Int | None
+		reason: DF.SmallText | None
 		target_doctype: DF.Link | None
 		target_name: DF.DynamicLink | None
 		vtiger_id: DF.Data | None
@@ -39,3 +43,8 @@ class VTigerCRMSyncLogLine(Document):
 		vtiger_record: DF.Int
 	# end: auto-generated types
 	pass
+
+
+def on_doctype_update():
+	"""The log's grouped summary and its failed records read one action's lines of one log."""
+	frappe.db.add_index(LOG_LINE_DOCTYPE, ["log", "action"])

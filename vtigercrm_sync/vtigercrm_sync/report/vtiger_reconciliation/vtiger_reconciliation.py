@@ -212,7 +212,7 @@ def last_lines(connection: str, module: str, crmids: Iterable[int]) -> dict[int,
 		for row in (
 			frappe.qb.from_(line)
 			.join(log)
-			.on(log.name == line.parent)
+			.on(log.name == line.log)
 			.select(line.vtiger_record, line.action, line.message, log.name.as_("log"))
 			.where(
 				(log.connection == connection)
