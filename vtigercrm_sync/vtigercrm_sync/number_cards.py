@@ -11,6 +11,7 @@ from vtigercrm_sync.constants import (
 	STATUS_FAILED,
 	STATUS_SUCCESS,
 	STATUS_TIMED_OUT,
+	WAITING_DOCTYPE,
 )
 
 
@@ -34,6 +35,12 @@ def last_successful_run(filters=None) -> str:
 	frappe.has_permission(LOG_DOCTYPE, "read", throw=True)
 	ended = frappe.db.get_value(LOG_DOCTYPE, {"status": STATUS_SUCCESS}, "ended_at", order_by="ended_at desc")
 	return pretty_date(ended) if ended else _("Never")
+
+
+def waiting_count(connection: str | None = None) -> int:
+	"""Records waiting on a reason in their data or the settings (``syncer/run/waiting.py``), of one connection
+	or of all."""
+	return frappe.db.count(WAITING_DOCTYPE, {"connection": connection} if connection else None)
 
 
 def can_use_app() -> bool:

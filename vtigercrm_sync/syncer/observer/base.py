@@ -29,10 +29,12 @@ class Counts:
 	failed: int = 0
 	deleted: int = 0
 	filtered: int = 0
+	unchanged: int = 0
+	"""Records whose sources did not move since they were written: neither read nor planned."""
 
 	def add(self, action: str, n: int = 1) -> None:
 		key = {"Disabled": "deleted", "Deleted": "deleted"}.get(action, action.lower())
-		if hasattr(self, key) and key != "records_read":
+		if hasattr(self, key) and key not in ("records_read", "unchanged"):
 			setattr(self, key, getattr(self, key) + n)
 
 	def as_dict(self) -> dict[str, int]:

@@ -239,7 +239,8 @@ def _write_chunk(run: SyncRun, observer: FrappeObserver, row: Any) -> None:
 	window = json.loads(frappe.db.get_value(LOG_DOCTYPE, row.parent, "run_window"))
 	until = datetime.fromisoformat(window["until"])
 	linked = row.stage == LINKED
-	for batch in run.reader.iter_changes(row.module, since, until):
+	unchanged = run.fingerprints.unchanged(row.module)
+	for batch in run.reader.iter_changes(row.module, since, until, unchanged):
 		changes = [change for change in batch.changes if change.key <= upto]
 		if linked:
 			changes = [change for change in changes if change.bundle is not None]
@@ -368,8 +369,9 @@ def recover(connection: str) -> dict | None:
 def resume_run(log: str) -> int:
 	"""Queue again the chunks whose jobs died (a chunk that died :data:`CHUNK_ATTEMPTS` times fails), and the job
 	that goes on to the next stage when the stage's chunks have all ended; returns the records it had left."""
+	done = chunk_totals(log)
 	left = max(
-		cint(frappe.db.get_value(LOG_DOCTYPE, log, "total_records")) - chunk_totals(log).records_read, 0
+		cint(frappe.db.get_value(LOG_DOCTYPE, log, "total_records")) - done.records_read - done.unchanged, 0
 	)
 	chunks = frappe.get_all(
 		CHUNK_DOCTYPE,

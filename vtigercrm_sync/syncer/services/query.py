@@ -39,6 +39,7 @@ MISSING_ITEM = {
 	"item_no": None,
 	"productcode": None,
 	"usageunit": None,
+	"item_modifiedtime": None,
 }
 """Item fields of a line whose product or service no longer exists (purged, or never was)."""
 
@@ -132,6 +133,9 @@ class Change:
 	key: Watermark
 	bundle: Bundle | None = None
 	deleted: RecordRef | None = None
+	unchanged: bool = False
+	"""A live record whose sources did not move since it was last written (``syncer/services/fingerprint.py``):
+	neither read nor planned, only counted."""
 
 
 @dataclass
@@ -259,8 +263,16 @@ class VTigerReader:
 				select(func.count()).select_from(e).where(*self._window(module, since, until))
 			).scalar_one()
 
-	def iter_changes(self, module: str, since: Watermark | None, until: datetime) -> Iterator[ChangeBatch]:
-		"""Batches of changed records in (modifiedtime, crmid) order; no watermark reads everything."""
+	def iter_changes(
+		self,
+		module: str,
+		since: Watermark | None,
+		until: datetime,
+		unchanged: Callable[[Session, list[int]], set[int]] | None = None,
+	) -> Iterator[ChangeBatch]:
+		"""Batches of changed records in (modifiedtime, crmid) order; no watermark reads everything. With
+		``unchanged`` (the page's session and live crmids in, the crmids whose sources did not move out), those
+		records come as :attr:`Change.unchanged`, without reading their bundles."""
 		cursor = since
 		while True:
 			with self._uow_factory() as uow:
@@ -268,15 +280,18 @@ class VTigerReader:
 				if not keys:
 					return
 				live = [row.crmid for row in keys if not row.deleted]
-				bundles = {b.source.crmid: b for b in self._read_bundles(uow.session, module, live)}
+				skipped = unchanged(uow.session, live) if unchanged and live else set()
+				wanted = [crmid for crmid in live if crmid not in skipped]
+				bundles = {b.source.crmid: b for b in self._read_bundles(uow.session, module, wanted)}
 			changes = [
 				Change(
 					Watermark(row.modifiedtime, row.crmid),
 					bundle=bundles.get(row.crmid),
 					deleted=RecordRef(module, row.crmid) if row.deleted else None,
+					unchanged=row.crmid in skipped,
 				)
 				for row in keys
-				if row.deleted or row.crmid in bundles
+				if row.deleted or row.crmid in bundles or row.crmid in skipped
 			]
 			cursor = Watermark(keys[-1].modifiedtime, keys[-1].crmid)
 			yield ChangeBatch(module, changes, cursor, len(keys))
@@ -470,6 +485,7 @@ class VTigerReader:
 				func.coalesce(p.c.product_no, sv.c.service_no).label("item_no"),
 				p.c.productcode.label("productcode"),
 				func.coalesce(p.c.usageunit, sv.c.service_usageunit).label("usageunit"),
+				e.c.modifiedtime.label("item_modifiedtime"),
 			)
 			.select_from(
 				e.outerjoin(p, p.c.productid == e.c.crmid).outerjoin(sv, sv.c.serviceid == e.c.crmid)

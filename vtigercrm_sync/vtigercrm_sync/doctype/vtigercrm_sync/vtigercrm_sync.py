@@ -46,6 +46,7 @@ from vtigercrm_sync.syncer.redact import redact
 from vtigercrm_sync.syncer.run.reconcile import start_reconcile
 from vtigercrm_sync.syncer.run.stages import recover
 from vtigercrm_sync.syncer.run.state import RUN_STATE_FIELDS, is_alive, queue_connection
+from vtigercrm_sync.syncer.run.waiting import waiting_reasons
 from vtigercrm_sync.syncer.services.changes import preflight
 from vtigercrm_sync.syncer.services.query import ConnectionFailed, check_connection, read_catalog
 from vtigercrm_sync.syncer.services.webservice import (
@@ -64,6 +65,7 @@ SUMMARY_COUNTS = (
 	("updated", _lt("{0} updated")),
 	("deleted", _lt("{0} deleted or disabled")),
 	("records_read", _lt("{0} records read")),
+	("unchanged", _lt("{0} records unchanged")),
 )
 
 
@@ -167,8 +169,14 @@ class VTigerCRMSync(Document):
 		pending = pending_count(self.name) if self.name and not self.is_new() else 0
 		if pending:
 			text += " · " + _("{0} change(s) waiting to be written to VTiger").format(pending)
+		waiting = waiting_reasons(self.name) if self.name and not self.is_new() else []
+		if waiting:
+			text += " · " + _("{0} record(s) waiting on a reason in their data or the settings").format(
+				sum(reason.records for reason in waiting)
+			)
 		return {
 			"pending_pushes": pending,
+			"waiting": waiting,
 			"text": text,
 			"status": self.status,
 			"running": running,
@@ -463,8 +471,15 @@ class VTigerCRMSync(Document):
 				)
 			)
 
-	def start_sync(self, trigger: str = TRIGGER_BUTTON, full: bool = False, user: str | None = None) -> dict:
-		"""Queue a run unless one is queued or running for this connection.
+	def start_sync(
+		self,
+		trigger: str = TRIGGER_BUTTON,
+		full: bool = False,
+		user: str | None = None,
+		rebuild: bool = False,
+	) -> dict:
+		"""Queue a run unless one is queued or running for this connection (``rebuild``: a Full Resync that
+		also reads the records whose sources did not change).
 
 		Set ``self.flags.ignore_permissions`` to start it for a system job (the scheduler)."""
 		if not self.flags.ignore_permissions:
@@ -482,14 +497,18 @@ class VTigerCRMSync(Document):
 					"Resumed the run {0}, interrupted at {1} ({2}) when its worker stopped; {3} record(s) left"
 				).format(frappe.bold(outcome["resumed"]), _(module), _(part), outcome["left"]),
 			}
-		if not self.queue_run(trigger, full, user or frappe.session.user, now=frappe.flags.in_test):
+		if not self.queue_run(
+			trigger, full, user or frappe.session.user, now=frappe.flags.in_test, rebuild=rebuild
+		):
 			return {
 				"status": "already_running",
 				"message": _("A sync of {0} is already queued or running").format(frappe.bold(self.name)),
 			}
 		return {"status": "queued", "message": _("Sync of {0} queued").format(frappe.bold(self.name))}
 
-	def queue_run(self, trigger: str, full: bool, user: str, now: bool = False) -> bool:
+	def queue_run(
+		self, trigger: str, full: bool, user: str, now: bool = False, rebuild: bool = False
+	) -> bool:
 		"""Claim the connection (final → Queued) and queue its run's job once the transaction commits; False
 		when a run is queued or on (its job waiting in RQ counts too)."""
 		if is_job_enqueued(job_id(self.name)) or not queue_connection(self.name):
@@ -507,6 +526,7 @@ class VTigerCRMSync(Document):
 			trigger=trigger,
 			full=bool(full),
 			user=user,
+			rebuild=bool(rebuild),
 		)
 		return True
 
@@ -522,10 +542,10 @@ def throw_problems(problems: list[str], title: str) -> None:
 
 
 @frappe.whitelist(methods=["POST"])
-def form_start_sync(name: str, full: bool | int = 0) -> dict:
+def form_start_sync(name: str, full: bool | int = 0, rebuild: bool | int = 0) -> dict:
 	doc = frappe.get_doc(SETTING_DOCTYPE, name)
 	doc.check_permission("write")
-	return doc.start_sync(TRIGGER_BUTTON, full=bool(int(full)))
+	return doc.start_sync(TRIGGER_BUTTON, full=bool(int(full)), rebuild=bool(int(rebuild)))
 
 
 @frappe.whitelist(methods=["POST"])
