@@ -13,7 +13,7 @@ import threading
 
 import frappe
 
-from vtigercrm_sync.constants import SETTING_DOCTYPE, WAITING_DOCTYPE
+from vtigercrm_sync.constants import LOG_LINE_DOCTYPE, SETTING_DOCTYPE, WAITING_DOCTYPE
 from vtigercrm_sync.syncer.handler.document import SalesOrderHandler
 from vtigercrm_sync.syncer.run.waiting import retry_waiting
 from vtigercrm_sync.tests.utils import DATABASE, Session, VTigerSyncTestCase
@@ -22,6 +22,13 @@ from vtigercrm_sync.vtigercrm_sync.report.vtiger_reconciliation.vtiger_reconcili
 
 MAPPED_TAXES = ("tax1", "tax2", "shipping", "shtax1", "shtax2", "shtax3", "adjustment")
 """Every tax but tax3: an order that carries tax3 cannot land (its total would be wrong)."""
+
+
+def failed_messages(log) -> list[str]:
+	"""The messages of a log's Failed lines."""
+	return frappe.get_all(
+		LOG_LINE_DOCTYPE, filters={"parent": log.name, "action": "Failed"}, pluck="message", order_by="idx"
+	)
 
 
 class TestFingerprints(VTigerSyncTestCase):
@@ -189,6 +196,8 @@ class TestFingerprints(VTigerSyncTestCase):
 		row = self.waiting_row(order)
 		self.assertEqual((row.reason_kind, row.setting, row.log), ("Tax not mapped", "tax3", failed.name))
 		self.assertIn("tax3", row.reason)
+		(line,) = failed_messages(failed)
+		self.assertIn("(waiting: Tax not mapped;", line)
 		self.assertGreaterEqual(waiting_count(self.connection), 1)
 
 		again = self.sync(full=True)  # nothing changed: the order is not read, and the run does not fail
@@ -258,6 +267,7 @@ class TestFingerprints(VTigerSyncTestCase):
 			release.set()
 			holder.outcome()
 		self.assertEqual(locked.failed, 1, locked.error_summary)
+		self.assertNotIn("waiting", failed_messages(locked)[0])
 		self.assertIsNone(self.waiting_row(self.other_order))
 
 		log = self.sync(full=True)  # the order did not change since: read again all the same

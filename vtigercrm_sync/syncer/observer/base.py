@@ -34,7 +34,7 @@ class Counts:
 
 	def add(self, action: str, n: int = 1) -> None:
 		key = {"Disabled": "deleted", "Deleted": "deleted"}.get(action, action.lower())
-		if hasattr(self, key) and key not in ("records_read", "unchanged"):
+		if hasattr(self, key) and key != "records_read":
 			setattr(self, key, getattr(self, key) + n)
 
 	def as_dict(self) -> dict[str, int]:
@@ -46,13 +46,13 @@ class Counts:
 
 
 def final_status(counts: Counts, error: str | None = None, timed_out: bool = False) -> str:
-	"""Success when nothing failed; Partial Success when some records failed but others landed; Failed when the
-	run could not start or nothing could be written."""
+	"""Success when nothing failed; Partial Success when some records failed but others landed (or were left
+	unchanged); Failed when the run could not start or nothing could be written."""
 	if timed_out:
 		return TIMED_OUT
 	if error:
 		return FAILED
-	if counts.failed and not (counts.written or counts.skipped):
+	if counts.failed and not (counts.written or counts.skipped or counts.unchanged):
 		return FAILED
 	return PARTIAL if counts.failed else SUCCESS
 

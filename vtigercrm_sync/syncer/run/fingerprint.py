@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import Any
 
 import frappe
 from frappe.utils import now_datetime
@@ -36,9 +36,6 @@ from vtigercrm_sync.syncer.services.fingerprint import (
 )
 from vtigercrm_sync.syncer.services.query import Bundle
 
-if TYPE_CHECKING:
-	from vtigercrm_sync.syncer.run.run import SyncRun
-
 FINGERPRINT_VERSION = 1
 """Raised when a release plans or writes records differently: the next run reads every record again once."""
 META = ("creation", "modified", "modified_by", "owner", "docstatus", "idx")
@@ -47,7 +44,9 @@ META = ("creation", "modified", "modified_by", "owner", "docstatus", "idx")
 class Fingerprints:
 	"""The fingerprints of one run: compared per page, noted per record written, stored with each group."""
 
-	def __init__(self, run: SyncRun):
+	def __init__(self, run: Any):
+		"""``run``: the :class:`~vtigercrm_sync.syncer.run.run.SyncRun` whose handlers, settings and reader
+		shape its streams."""
 		self.connection = run.doc.name
 		self.prefix = run.doc.id_prefix or ""
 		self.shaping = {module: stream_shaping(run, module) for module in run.streams}
@@ -143,7 +142,7 @@ class Fingerprints:
 		return row_name(self.connection, crmid)
 
 
-def stream_shaping(run: SyncRun, module: str) -> str:
+def stream_shaping(run: Any, module: str) -> str:
 	"""What shapes the plans of a stream's records besides the records themselves: the settings each of its
 	handlers applies (whole, also those a document takes a part of), the mapping and the handlers' config, the
 	defaults and catalog the planner uses, and the code's versions."""

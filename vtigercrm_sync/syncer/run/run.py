@@ -43,7 +43,7 @@ from vtigercrm_sync.syncer.processor.planner import BundlePlanner
 from vtigercrm_sync.syncer.redact import redact
 from vtigercrm_sync.syncer.run.fingerprint import Fingerprints
 from vtigercrm_sync.syncer.run.pending import settle, waiting_edits
-from vtigercrm_sync.syncer.run.waiting import Failure, plan_failure, write_failure
+from vtigercrm_sync.syncer.run.waiting import Failure, noted, plan_failure, write_failure
 from vtigercrm_sync.syncer.services.query import Bundle, Change, VTigerReader, Watermark
 from vtigercrm_sync.syncer.services.reverse import VTIGER_WINS
 
@@ -216,10 +216,10 @@ class SyncRun:
 
 	def _fail_unplanned(self, source: RecordRef, exc: Exception, observer: FrappeObserver) -> None:
 		message = _("Could not be planned: {0}").format(redact(f"{type(exc).__name__}: {error_text(exc)}"))
-		self._failures.append(plan_failure((), message))
-		observer.line(
-			"Failed", source.module, f"{self.doc.id_prefix or ''}{source.crmid}", message, record=source.crmid
-		)
+		failure = plan_failure((), message)
+		self._failures.append(failure)
+		record_id = f"{self.doc.id_prefix or ''}{source.crmid}"
+		observer.line("Failed", source.module, record_id, noted(message, failure), record=source.crmid)
 
 	def _fail_locked(self, change: Change, observer: FrappeObserver) -> None:
 		ref = change.deleted or change.bundle.source
@@ -247,7 +247,9 @@ class SyncRun:
 				observer.line("Warning", module, record_id, message, issue.entity, record=crmid)
 		if result.errors:  # one line for the record: what it could not plan, and what failed with it
 			message = redact("; ".join(issue.translated(_) for issue in result.errors), secrets)
-			self._failures.append(plan_failure([str(issue.reason) for issue in result.errors], message))
+			failure = plan_failure([str(issue.reason) for issue in result.errors], message)
+			self._failures.append(failure)
+			message = noted(message, failure)
 			observer.line("Failed", module, record_id, message, result.errors[0].entity, record=crmid)
 		if result.filtered:
 			observer.line("Filtered", module, record_id, translate(result.filtered), record=crmid)
@@ -297,7 +299,9 @@ class SyncRun:
 			frappe.db.rollback(save_point=savepoint)
 			frappe.clear_messages()
 			reason = redact(f"{plan.entity} ({_(plan.doctype)}): {error_text(exc)}", secrets)
-			self._failures.append(write_failure(exc, reason))
+			failure = write_failure(exc, reason)
+			self._failures.append(failure)
+			reason = noted(reason, failure)
 			observer.line("Failed", module, plan.vtiger_id, reason, plan.entity, plan.doctype, record=crmid)
 			return None
 		frappe.db.release_savepoint(savepoint)

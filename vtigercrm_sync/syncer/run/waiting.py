@@ -30,6 +30,8 @@ NOT_PLANNED = "Could not be planned"
 REASON_LENGTH = 1000
 MISSING_TEMPLATE = "which VTiger does not have"
 """What the planner says of a required record the reader could not load (0, deleted or purged)."""
+PASSING = (LinkNotFound, frappe.TimestampMismatchError, frappe.DocumentLockedError)
+"""Validation errors that are not about the record's data: they may pass at the next run."""
 
 
 @dataclass(frozen=True)
@@ -43,13 +45,22 @@ class Failure:
 
 def write_failure(exc: Exception, reason: str) -> Failure:
 	"""A document ERPNext would not write: a setting it lacks, a value it refuses (its validation), or else
-	something that may pass next time (a link to a document another record failed to write, a database
-	error)."""
+	something that may pass next time (a link to a document another record failed to write, a document a desk
+	user saved or a job locked meanwhile, a database error)."""
 	if isinstance(exc, SettingMissing):
 		return Failure(exc.kind, reason, exc.setting)
-	if isinstance(exc, frappe.ValidationError) and not isinstance(exc, LinkNotFound):
+	if isinstance(exc, frappe.ValidationError) and not isinstance(exc, PASSING):
 		return Failure(VALUE_REFUSED, reason)
 	return Failure(None, reason)
+
+
+def noted(message: str, failure: Failure) -> str:
+	"""A failure's log line, saying when a record that waits is read again."""
+	if failure.kind is None:
+		return message
+	return _(
+		"{0} (waiting: {1}; read again when the record changes in VTiger, {2} changes, or on Retry waiting)"
+	).format(message, _(failure.kind), failure.setting or _("a setting of its stream"))
 
 
 def plan_failure(issues: Iterable[str], reason: str) -> Failure:
@@ -111,7 +122,7 @@ def waiting_reasons(connection: str) -> list[dict]:
 	return frappe.get_all(
 		WAITING_DOCTYPE,
 		filters={"connection": connection},
-		fields=["reason_kind", "setting", "count(name) as records", "max(reason) as example"],
+		fields=["reason_kind", "setting", "count(name) as records"],
 		group_by="reason_kind, setting",
 		order_by="records desc",
 	)
