@@ -54,7 +54,8 @@ from vtigercrm_sync.constants import CHUNK_DOCTYPE, LOG_DOCTYPE, SETTING_DOCTYPE
 from vtigercrm_sync.syncer.run.job import run_sync
 from vtigercrm_sync.syncer.run.stages import QUEUE
 
-DATABASE = "vtigercrm_sync_bench_frappe"
+DATABASE = os.environ.get("VTIGER_BENCH_DB") or "vtigercrm_sync_bench_frappe"
+"""The VTiger database it fills; sessions sharing one MariaDB each name their own."""
 NAIVE_ORDER = ("Customer", "Contact", "Address", "Sales Order")
 LINKS = {
 	"Sales Order": ("customer", "contact_person", "customer_address", "shipping_address_name"),
