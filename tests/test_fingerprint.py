@@ -11,6 +11,7 @@ from vtiger_writer import VTigerWriter
 from vtigercrm_sync.database.unit_of_work import SqlAlchemyUnitOfWork
 from vtigercrm_sync.syncer.services.fingerprint import (
 	bundle_sources,
+	deleted_fingerprint,
 	fingerprint,
 	source_list,
 	source_times,
@@ -114,3 +115,9 @@ def test_a_record_read_with_a_deleted_reference_stays_unchanged(vtiger: VTigerWr
 	(bundle,) = make_reader(vtiger_engine).read_records("SalesOrder", [w["order"]])
 	assert bundle_sources(bundle)[w["account"]] is None
 	assert unchanged(vtiger_engine, stored) == {w["order"]}
+
+
+def test_a_deleted_record_s_fingerprint_moves_with_its_time_of_deletion_and_the_policy():
+	assert deleted_fingerprint(seconds(1), "Disable") == deleted_fingerprint(seconds(1), "Disable")
+	assert deleted_fingerprint(seconds(1), "Disable") != deleted_fingerprint(seconds(2), "Disable")
+	assert deleted_fingerprint(seconds(1), "Disable") != deleted_fingerprint(seconds(1), "Ignore")

@@ -172,6 +172,20 @@ class TestFingerprints(VTigerSyncTestCase):
 		self.assert_reads(log, 1)
 		self.assertTrue(self.find("Sales Order", self.other_order))
 
+	def test_a_record_deleted_in_vtiger_is_read_until_the_policy_reached_it(self):
+		self.settle()
+		account = self.writer.create_account(self.name("Deleted Co"), at=self.tick())
+		self.assert_reads(self.sync(full=True), 1)
+		self.writer.delete(account, at=self.tick())
+		log = self.sync(full=True)
+		self.assert_reads(log, 1)
+		self.assertGreaterEqual(log.deleted, 1)  # the policy (Disable) reached its customer
+		self.assert_reads(self.sync(full=True), 0)
+		self.set_connection(
+			deleted_record_action="Ignore"
+		)  # another policy: the deleted record is read again
+		self.assert_reads(self.sync(full=True), 1)
+
 	def test_rebuild_all_reads_and_plans_every_record(self):
 		self.settle()
 		from vtigercrm_sync.syncer.run.job import run_sync

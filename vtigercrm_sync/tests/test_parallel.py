@@ -31,7 +31,7 @@ from vtigercrm_sync.syncer.run.stages import QUEUE
 from vtigercrm_sync.syncer.run.state import RunRefused, is_alive, prefix_holder
 from vtigercrm_sync.syncer.services.query import Watermark
 from vtigercrm_sync.tasks import start_due_syncs
-from vtigercrm_sync.tests.utils import Session, VTigerSyncTestCase, kill_worker, start_worker
+from vtigercrm_sync.tests.utils import DATABASE, Session, VTigerSyncTestCase, kill_worker, start_worker
 
 BENCH = (sys.executable, "-m", "frappe.utils.bench_helper", "frappe")
 ORDERS = 60
@@ -40,7 +40,7 @@ SYNCED = ("Customer", "Contact", "Address", "Item", "Sales Order")
 
 
 class TestParallelRun(VTigerSyncTestCase):
-	database = "vtigercrm_sync_frappe_parallel"
+	database = DATABASE + "_parallel"  # one per checkout: VTIGER_FRAPPE_TEST_DB
 
 	@classmethod
 	def setUpClass(cls):

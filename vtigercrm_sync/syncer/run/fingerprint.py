@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 import frappe
@@ -25,10 +26,11 @@ from vtigercrm_sync.config.config import read_json
 from vtigercrm_sync.config.spec import HANDLER_CONFIG, PRESETS
 from vtigercrm_sync.constants import FINGERPRINT_DOCTYPE, VTIGER_ID_FIELD
 from vtigercrm_sync.syncer.handler.base import stable
-from vtigercrm_sync.syncer.plan import VTigerId
+from vtigercrm_sync.syncer.plan import RecordRef, VTigerId
 from vtigercrm_sync.syncer.run.waiting import Failure, clear_waiting, row_name, store_waiting
 from vtigercrm_sync.syncer.services.fingerprint import (
 	bundle_sources,
+	deleted_fingerprint,
 	digest,
 	fingerprint,
 	source_list,
@@ -50,21 +52,28 @@ class Fingerprints:
 		self.connection = run.doc.name
 		self.prefix = run.doc.id_prefix or ""
 		self.shaping = {module: stream_shaping(run, module) for module in run.streams}
+		self.deleted_shaping = digest(FINGERPRINT_VERSION, run.settings.deleted_record_action)
 		self._noted: dict[int, tuple[str, str, str, list[Failure]] | None] = {}
 
-	def unchanged(self, module: str) -> Callable[[Session, list[int]], set[int]]:
+	def unchanged(self, module: str) -> Callable[[Session, list[Any]], set[int]]:
 		"""For :meth:`VTigerReader.iter_changes`: the page's records whose fingerprint did not move, from one
 		query of the stored fingerprints and one of their sources' times (in the page's VTiger session)."""
 
-		def compare(session: Session, crmids: list[int]) -> set[int]:
-			names = {self.row_name(crmid): crmid for crmid in crmids}
+		def compare(session: Session, keys: list[Any]) -> set[int]:
+			names = {self.row_name(row.crmid): row.crmid for row in keys}
 			rows = frappe.get_all(
 				FINGERPRINT_DOCTYPE,
 				filters={"name": ("in", list(names))},
 				fields=["name", "fingerprint", "sources"],
 			)
 			stored = {names[row.name]: (row.fingerprint, row.sources) for row in rows}
-			return unchanged_records(session, stored, self.shaping[module]) if stored else set()
+			deleted = {row.crmid: row.modifiedtime for row in keys if row.deleted and row.crmid in stored}
+			live = {crmid: value for crmid, value in stored.items() if crmid not in deleted}
+			return {
+				crmid
+				for crmid, modifiedtime in deleted.items()
+				if stored[crmid][0] == deleted_fingerprint(modifiedtime, self.deleted_shaping)
+			} | (unchanged_records(session, live, self.shaping[module]) if live else set())
 
 		return compare
 
@@ -79,9 +88,14 @@ class Fingerprints:
 			failures,
 		)
 
-	def note_deleted(self, crmid: int) -> None:
-		"""A record deleted in VTiger keeps no fingerprint and waits for nothing."""
-		self._noted[crmid] = None
+	def note_deleted(self, ref: RecordRef, modifiedtime: datetime, failures: list[Failure]) -> None:
+		"""A record deleted in VTiger waits for nothing; once the policy reached its documents it is left
+		alone until it is deleted again or the policy changes."""
+		if failures:
+			self._noted[ref.crmid] = None
+			return
+		fingerprint_ = deleted_fingerprint(modifiedtime, self.deleted_shaping)
+		self._noted[ref.crmid] = (ref.module, fingerprint_, "", [])
 
 	def discard(self) -> None:
 		"""The group was rolled back: it is written, and noted, again."""
@@ -89,7 +103,8 @@ class Fingerprints:
 
 	def flush(self, log: str | None) -> None:
 		"""Store what the group's records leave, inside the group's transaction: a fingerprint for each record
-		written or waiting, none for a record that failed for a reason not in its data (nor its waiting row)."""
+		written, waiting or deleted, none for a record that failed for a reason not in its data (nor its waiting
+		row)."""
 		keep, waiting, forget, landed = [], [], [], []
 		for crmid, noted in self._noted.items():
 			if noted is None:

@@ -175,7 +175,7 @@ class SyncRun:
 		if change.bundle is not None:
 			self.fingerprints.note(change.bundle, self._failures)
 		elif change.deleted is not None:
-			self.fingerprints.note_deleted(change.deleted.crmid)
+			self.fingerprints.note_deleted(change.deleted, change.key.modifiedtime, self._failures)
 
 	def has_linked(self, module: str) -> bool:
 		"""Whether records of the stream bring records along (an order its account, contact and products) whose
@@ -355,7 +355,9 @@ class SyncRun:
 		except Exception as exc:
 			frappe.db.rollback(save_point=savepoint)
 			frappe.clear_messages()
-			observer.line("Failed", ref.module, record_id, redact(error_text(exc)), record=ref.crmid)
+			message = redact(error_text(exc))
+			self._failures.append(Failure(None, message))
+			observer.line("Failed", ref.module, record_id, message, record=ref.crmid)
 
 
 def documents_touched(results: Iterable[BundleResult]) -> dict[str, set[str]]:

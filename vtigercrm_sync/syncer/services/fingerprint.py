@@ -6,7 +6,8 @@ order's account, contact and line items). Its fingerprint is a digest of each of
 (the connection's settings, the mapping, the code's version), so it moves when any of them moves. Which records a
 bundle read is stored beside the fingerprint: a record's references change only with its own ``modifiedtime``
 (raw UPDATEs that empty a reference come through the change feed, which reads the record whatever its fingerprint),
-so one query per page of the stored sources' times tells which records of the page are unchanged.
+so one query per page of the stored sources' times tells which records of the page are unchanged. A deleted
+record's fingerprint is its own time of deletion (:func:`deleted_fingerprint`), from the page's keys.
 """
 
 from __future__ import annotations
@@ -50,6 +51,12 @@ def fingerprint(sources: dict[int, datetime | None], shaping: str) -> str:
 	"""The digest of the sources' times and of ``shaping`` (what else shapes the plans: :func:`digest`)."""
 	stamps = SOURCE_SEPARATOR.join(f"{crmid}@{_stamp(sources[crmid])}" for crmid in sorted(sources))
 	return digest(shaping, stamps)
+
+
+def deleted_fingerprint(modifiedtime: datetime, shaping: str) -> str:
+	"""A record deleted in VTiger, as the deletion policy (in ``shaping``) left its documents: it moves when the
+	record is deleted again (a restore and a new delete stamp a new time) or the policy changes."""
+	return digest(shaping, "deleted", _stamp(modifiedtime))
 
 
 def digest(*parts: Any) -> str:

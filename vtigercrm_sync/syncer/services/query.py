@@ -268,26 +268,27 @@ class VTigerReader:
 		module: str,
 		since: Watermark | None,
 		until: datetime,
-		unchanged: Callable[[Session, list[int]], set[int]] | None = None,
+		unchanged: Callable[[Session, list[Any]], set[int]] | None = None,
 	) -> Iterator[ChangeBatch]:
 		"""Batches of changed records in (modifiedtime, crmid) order; no watermark reads everything. With
-		``unchanged`` (the page's session and live crmids in, the crmids whose sources did not move out), those
-		records come as :attr:`Change.unchanged`, without reading their bundles."""
+		``unchanged`` (the page's session and key rows in: crmid, modifiedtime, deleted; the crmids whose sources
+		did not move out), those records come as :attr:`Change.unchanged`, without reading their bundles."""
 		cursor = since
 		while True:
 			with self._uow_factory() as uow:
 				keys = self._read_keys(uow.session, module, cursor, until)
 				if not keys:
 					return
-				live = [row.crmid for row in keys if not row.deleted]
-				skipped = unchanged(uow.session, live) if unchanged and live else set()
-				wanted = [crmid for crmid in live if crmid not in skipped]
-				bundles = {b.source.crmid: b for b in self._read_bundles(uow.session, module, wanted)}
+				skipped = unchanged(uow.session, keys) if unchanged else set()
+				live = [row.crmid for row in keys if not row.deleted and row.crmid not in skipped]
+				bundles = {b.source.crmid: b for b in self._read_bundles(uow.session, module, live)}
 			changes = [
 				Change(
 					Watermark(row.modifiedtime, row.crmid),
 					bundle=bundles.get(row.crmid),
-					deleted=RecordRef(module, row.crmid) if row.deleted else None,
+					deleted=RecordRef(module, row.crmid)
+					if row.deleted and row.crmid not in skipped
+					else None,
 					unchanged=row.crmid in skipped,
 				)
 				for row in keys
