@@ -470,10 +470,14 @@ def error_text(exc: BaseException) -> str:
 	return strip_html(message).strip()
 
 
-def rollback_or_reconnect() -> None:
+def rollback_or_reconnect(timed_out: bool = False) -> None:
 	"""Roll back the transaction. A time-out that struck in the middle of a query (RQ's SIGALRM) leaves the
-	connection unusable, and its transaction gone with it: then open a new one, so the run can still close its log."""
+	connection unusable, and its transaction gone with it: then open a new one, so the run can still close its log.
+	After a time-out (``timed_out``) the connection is always replaced: a query cut off mid-result leaves its
+	rows unread, and a ROLLBACK sent then would read them as its answer and every later query another's."""
 	try:
+		if timed_out:
+			raise ConnectionAbortedError
 		frappe.db.rollback()
 	except Exception:
 		try:

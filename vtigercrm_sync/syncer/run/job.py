@@ -154,7 +154,7 @@ def _run_job(
 			run = SyncRun(connection, log)
 			body(run, observer)
 		except JobTimeoutException:
-			rollback_or_reconnect()
+			rollback_or_reconnect(timed_out=True)
 			return _finish(
 				connection,
 				prefix,

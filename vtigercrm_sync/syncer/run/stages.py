@@ -209,7 +209,7 @@ def _run_claimed(log: str, chunk: str, run: SyncRun | None) -> None:
 			claim_prefix(run.doc.id_prefix or "", log)
 			_write_chunk(run, observer, row)
 		except JobTimeoutException:
-			rollback_or_reconnect()
+			rollback_or_reconnect(timed_out=True)
 			status, error = TIMED_OUT, _("The chunk hit its time limit after committing up to its last group")
 		except (ConnectionFailed, MappingError, RunRefused) as exc:
 			rollback_or_reconnect()
