@@ -18,6 +18,10 @@ it measures, in this order:
 
 The last line reads ``speedup: 1 worker R1x, 2 workers R2x naive; full resync Sx faster than first sync``.
 
+``--resyncs`` instead runs a first sync of N on 2 workers and then an unchanged incremental run, an unchanged full
+resync, Rebuild All (which reads and plans every record, as a full resync did before fingerprints) and k changed,
+each with the records it read and left unread.
+
 ``--parallel W`` instead runs one first sync of N orders on W workers (chunks of ``--chunk-records``) and prints its
 duration, the deadlocks InnoDB counted meanwhile (each one a group the run wrote again), the chunks that ran more
 than once (target 0) and the failures (target 0), e.g. ``--parallel 4 --n 2000 --chunk-records 25``.
@@ -227,11 +231,11 @@ def make_connection(title: str, company: str) -> str:
 	return doc.name
 
 
-def sync(connection: str, full: bool) -> tuple[float, frappe._dict]:
-	"""Start a run as Sync Now does and wait for its log's final status."""
+def sync(connection: str, full: bool, rebuild: bool = False) -> tuple[float, frappe._dict]:
+	"""Start a run as Sync Now does (Rebuild All with ``rebuild``) and wait for its log's final status."""
 	before = frappe.db.get_value(SETTING_DOCTYPE, connection, "last_log")
 	started = time.perf_counter()
-	frappe.get_doc(SETTING_DOCTYPE, connection).queue_run("CLI", full, "Administrator")
+	frappe.get_doc(SETTING_DOCTYPE, connection).queue_run("CLI", full, "Administrator", rebuild=rebuild)
 	frappe.db.commit()
 	while True:
 		time.sleep(0.1)
@@ -382,6 +386,37 @@ def first_sync(connection: str, workers: int) -> Measured:
 	return Measured(elapsed, documents, orders, cpu, mariadb, load, kinds, log, pool.peak_kib)
 
 
+def resyncs(n: int, k: int, company: str) -> None:
+	"""A first sync of n orders on 2 workers, then re-runs of it: unchanged incremental, unchanged full resync
+	(records whose fingerprint did not move are not read), Rebuild All (every record read and planned, as every
+	full resync did before fingerprints) and k changed; each with the records it read and left unread."""
+	(connection,) = fresh_data(n, company, "resyncs")
+	pool = Workers(2)
+	try:
+		first, log = sync(connection, full=False)
+		print(f"{'first sync, 2 workers':<24}{first:8.2f}s  created {log.created}, failed {log.failed}")
+		for label, full, rebuild in (
+			("unchanged incremental", False, False),
+			("unchanged full resync", True, False),
+			("rebuild all", True, True),
+			("unchanged full resync", True, False),
+		):
+			elapsed, log = sync(connection, full=full, rebuild=rebuild)
+			print(
+				f"{label:<24}{elapsed:8.2f}s  {first / elapsed:7.1f}x faster than first sync; read "
+				f"{log.records_read}, unchanged {log.unchanged}, written {log.created + log.updated}"
+			)
+		touch_orders(k)
+		changed, log = sync(connection, full=True)
+		print(
+			f"{f'k = {k} changed, full':<24}{changed:8.2f}s  read {log.records_read}, unchanged "
+			f"{log.unchanged}, updated {log.updated}"
+		)
+	finally:
+		pool.stop()
+	print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
 def parallel(n: int, workers: int, company: str) -> None:
 	"""One first sync of n orders on ``workers`` workers: duration, deadlocks retried, chunks re-run, failures."""
 	(connection,) = fresh_data(n, company, f"{workers} workers")
@@ -494,6 +529,9 @@ def main() -> None:
 		"--profile", action="store_true", help="profile a first sync of N in this process instead"
 	)
 	parser.add_argument("--parallel", type=int, help="one first sync of N on this many workers instead")
+	parser.add_argument(
+		"--resyncs", action="store_true", help="only a first sync of N on 2 workers and its re-runs"
+	)
 	parser.add_argument("--profile-out", help="with --profile, also save the whole profile to this file")
 	parser.add_argument(
 		"--rss-only", action="store_true", help="only the peak RSS of first syncs of N and 5N"
@@ -514,6 +552,9 @@ def main() -> None:
 		n = args.n
 		if args.parallel:
 			parallel(n, args.parallel, company)
+			return
+		if args.resyncs:
+			resyncs(n, args.k, company)
 			return
 		if args.rss_only:
 			peaks = [

@@ -42,6 +42,7 @@ def test_counts_add_actions():
 		"failed": 1,
 		"deleted": 2,
 		"filtered": 1,
+		"unchanged": 0,
 	}
 	assert result.written == 5
 
@@ -57,6 +58,7 @@ def test_counts_add_actions():
 		({"deleted": 1, "failed": 2}, PARTIAL),
 		({"failed": 2}, FAILED),
 		({"failed": 2, "filtered": 5}, FAILED),
+		({"failed": 1, "unchanged": 5}, PARTIAL),  # records left unread as unchanged did not fail
 	],
 )
 def test_final_status_from_counts(values, status):

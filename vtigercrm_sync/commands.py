@@ -32,8 +32,13 @@ def vtigercrm_sync():
 @vtigercrm_sync.command("run")
 @click.argument("connection")
 @click.option("--full", is_flag=True, help="Read every record again, not only what changed")
+@click.option(
+	"--rebuild",
+	is_flag=True,
+	help="Rebuild all: a full resync that also reads and plans records whose sources did not change",
+)
 @pass_context
-def run(context, connection: str, full: bool = False):
+def run(context, connection: str, full: bool = False, rebuild: bool = False):
 	"""Run a sync now and wait for it: this process starts it, the bench's workers write its chunks (a run of
 	one chunk per stage runs here). Prints its log; exits 1 when it could not start, failed or timed out."""
 	from vtigercrm_sync.syncer.run.job import run_sync
@@ -45,14 +50,14 @@ def run(context, connection: str, full: bool = False):
 			frappe.db.rollback()
 			raise click.ClickException(f"A sync of {connection} is already queued or running")
 		frappe.db.commit()
-		outcome = run_sync(connection, trigger=TRIGGER_CLI, full=full, user="Administrator")
+		outcome = run_sync(connection, trigger=TRIGGER_CLI, full=full, user="Administrator", rebuild=rebuild)
 		name = frappe.db.get_value(SETTING_DOCTYPE, connection, "last_log")
 		outcome = wait_for(name) if outcome == STATUS_RUNNING else outcome
 		log = frappe.get_doc(LOG_DOCTYPE, name)
 		click.echo(f"{log.name}: {outcome}")
 		click.echo(
 			f"read {log.records_read}, created {log.created}, updated {log.updated}, skipped {log.skipped}, "
-			f"failed {log.failed}, deleted {log.deleted}, filtered {log.filtered}"
+			f"failed {log.failed}, deleted {log.deleted}, filtered {log.filtered}, unchanged {log.unchanged}"
 		)
 		if log.error_summary:
 			click.echo(log.error_summary, err=True)
@@ -70,7 +75,8 @@ def wait_for(log: str, every: float = 2.0) -> str:
 		row = frappe.db.get_value(LOG_DOCTYPE, log, ["status", "total_records"], as_dict=True)
 		if row.status != STATUS_RUNNING:
 			return row.status
-		read = chunk_totals(log).records_read
+		counts = chunk_totals(log)
+		read = counts.records_read + counts.unchanged
 		if read != shown:
 			click.echo(f"{log}: {read} of {row.total_records or 0} records read")
 			shown = read

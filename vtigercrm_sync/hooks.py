@@ -54,21 +54,28 @@ user_data_fields = [
 _CAPTURE = "vtigercrm_sync.syncer.push.pusher.capture"
 _ORDER_PROGRESS = "vtigercrm_sync.syncer.push.pusher.capture_order_progress"
 
-# Two-way sync: ERPNext changes go into the outbox in the document's own transaction (syncer/push/pusher.py).
+_FORGET = "vtigercrm_sync.syncer.run.fingerprint.forget_document"
+
+# Two-way sync: ERPNext changes go into the outbox in the document's own transaction (syncer/push/pusher.py). A
+# synced document deleted in ERPNext takes its record's fingerprint along, so the next Full Resync makes it again.
 doc_events = {
 	"Personal Data Deletion Request": {
 		"on_change": "vtigercrm_sync.vtigercrm_sync.privacy.forget_redacted_secrets",
 	},
-	"Customer": {"on_update": _CAPTURE},
-	"Contact": {"on_update": _CAPTURE},
-	"Address": {"on_update": _CAPTURE},
+	"Customer": {"on_update": _CAPTURE, "on_trash": _FORGET},
+	"Contact": {"on_update": _CAPTURE, "on_trash": _FORGET},
+	"Address": {"on_update": _CAPTURE, "on_trash": _FORGET},
 	"Sales Order": {
 		"autoname": "vtigercrm_sync.syncer.handler.naming.name_inbound_order",
 		"on_update": _CAPTURE,
 		"on_submit": _CAPTURE,
 		"on_cancel": _CAPTURE,
 		"on_update_after_submit": _CAPTURE,
+		"on_trash": _FORGET,
 	},
+	"Item": {"on_trash": _FORGET},
+	"Bank Account": {"on_trash": _FORGET},
+	"Bank Card": {"on_trash": _FORGET},
 	"Delivery Note": {"on_submit": _ORDER_PROGRESS, "on_cancel": _ORDER_PROGRESS},
 	"Sales Invoice": {"on_submit": _ORDER_PROGRESS, "on_cancel": _ORDER_PROGRESS},
 }

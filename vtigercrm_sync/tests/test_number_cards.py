@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import frappe
 
-from vtigercrm_sync.constants import LOG_DOCTYPE, LOG_LINE_DOCTYPE, OUTBOX_DOCTYPE
+from vtigercrm_sync.constants import LOG_DOCTYPE, OUTBOX_DOCTYPE, WAITING_DOCTYPE
 from vtigercrm_sync.tests.utils import DATABASE, VTigerSyncTestCase
 from vtigercrm_sync.vtigercrm_sync.number_cards import (
 	GREEN,
@@ -83,8 +83,10 @@ class TestWorkspaceCues(VTigerSyncTestCase):
 		self.assertEqual(waiting_count(self.connection), 0)
 
 	def test_each_card_opens_what_it_counts(self):
-		self.assertEqual(waiting_records()["route"], ["List", LOG_LINE_DOCTYPE])
-		self.assertEqual(waiting_records()["route_options"], {"action": "Failed"})
+		self.assertEqual(waiting_records()["route"], ["List", WAITING_DOCTYPE])
+		self.assertEqual(
+			waiting_records(connection=self.connection)["route_options"], {"connection": self.connection}
+		)
 		self.assertEqual(failed_pushes()["route_options"], {"status": "Failed"})
 		self.assertEqual(
 			changed_orders()["route_options"], {"vtiger_changed_after_submit": 1, "docstatus": 1}

@@ -13,7 +13,7 @@ from typing import Any
 
 import frappe
 from frappe import _
-from frappe.utils import add_days, escape_html, get_datetime, now_datetime, pretty_date
+from frappe.utils import add_days, escape_html, now_datetime, pretty_date
 from sqlalchemy.exc import SQLAlchemyError
 
 from vtigercrm_sync.constants import (
@@ -21,7 +21,6 @@ from vtigercrm_sync.constants import (
 	ACTION_FAILED,
 	CHANGED_FIELD,
 	CONNECTION_FIELD,
-	DIRECTION_PULL,
 	LOG_DOCTYPE,
 	LOG_LINE_DOCTYPE,
 	OUTBOX_DOCTYPE,
@@ -30,13 +29,12 @@ from vtigercrm_sync.constants import (
 	STATUS_FAILED,
 	STATUS_SUCCESS,
 	STATUS_TIMED_OUT,
-	VTIGER_ID_FIELD,
+	WAITING_DOCTYPE,
 )
 
 THRESHOLDS_DOCTYPE = "VTigerCRM Sync Thresholds"
 GREEN, YELLOW, RED = "#29cd42", "#ecad4b", "#e24c4c"
 REPORT = "VTiger Reconciliation"
-STREAM_DOCTYPES = {"Accounts": "Customer", "Contacts": "Contact", "SalesOrder": "Sales Order"}
 LINES = f"`tab{LOG_LINE_DOCTYPE}` line JOIN `tab{LOG_DOCTYPE}` log ON log.name = line.log"
 """Where the log lines are, with their log: the one place the cards name it."""
 
@@ -61,6 +59,12 @@ def last_successful_run(filters=None) -> str:
 	frappe.has_permission(LOG_DOCTYPE, "read", throw=True)
 	ended = frappe.db.get_value(LOG_DOCTYPE, {"status": STATUS_SUCCESS}, "ended_at", order_by="ended_at desc")
 	return pretty_date(ended) if ended else _("Never")
+
+
+def waiting_count(connection: str | None = None) -> int:
+	"""Records waiting on a reason in their data or the settings (``syncer/run/waiting.py``), of one connection
+	or of all."""
+	return frappe.db.count(WAITING_DOCTYPE, {"connection": connection} if connection else None)
 
 
 def can_use_app() -> bool:
@@ -93,49 +97,12 @@ def _connection_filter(connection: str | None) -> dict[str, Any]:
 	return {"connection": connection} if connection else {}
 
 
-def waiting_count(connection: str | None = None) -> int:
-	"""Records whose newest pull line is *Failed* and whose document was not written since that run (or does
-	not exist): a stand-in for the failures that wait (issue 19), to be pointed at their own storage."""
-	where = "AND log.connection = %(connection)s" if connection else ""
-	failed = frappe.db.sql(
-		f"""SELECT connection, module, record, started_at FROM (
-			SELECT log.connection, line.vtiger_module AS module, line.vtiger_record AS record, line.action,
-				log.started_at, ROW_NUMBER() OVER (
-					PARTITION BY log.connection, line.vtiger_module, line.vtiger_record
-					ORDER BY log.started_at DESC, line.name DESC
-				) AS newest
-			FROM {LINES}
-			WHERE IFNULL(line.direction, %(pull)s) = %(pull)s AND line.vtiger_record > 0 {where}
-		) newest_lines WHERE newest = 1 AND action = %(failed)s""",
-		{"pull": DIRECTION_PULL, "failed": ACTION_FAILED, "connection": connection},
-		as_dict=True,
-	)
-	prefixes = dict(frappe.get_all(SETTING_DOCTYPE, fields=["name", "id_prefix"], as_list=True))
-	by_doctype: dict[str, dict[str, Any]] = {}
-	for row in failed:
-		if row.module in STREAM_DOCTYPES:
-			vtiger_id = f"{prefixes.get(row.connection) or ''}{row.record}"
-			by_doctype.setdefault(STREAM_DOCTYPES[row.module], {})[vtiger_id] = get_datetime(row.started_at)
-	written = 0
-	for doctype, failed_at in by_doctype.items():
-		for doc in frappe.get_all(
-			doctype,
-			filters={VTIGER_ID_FIELD: ("in", list(failed_at))},
-			fields=[VTIGER_ID_FIELD, "modified"],
-		):
-			written += get_datetime(doc.modified) >= failed_at[doc[VTIGER_ID_FIELD]]
-	return len(failed) - written
-
-
 @frappe.whitelist()
 def waiting_records(filters=None, connection: str | None = None) -> dict:
-	"""Records waiting on a reason: their logs' failed lines."""
-	frappe.has_permission(LOG_DOCTYPE, "read", throw=True)
+	"""Records waiting on a reason in their data or the settings, until their record or that setting changes."""
+	frappe.has_permission(WAITING_DOCTYPE, "read", throw=True)
 	return cue(
-		"waiting",
-		waiting_count(connection),
-		["List", LOG_LINE_DOCTYPE],
-		{"action": ACTION_FAILED},
+		"waiting", waiting_count(connection), ["List", WAITING_DOCTYPE], _connection_filter(connection)
 	)
 
 

@@ -80,6 +80,25 @@ class LinkNotFound(frappe.ValidationError):
 	pass
 
 
+class SettingMissing(frappe.ValidationError):
+	"""A document that cannot be written until something is set up (a tax mapped, an exchange rate added), which
+	``setting`` names: its record waits for that (``syncer/run/waiting.py``) instead of failing every run."""
+
+	kind = ""
+
+	def __init__(self, setting: str, message: str):
+		super().__init__(message)
+		self.setting = setting
+
+
+class TaxNotMapped(SettingMissing):
+	kind = "Tax not mapped"
+
+
+class NoExchangeRate(SettingMissing):
+	kind = "No exchange rate"
+
+
 class CreatedConcurrently(frappe.ValidationError):
 	"""Another job committed the document (its VTiger id or its name) while this one was creating it. The run
 	writes its uncommitted group again, as after a deadlock, and then finds the document and updates it."""
@@ -180,6 +199,9 @@ class DocumentHandler:
 	the next Full Resync rewrite exactly the documents it shapes."""
 	version = 1
 	"""Raised when the handler writes its documents differently, for the same reason."""
+	plan_settings: tuple[str, ...] = ()
+	"""Settings of which :meth:`shaping` takes the part a document uses (the tax accounts of its taxes): a run's
+	fingerprints of unchanged records cover them whole (``syncer/run/fingerprint.py``)."""
 	reshapes: frozenset[str] = frozenset()
 	"""Fields :meth:`prepare` may write otherwise than VTiger holds them (a country's name), besides any value the
 	guard refuses: an ERPNext edit of one can only be judged against ``DocumentPlan.pulled``."""
@@ -211,7 +233,7 @@ class DocumentHandler:
 
 	def stored_hash(self, plan: DocumentPlan) -> str:
 		"""What a document written from ``plan`` with these settings carries in ``vtiger_hash``."""
-		shaping = sorted((name, _stable(value)) for name, value in self.shaping(plan).items())
+		shaping = sorted((name, stable(value)) for name, value in self.shaping(plan).items())
 		fingerprint = repr((self.__class__.__name__, self.version, shaping))
 		return hashlib.sha256(f"{plan.content_hash}|{fingerprint}".encode()).hexdigest()
 
@@ -454,7 +476,7 @@ def _chunks(values: list[str], size: int) -> list[list[str]]:
 	return [values[start : start + size] for start in range(0, len(values), size)]
 
 
-def _stable(value: Any) -> Any:
+def stable(value: Any) -> Any:
 	"""A setting in a form whose repr does not depend on the order its rows were entered in."""
 	if isinstance(value, dict):
 		return tuple(sorted(value.items()))
@@ -474,10 +496,14 @@ def error_text(exc: BaseException) -> str:
 	return strip_html(message).strip()
 
 
-def rollback_or_reconnect() -> None:
+def rollback_or_reconnect(timed_out: bool = False) -> None:
 	"""Roll back the transaction. A time-out that struck in the middle of a query (RQ's SIGALRM) leaves the
-	connection unusable, and its transaction gone with it: then open a new one, so the run can still close its log."""
+	connection unusable, and its transaction gone with it: then open a new one, so the run can still close its log.
+	After a time-out (``timed_out``) the connection is always replaced: a query cut off mid-result leaves its
+	rows unread, and a ROLLBACK sent then would read them as its answer and every later query another's."""
 	try:
+		if timed_out:
+			raise ConnectionAbortedError
 		frappe.db.rollback()
 	except Exception:
 		try:

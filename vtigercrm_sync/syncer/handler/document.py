@@ -14,7 +14,13 @@ from frappe.utils import flt, getdate
 
 from vtigercrm_sync.constants import VTIGER_ID_FIELD
 from vtigercrm_sync.syncer.handler.amend import offer
-from vtigercrm_sync.syncer.handler.base import DocumentHandler, Outcome, Resolver
+from vtigercrm_sync.syncer.handler.base import (
+	DocumentHandler,
+	NoExchangeRate,
+	Outcome,
+	Resolver,
+	TaxNotMapped,
+)
 from vtigercrm_sync.syncer.handler.guard import Refusal
 from vtigercrm_sync.syncer.plan import DocumentPlan
 from vtigercrm_sync.syncer.setup.countries import erpnext_country
@@ -125,6 +131,7 @@ class ItemHandler(DocumentHandler):
 	of ERPNext or of another connection is used only when the mapping's ``match`` names it explicitly."""
 
 	settings_fields = ("item_group",)
+	plan_settings = ("units",)
 
 	def shaping(self, plan: DocumentPlan) -> dict[str, Any]:
 		unit = (plan.values.get("stock_uom") or "").strip()
@@ -212,6 +219,7 @@ class SalesOrderHandler(DocumentHandler):
 		"submit_statuses",
 		"vtiger_base_currency",
 	)
+	plan_settings = ("tax_accounts", "units")
 	version = 3
 
 	def submitted(self, doc: Document, plan: DocumentPlan, resolver: Resolver, content_hash: str):
@@ -256,7 +264,8 @@ class SalesOrderHandler(DocumentHandler):
 		if table == "taxes":
 			unmapped = [row for row in rows if row["vtiger_tax"] not in self.settings.tax_accounts]
 			if unmapped:
-				raise frappe.ValidationError(
+				raise TaxNotMapped(
+					", ".join(sorted({row["vtiger_tax"] for row in unmapped})),
 					_(
 						"VTiger applies {0} to this order and the connection maps no ERPNext account to it, so "
 						"its total would be wrong: use Create Tax Accounts on the connection, or map the row "
@@ -266,7 +275,7 @@ class SalesOrderHandler(DocumentHandler):
 							f"{row['description']} ({row['vtiger_tax']}) {row['tax_amount']}"
 							for row in unmapped
 						)
-					)
+					),
 				)
 			return [
 				{
@@ -313,11 +322,12 @@ class SalesOrderHandler(DocumentHandler):
 			return 1 / flt(vtiger_rate)
 		rate = get_exchange_rate(doc.currency, company_currency, doc.transaction_date, "for_selling")
 		if not rate:
-			raise frappe.ValidationError(
+			raise NoExchangeRate(
+				f"{doc.currency}→{company_currency}",
 				_(
 					"ERPNext has no exchange rate from {0} to {1} on {2} (VTiger's base currency is {3}): "
 					"add a Currency Exchange, then retry"
-				).format(doc.currency, company_currency, doc.transaction_date, base)
+				).format(doc.currency, company_currency, doc.transaction_date, base),
 			)
 		doc.flags.vtiger_notes.append(
 			_(

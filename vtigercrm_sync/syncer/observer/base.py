@@ -29,6 +29,8 @@ class Counts:
 	failed: int = 0
 	deleted: int = 0
 	filtered: int = 0
+	unchanged: int = 0
+	"""Records whose sources did not move since they were written: neither read nor planned."""
 
 	def add(self, action: str, n: int = 1) -> None:
 		key = {"Disabled": "deleted", "Deleted": "deleted"}.get(action, action.lower())
@@ -44,13 +46,13 @@ class Counts:
 
 
 def final_status(counts: Counts, error: str | None = None, timed_out: bool = False) -> str:
-	"""Success when nothing failed; Partial Success when some records failed but others landed; Failed when the
-	run could not start or nothing could be written."""
+	"""Success when nothing failed; Partial Success when some records failed but others landed (or were left
+	unchanged); Failed when the run could not start or nothing could be written."""
 	if timed_out:
 		return TIMED_OUT
 	if error:
 		return FAILED
-	if counts.failed and not (counts.written or counts.skipped):
+	if counts.failed and not (counts.written or counts.skipped or counts.unchanged):
 		return FAILED
 	return PARTIAL if counts.failed else SUCCESS
 

@@ -42,7 +42,7 @@ from vtigercrm_sync.syncer.observer.base import (
 from vtigercrm_sync.syncer.observer.log_lines import insert_lines
 
 MESSAGE_LENGTH = 1000
-COUNT_FIELDS = ("records_read", "created", "updated", "skipped", "failed", "deleted", "filtered")
+COUNT_FIELDS = ("records_read", "created", "updated", "skipped", "failed", "deleted", "filtered", "unchanged")
 
 
 class FrappeObserver:
@@ -153,12 +153,18 @@ class FrappeObserver:
 		self.done += n
 		self.progress()
 
+	def record_unchanged(self, n: int = 1) -> None:
+		"""A record left unread: its fingerprint did not move."""
+		self.counts.unchanged += n
+		self.done += n
+		self.progress()
+
 	def run_totals(self) -> tuple[int, Counts]:
 		"""Records read and document counts of the whole run: a chunk reads what every chunk committed."""
 		if not self.chunk:
 			return self.done, self.counts
 		counts = chunk_totals(self.log.name)
-		return counts.records_read, counts
+		return counts.records_read + counts.unchanged, counts
 
 	def batch_committed(self, module: str | None, watermark: str | None) -> None:
 		"""Called inside the transaction of a group of records, just before it commits."""

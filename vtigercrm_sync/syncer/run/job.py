@@ -31,6 +31,7 @@ from vtigercrm_sync.syncer.observer.frappe import FrappeObserver, new_log_name
 from vtigercrm_sync.syncer.plan import BundleResult
 from vtigercrm_sync.syncer.redact import redact
 from vtigercrm_sync.syncer.run.feed import follow_feed
+from vtigercrm_sync.syncer.run.fingerprint import forget_all
 from vtigercrm_sync.syncer.run.run import SyncRun
 from vtigercrm_sync.syncer.run.stages import plan_run
 from vtigercrm_sync.syncer.run.state import (
@@ -47,10 +48,19 @@ from vtigercrm_sync.syncer.services.query import Change, ConnectionFailed, Water
 DEFAULT_OVERLAP_MINUTES = 10
 
 
-def run_sync(connection: str, trigger: str = "Button", full: bool = False, user: str | None = None) -> str:
+def run_sync(
+	connection: str,
+	trigger: str = "Button",
+	full: bool = False,
+	user: str | None = None,
+	rebuild: bool = False,
+) -> str:
 	"""Job body of a run's start (the *coordinator*): the lease, then the log, then its window (everything changed
 	since the stored watermarks, or everything with ``full``), cut into stages and chunks whose jobs write it
-	(``stages.py``); returns the log's status (final when the chunks ran in this process, as under tests)."""
+	(``stages.py``); returns the log's status (final when the chunks ran in this process, as under tests). Records
+	whose fingerprint did not move are not read; ``rebuild`` (a Full Resync) forgets every fingerprint first, so
+	every record is read and planned again."""
+	full = full or rebuild
 	doc = frappe.get_doc(SETTING_DOCTYPE, connection)
 	before = {module: doc.watermark(module) for module in STREAM_ORDER}
 	last_signpost = _last_signpost(connection)
@@ -64,6 +74,8 @@ def run_sync(connection: str, trigger: str = "Button", full: bool = False, user:
 			m: None if full or not before[m] else Watermark.parse(before[m]).rewound(overlap, last_signpost)
 			for m in run.streams
 		}
+		if rebuild:
+			forget_all(connection)
 		follow_feed(run, observer, since)
 		plan_run(run, observer, until, since)
 
@@ -142,7 +154,7 @@ def _run_job(
 			run = SyncRun(connection, log)
 			body(run, observer)
 		except JobTimeoutException:
-			rollback_or_reconnect()
+			rollback_or_reconnect(timed_out=True)
 			return _finish(
 				connection,
 				prefix,

@@ -41,7 +41,9 @@ from vtigercrm_sync.syncer.processor.base import PlanContext
 from vtigercrm_sync.syncer.processor.pending import PendingEdits
 from vtigercrm_sync.syncer.processor.planner import BundlePlanner
 from vtigercrm_sync.syncer.redact import redact
+from vtigercrm_sync.syncer.run.fingerprint import Fingerprints
 from vtigercrm_sync.syncer.run.pending import settle, waiting_edits
+from vtigercrm_sync.syncer.run.waiting import Failure, noted, plan_failure, write_failure
 from vtigercrm_sync.syncer.services.query import Bundle, Change, VTigerReader, Watermark
 from vtigercrm_sync.syncer.services.reverse import VTIGER_WINS
 
@@ -85,6 +87,9 @@ class SyncRun:
 		self.resolver = Resolver()
 		self._savepoints = itertools.count()
 		self.log = log
+		self.fingerprints = Fingerprints(self)
+		self._failures: list[Failure] = []
+		"""Why the record being written failed, document by document (nothing when it landed)."""
 		frappe.db.sql("SET SESSION innodb_lock_wait_timeout = %s", LOCK_WAIT_SECONDS)
 
 	def write(
@@ -117,12 +122,16 @@ class SyncRun:
 			change = todo.popleft() if todo else None
 			try:
 				if change is not None:
-					if attempts.get(change.key, 0) > LOCK_RETRIES:
+					self._failures = []
+					if change.unchanged:
+						observer.record_unchanged()
+					elif attempts.get(change.key, 0) > LOCK_RETRIES:
 						self._fail_locked(change, observer)
 					else:
 						self._apply_change(change, plans.get(change.key), observer)
 					group.append(change)
-					if part != LINKED:
+					if part != LINKED and not change.unchanged:
+						self._note(change)
 						observer.record_read()
 				if change is None or retrying is not None or time.monotonic() - started >= COMMIT_SECONDS:
 					self.commit(group, observer, chunk)  # inside the retry: a lock met here redoes the group
@@ -161,6 +170,13 @@ class SyncRun:
 			return BundleResult(result.source, plans)
 		return replace(result, plans=plans)
 
+	def _note(self, change: Change) -> None:
+		"""What the record leaves for the next run once its group commits (its fingerprint, its waiting)."""
+		if change.bundle is not None:
+			self.fingerprints.note(change.bundle, self._failures)
+		elif change.deleted is not None:
+			self.fingerprints.note_deleted(change.deleted, change.key.modifiedtime, self._failures)
+
 	def has_linked(self, module: str) -> bool:
 		"""Whether records of the stream bring records along (an order its account, contact and products) whose
 		documents other records of the stream may share."""
@@ -174,6 +190,7 @@ class SyncRun:
 			return
 		if chunk:
 			frappe.db.set_value(CHUNK_DOCTYPE, chunk, "done_key", str(group[-1].key))
+		self.fingerprints.flush(self.log)
 		observer.batch_committed(None, None)
 		frappe.db.commit()
 		self.resolver.commit()
@@ -184,6 +201,7 @@ class SyncRun:
 		rollback_or_reconnect()
 		frappe.db.sql("SET SESSION innodb_lock_wait_timeout = %s", LOCK_WAIT_SECONDS)
 		self.resolver.rollback()
+		self.fingerprints.discard()
 		observer.rollback()
 
 	def _apply_change(
@@ -197,25 +215,21 @@ class SyncRun:
 			self.delete(change.deleted, observer)
 
 	def _fail_unplanned(self, source: RecordRef, exc: Exception, observer: FrappeObserver) -> None:
-		observer.line(
-			"Failed",
-			source.module,
-			f"{self.doc.id_prefix or ''}{source.crmid}",
-			_("Could not be planned: {0}").format(redact(f"{type(exc).__name__}: {error_text(exc)}")),
-			record=source.crmid,
-		)
+		message = _("Could not be planned: {0}").format(redact(f"{type(exc).__name__}: {error_text(exc)}"))
+		failure = plan_failure((), message)
+		self._failures.append(failure)
+		record_id = f"{self.doc.id_prefix or ''}{source.crmid}"
+		observer.line("Failed", source.module, record_id, noted(message, failure), record=source.crmid)
 
 	def _fail_locked(self, change: Change, observer: FrappeObserver) -> None:
 		ref = change.deleted or change.bundle.source
+		message = _(
+			"Another transaction kept a lock on a document this record needs ({0} attempts); Retry failed "
+			"records writes it once the lock is gone"
+		).format(LOCK_RETRIES + 1)
+		self._failures.append(Failure(None, message))
 		observer.line(
-			"Failed",
-			ref.module,
-			f"{self.doc.id_prefix or ''}{ref.crmid}",
-			_(
-				"Another transaction kept a lock on a document this record needs ({0} attempts); Retry failed "
-				"records writes it once the lock is gone"
-			).format(LOCK_RETRIES + 1),
-			record=ref.crmid,
+			"Failed", ref.module, f"{self.doc.id_prefix or ''}{ref.crmid}", message, record=ref.crmid
 		)
 
 	@property
@@ -233,6 +247,9 @@ class SyncRun:
 				observer.line("Warning", module, record_id, message, issue.entity, record=crmid)
 		if result.errors:  # one line for the record: what it could not plan, and what failed with it
 			message = redact("; ".join(issue.translated(_) for issue in result.errors), secrets)
+			failure = plan_failure([str(issue.reason) for issue in result.errors], message)
+			self._failures.append(failure)
+			message = noted(message, failure)
 			observer.line("Failed", module, record_id, message, result.errors[0].entity, record=crmid)
 		if result.filtered:
 			observer.line("Filtered", module, record_id, translate(result.filtered), record=crmid)
@@ -282,6 +299,9 @@ class SyncRun:
 			frappe.db.rollback(save_point=savepoint)
 			frappe.clear_messages()
 			reason = redact(f"{plan.entity} ({_(plan.doctype)}): {error_text(exc)}", secrets)
+			failure = write_failure(exc, reason)
+			self._failures.append(failure)
+			reason = noted(reason, failure)
 			observer.line("Failed", module, plan.vtiger_id, reason, plan.entity, plan.doctype, record=crmid)
 			return None
 		frappe.db.release_savepoint(savepoint)
@@ -335,7 +355,9 @@ class SyncRun:
 		except Exception as exc:
 			frappe.db.rollback(save_point=savepoint)
 			frappe.clear_messages()
-			observer.line("Failed", ref.module, record_id, redact(error_text(exc)), record=ref.crmid)
+			message = redact(error_text(exc))
+			self._failures.append(Failure(None, message))
+			observer.line("Failed", ref.module, record_id, message, record=ref.crmid)
 
 
 def documents_touched(results: Iterable[BundleResult]) -> dict[str, set[str]]:

@@ -218,7 +218,7 @@ def _run_claimed(log: str, chunk: str, run: SyncRun | None) -> None:
 			claim_prefix(run.doc.id_prefix or "", log)
 			_write_chunk(run, observer, row)
 		except JobTimeoutException:
-			rollback_or_reconnect()
+			rollback_or_reconnect(timed_out=True)
 			status, error = TIMED_OUT, _("The chunk hit its time limit after committing up to its last group")
 		except (ConnectionFailed, MappingError, RunRefused) as exc:
 			rollback_or_reconnect()
@@ -248,7 +248,8 @@ def _write_chunk(run: SyncRun, observer: FrappeObserver, row: Any) -> None:
 	window = json.loads(frappe.db.get_value(LOG_DOCTYPE, row.log, "run_window"))
 	until = datetime.fromisoformat(window["until"])
 	linked = row.stage == LINKED
-	for batch in run.reader.iter_changes(row.module, since, until, upto):
+	unchanged = run.fingerprints.unchanged(row.module)
+	for batch in run.reader.iter_changes(row.module, since, until, unchanged, upto=upto):
 		changes = batch.changes
 		if linked:
 			changes = [change for change in changes if change.bundle is not None]
@@ -375,8 +376,9 @@ def recover(connection: str) -> dict | None:
 def resume_run(log: str) -> int:
 	"""Queue again the chunks whose jobs died (a chunk that died :data:`CHUNK_ATTEMPTS` times fails), and the job
 	that goes on to the next stage when the stage's chunks have all ended; returns the records it had left."""
+	done = chunk_totals(log)
 	left = max(
-		cint(frappe.db.get_value(LOG_DOCTYPE, log, "total_records")) - chunk_totals(log).records_read, 0
+		cint(frappe.db.get_value(LOG_DOCTYPE, log, "total_records")) - done.records_read - done.unchanged, 0
 	)
 	chunks = frappe.get_all(
 		CHUNK_DOCTYPE,

@@ -39,6 +39,7 @@ MISSING_ITEM = {
 	"item_no": None,
 	"productcode": None,
 	"usageunit": None,
+	"item_modifiedtime": None,
 }
 """Item fields of a line whose product or service no longer exists (purged, or never was)."""
 
@@ -132,6 +133,9 @@ class Change:
 	key: Watermark
 	bundle: Bundle | None = None
 	deleted: RecordRef | None = None
+	unchanged: bool = False
+	"""A live record whose sources did not move since it was last written (``syncer/services/fingerprint.py``):
+	neither read nor planned, only counted."""
 
 
 @dataclass
@@ -260,26 +264,37 @@ class VTigerReader:
 			).scalar_one()
 
 	def iter_changes(
-		self, module: str, since: Watermark | None, until: datetime, upto: Watermark | None = None
+		self,
+		module: str,
+		since: Watermark | None,
+		until: datetime,
+		unchanged: Callable[[Session, list[Any]], set[int]] | None = None,
+		upto: Watermark | None = None,
 	) -> Iterator[ChangeBatch]:
 		"""Batches of changed records in (modifiedtime, crmid) order; no watermark reads everything. ``upto``
-		(a chunk's last key) ends the window there, so a chunk never reads the next chunk's records."""
+		(a chunk's last key) ends the window there, so a chunk never reads the next chunk's records. With
+		``unchanged`` (the page's session and key rows in: crmid, modifiedtime, deleted; the crmids whose sources
+		did not move out), those records come as :attr:`Change.unchanged`, without reading their bundles."""
 		cursor = since
 		while True:
 			with self._uow_factory() as uow:
 				keys = self._read_keys(uow.session, module, cursor, until, upto=upto)
 				if not keys:
 					return
-				live = [row.crmid for row in keys if not row.deleted]
+				skipped = unchanged(uow.session, keys) if unchanged else set()
+				live = [row.crmid for row in keys if not row.deleted and row.crmid not in skipped]
 				bundles = {b.source.crmid: b for b in self._read_bundles(uow.session, module, live)}
 			changes = [
 				Change(
 					Watermark(row.modifiedtime, row.crmid),
 					bundle=bundles.get(row.crmid),
-					deleted=RecordRef(module, row.crmid) if row.deleted else None,
+					deleted=RecordRef(module, row.crmid)
+					if row.deleted and row.crmid not in skipped
+					else None,
+					unchanged=row.crmid in skipped,
 				)
 				for row in keys
-				if row.deleted or row.crmid in bundles
+				if row.deleted or row.crmid in bundles or row.crmid in skipped
 			]
 			cursor = Watermark(keys[-1].modifiedtime, keys[-1].crmid)
 			yield ChangeBatch(module, changes, cursor, len(keys))
@@ -489,6 +504,7 @@ class VTigerReader:
 				func.coalesce(p.c.product_no, sv.c.service_no).label("item_no"),
 				p.c.productcode.label("productcode"),
 				func.coalesce(p.c.usageunit, sv.c.service_usageunit).label("usageunit"),
+				e.c.modifiedtime.label("item_modifiedtime"),
 			)
 			.select_from(
 				e.outerjoin(p, p.c.productid == e.c.crmid).outerjoin(sv, sv.c.serviceid == e.c.crmid)

@@ -56,11 +56,23 @@ frappe.ui.form.on("VTigerCRM Sync", {
 		const full = frm.add_custom_button(__("Full Resync"), () =>
 			frappe.confirm(
 				__(
-					"Read every record again from VTiger and rewrite every document whose VTiger data, or the settings that shape it, changed. Edits made in ERPNext to the fields VTiger fills are overwritten. A large database takes a while."
+					"Go through every record in VTiger and rewrite every document whose VTiger data, or the settings that shape it, changed. Records whose VTiger data and settings did not change since they were written are not read again. Edits made in ERPNext to the fields VTiger fills are overwritten."
 				),
 				() => start_sync(frm, 1)
 			)
 		);
+		const rebuild = frm.add_custom_button(
+			__("Rebuild All"),
+			() =>
+				frappe.confirm(
+					__(
+						"Read and plan every record in VTiger again, also those whose VTiger data and settings did not change, and rewrite every document that differs. A large database takes a while."
+					),
+					() => start_sync(frm, 1, 1)
+				),
+			__("Setup")
+		);
+		show_waiting(frm, running);
 		frm.add_custom_button(__("Reconcile Now"), () =>
 			frappe.confirm(
 				__(
@@ -72,7 +84,7 @@ frappe.ui.form.on("VTigerCRM Sync", {
 		);
 		const now = frm.add_custom_button(__("Sync Now"), () => start_sync(frm, 0));
 		now.removeClass("btn-default").addClass("btn-primary");
-		for (const button of [full, now]) {
+		for (const button of [full, rebuild, now]) {
 			button.prop("disabled", running);
 			if (running) button.attr("title", __("A sync is queued or running"));
 		}
@@ -157,14 +169,49 @@ function stop_listening(frm) {
 	frm._vtiger_handlers = null;
 }
 
-function start_sync(frm, full) {
+// Records that failed for a reason in their data or the settings wait (runs leave them) until their VTiger
+// record or that setting changes: one line per reason, and a button that retries every record of a reason.
+function show_waiting(frm, running) {
+	for (const reason of summary_of(frm).waiting || []) {
+		const label = __(reason.reason_kind) + (reason.setting ? ` (${reason.setting})` : "");
+		frm.dashboard.add_comment(
+			__("{0} record(s) waiting: {1}", [reason.records, frappe.utils.escape_html(label)]),
+			"yellow",
+			true
+		);
+		const button = frm.add_custom_button(
+			__("Retry waiting: {0}", [frappe.utils.escape_html(label)]),
+			() => retry_waiting(frm, reason.reason_kind),
+			__("Waiting")
+		);
+		button.prop("disabled", running);
+	}
+}
+
+function retry_waiting(frm, kind) {
+	frappe.call({
+		method: "vtigercrm_sync.syncer.run.waiting.retry_waiting",
+		args: { connection: frm.doc.name, kind: kind },
+		freeze: true,
+		callback: (r) => {
+			if (!r.message) return;
+			frappe.show_alert({
+				message: __("Retrying {0} waiting record(s)", [r.message.count]),
+				indicator: "blue",
+			});
+			frm.reload_doc();
+		},
+	});
+}
+
+function start_sync(frm, full, rebuild) {
 	if (frm.is_dirty()) {
 		frappe.msgprint(__("Save the connection before syncing."));
 		return;
 	}
 	frm.call({
 		method: `${VTIGER_SYNC_METHODS}.form_start_sync`,
-		args: { name: frm.doc.name, full: full },
+		args: { name: frm.doc.name, full: full, rebuild: rebuild || 0 },
 		freeze: true,
 		callback: (r) => {
 			if (!r.message) return;

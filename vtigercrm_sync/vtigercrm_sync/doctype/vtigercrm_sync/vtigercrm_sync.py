@@ -47,6 +47,7 @@ from vtigercrm_sync.syncer.redact import redact
 from vtigercrm_sync.syncer.run.reconcile import start_reconcile
 from vtigercrm_sync.syncer.run.stages import recover
 from vtigercrm_sync.syncer.run.state import ANY_LAST_RUN, RUN_STATE_FIELDS, is_alive, queue_connection
+from vtigercrm_sync.syncer.run.waiting import waiting_reasons
 from vtigercrm_sync.syncer.services.changes import preflight
 from vtigercrm_sync.syncer.services.query import ConnectionFailed, check_connection, read_catalog
 from vtigercrm_sync.syncer.services.webservice import (
@@ -65,6 +66,7 @@ SUMMARY_COUNTS = (
 	("updated", _lt("{0} updated")),
 	("deleted", _lt("{0} deleted or disabled")),
 	("records_read", _lt("{0} records read")),
+	("unchanged", _lt("{0} records unchanged")),
 )
 
 
@@ -169,8 +171,14 @@ class VTigerCRMSync(Document):
 		pending = pending_count(self.name) if self.name and not self.is_new() else 0
 		if pending:
 			text += " · " + _("{0} change(s) waiting to be written to VTiger").format(pending)
+		waiting = waiting_reasons(self.name) if self.name and not self.is_new() else []
+		if waiting:
+			text += " · " + _("{0} record(s) waiting on a reason in their data or the settings").format(
+				sum(reason.records for reason in waiting)
+			)
 		return {
 			"pending_pushes": pending,
+			"waiting": waiting,
 			"text": text,
 			"status": self.status,
 			"running": running,
@@ -470,9 +478,11 @@ class VTigerCRMSync(Document):
 		trigger: str = TRIGGER_BUTTON,
 		full: bool = False,
 		user: str | None = None,
+		rebuild: bool = False,
 		last_run_at: Any = ANY_LAST_RUN,
 	) -> dict:
-		"""Queue a run unless one is queued or running for this connection.
+		"""Queue a run unless one is queued or running for this connection (``rebuild``: a Full Resync that
+		also reads the records whose sources did not change).
 
 		Set ``self.flags.ignore_permissions`` to start it for a system job (the scheduler), which also passes the
 		``last_run_at`` it judged due on (see :func:`queue_connection`)."""
@@ -492,7 +502,9 @@ class VTigerCRMSync(Document):
 				).format(frappe.bold(outcome["resumed"]), _(module), _(part), outcome["left"]),
 			}
 		user = user or frappe.session.user
-		if not self.queue_run(trigger, full, user, now=frappe.flags.in_test, last_run_at=last_run_at):
+		if not self.queue_run(
+			trigger, full, user, now=frappe.flags.in_test, rebuild=rebuild, last_run_at=last_run_at
+		):
 			return {
 				"status": "already_running",
 				"message": _("A sync of {0} is already queued or running").format(frappe.bold(self.name)),
@@ -500,7 +512,13 @@ class VTigerCRMSync(Document):
 		return {"status": "queued", "message": _("Sync of {0} queued").format(frappe.bold(self.name))}
 
 	def queue_run(
-		self, trigger: str, full: bool, user: str, now: bool = False, last_run_at: Any = ANY_LAST_RUN
+		self,
+		trigger: str,
+		full: bool,
+		user: str,
+		now: bool = False,
+		rebuild: bool = False,
+		last_run_at: Any = ANY_LAST_RUN,
 	) -> bool:
 		"""Claim the connection (final → Queued) and queue its run's job once the transaction commits; False
 		when a run is queued or on (its job waiting in RQ counts too)."""
@@ -519,6 +537,7 @@ class VTigerCRMSync(Document):
 			trigger=trigger,
 			full=bool(full),
 			user=user,
+			rebuild=bool(rebuild),
 		)
 		return True
 
@@ -534,10 +553,10 @@ def throw_problems(problems: list[str], title: str) -> None:
 
 
 @frappe.whitelist(methods=["POST"])
-def form_start_sync(name: str, full: bool | int = 0) -> dict:
+def form_start_sync(name: str, full: bool | int = 0, rebuild: bool | int = 0) -> dict:
 	doc = frappe.get_doc(SETTING_DOCTYPE, name)
 	doc.check_permission("write")
-	return doc.start_sync(TRIGGER_BUTTON, full=bool(int(full)))
+	return doc.start_sync(TRIGGER_BUTTON, full=bool(int(full)), rebuild=bool(int(rebuild)))
 
 
 @frappe.whitelist(methods=["POST"])

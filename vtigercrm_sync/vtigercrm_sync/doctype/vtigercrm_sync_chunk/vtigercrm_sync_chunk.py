@@ -31,6 +31,7 @@ class VTigerCRMSyncChunk(Document):
 		stage: DF.Data | None
 		status: DF.Literal["Queued", "Running", "Done", "Failed", "Timed Out"]
 		until_key: DF.Data | None
+		unchanged: DF.Int
 		updated: DF.Int
 	# end: auto-generated types
 	pass

@@ -54,6 +54,7 @@ class VTigerCRMSyncLog(Document):
 		status: DF.Literal["Queued", "Running", "Success", "Partial Success", "Failed", "Timed Out"]
 		total_records: DF.Int
 		trigger: DF.Literal["Button", "Schedule", "CLI", "Retry", "Push"]
+		unchanged: DF.Int
 		updated: DF.Int
 		user: DF.Link | None
 		watermark_after: DF.SmallText | None

@@ -30,6 +30,7 @@ from vtigercrm_sync.constants import (
 	OUTBOX_SENDING,
 	SETTING_DOCTYPE,
 	VTIGER_ID_FIELD,
+	WAITING_DOCTYPE,
 )
 from vtigercrm_sync.database.engine import get_engine
 from vtigercrm_sync.database.unit_of_work import SqlAlchemyUnitOfWork
@@ -181,26 +182,44 @@ def synced_documents(connection: Any, doctype: str, module: str) -> dict[int, fr
 
 
 def missing_rows(connection: Any, module: str, crmids: list[int]) -> list[dict[str, Any]]:
-	"""Live VTiger records without a document: what the last run said of each (a filtered one is no difference)."""
+	"""Live VTiger records without a document: the reason it waits on, else what the last run said of it (a
+	filtered one is no difference)."""
 	last = last_lines(connection.name, module, crmids)
+	waiting = waiting_of(connection.name, crmids)
 	rows = []
 	for crmid in crmids:
 		line = last.get(crmid)
-		if line and line.action == "Filtered":
+		if line and line.action == "Filtered" and crmid not in waiting:
 			continue
-		rows.append(
-			{
-				"kind": MISSING,
-				"vtiger_module": module,
-				"vtiger_record": crmid,
-				"detail": (
-					_("{0} in {1}: {2}").format(_(line.action), line.log, line.message or "")
-					if line
-					else _("never read: the next run (or Reconcile Now) takes it")
-				),
-			}
-		)
+		if crmid in waiting:
+			detail = waiting_detail(waiting[crmid])
+		elif line:
+			detail = _("{0} in {1}: {2}").format(_(line.action), line.log, line.message or "")
+		else:
+			detail = _("never read: the next run (or Reconcile Now) takes it")
+		rows.append({"kind": MISSING, "vtiger_module": module, "vtiger_record": crmid, "detail": detail})
 	return rows
+
+
+def waiting_of(connection: str, crmids: list[int]) -> dict[int, frappe._dict]:
+	"""The waiting rows of these records (``syncer/run/waiting.py``)."""
+	found: dict[int, frappe._dict] = {}
+	for start in range(0, len(crmids), LINE_CHUNK):
+		for row in frappe.get_all(
+			WAITING_DOCTYPE,
+			filters={"connection": connection, "crmid": ("in", crmids[start : start + LINE_CHUNK])},
+			fields=["crmid", "reason_kind", "setting", "reason", "log"],
+		):
+			found[row.crmid] = row
+	return found
+
+
+def waiting_detail(row: frappe._dict) -> str:
+	"""The "waiting: <reason>" text, with what to change for the record to land and the log that last tried it."""
+	reason = _(row.reason_kind) + (f" ({row.setting})" if row.setting else "")
+	return _(
+		"waiting: {0}; until the record or that setting changes, or Retry Waiting (last tried in {1}): {2}"
+	).format(reason, row.log, row.reason or "")
 
 
 def last_lines(connection: str, module: str, crmids: Iterable[int]) -> dict[int, frappe._dict]:
