@@ -29,14 +29,14 @@ from vtigercrm_sync.constants import CHUNK_DOCTYPE, LOG_DOCTYPE, SETTING_DOCTYPE
 from vtigercrm_sync.syncer.run.job import retry_records
 from vtigercrm_sync.syncer.run.state import RunRefused, prefix_lock
 from vtigercrm_sync.syncer.services.query import Watermark
-from vtigercrm_sync.tests.utils import Session, VTigerSyncTestCase, kill_worker, start_worker
+from vtigercrm_sync.tests.utils import DATABASE, Session, VTigerSyncTestCase, kill_worker, start_worker
 
 ORDERS = 100
 ACCOUNTS = 10
 
 
 class TestFaults(VTigerSyncTestCase):
-	database = "vtigercrm_sync_frappe_faults"
+	database = DATABASE + "_faults"  # one per checkout: VTIGER_FRAPPE_TEST_DB
 
 	@classmethod
 	def setUpClass(cls):

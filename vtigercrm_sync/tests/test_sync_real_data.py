@@ -15,7 +15,7 @@ import frappe
 from frappe.utils import flt
 
 from vtigercrm_sync.constants import LOG_DOCTYPE, SETTING_DOCTYPE
-from vtigercrm_sync.tests.utils import VTigerSyncTestCase
+from vtigercrm_sync.tests.utils import DATABASE, VTigerSyncTestCase
 from vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync.vtigercrm_sync import form_create_tax_accounts
 
 
@@ -468,7 +468,7 @@ class TestTwoConnectionsWithTheSameProductNumbers(RealDataTestCase):
 class TestVTigerBaseCurrencyIsNotTheCompanys(RealDataTestCase):
 	"""VTiger keeps its amounts against EUR; the company books in USD."""
 
-	database = "vtigercrm_sync_frappe_eur"
+	database = DATABASE + "_eur"  # one per checkout: VTIGER_FRAPPE_TEST_DB
 
 	@classmethod
 	def prepare_vtiger(cls):
