@@ -19,8 +19,9 @@ it measures, in this order:
 The last line reads ``speedup: 1 worker R1x, 2 workers R2x naive; full resync Sx faster than first sync``.
 
 ``--parallel W`` instead runs one first sync of N orders on W workers (chunks of ``--chunk-records``) and prints its
-duration, the deadlocks InnoDB counted meanwhile (each one a group the run wrote again), the chunks that ran more
-than once (target 0) and the failures (target 0), e.g. ``--parallel 4 --n 2000 --chunk-records 25``.
+duration, the groups of records its chunks wrote again after a deadlock or a lock wait (the run's own count, with
+the deadlocks InnoDB counted on the whole server meanwhile beside it), the chunks that ran more than once (target 0),
+the failures (target 0) and the machine's load average, e.g. ``--parallel 4 --n 2000 --chunk-records 25``.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ from vtigercrm_sync.constants import CHUNK_DOCTYPE, LOG_DOCTYPE, SETTING_DOCTYPE
 from vtigercrm_sync.syncer.run.job import run_sync
 from vtigercrm_sync.syncer.run.stages import QUEUE
 
-DATABASE = "vtigercrm_sync_bench_frappe"
+DATABASE = f"{read_settings().database}_bench_frappe"
+"""VTiger's scratch database: sessions sharing one MariaDB each set VTIGER_TEST_DB to a name of their own."""
 NAIVE_ORDER = ("Customer", "Contact", "Address", "Sales Order")
 LINKS = {
 	"Sales Order": ("customer", "contact_person", "customer_address", "shipping_address_name"),
@@ -226,19 +228,25 @@ def first_sync(connection: str, workers: int) -> tuple[float, frappe._dict, int]
 
 
 def parallel(n: int, workers: int, company: str) -> None:
-	"""One first sync of n orders on ``workers`` workers: duration, deadlocks retried, chunks re-run, failures."""
+	"""One first sync of n orders on ``workers`` workers: duration, groups written again after a deadlock or a lock
+	wait (the run's own count, and InnoDB's deadlocks on the whole server meanwhile), chunks re-run, failures."""
 	(connection,) = fresh_data(n, company, f"{workers} workers")
-	deadlocks = _innodb_deadlocks()
+	deadlocks, load = _innodb_deadlocks(), os.getloadavg()
 	elapsed, log, _peak = first_sync(connection, workers)
+	load = [max(a, b) for a, b in zip(load, os.getloadavg(), strict=True)]
 	chunks = frappe.get_all(
-		CHUNK_DOCTYPE, filters={"parent": log.name}, fields=["status", "attempts", "enqueued"]
+		CHUNK_DOCTYPE,
+		filters={"parent": log.name},
+		fields=["status", "attempts", "enqueued", "lock_retries"],
 	)
-	rerun = sum(max(c.attempts - 1, 0) + (c.enqueued or 0) for c in chunks)
+	rerun = sum(max(c.attempts - 1, c.enqueued or 0, 0) for c in chunks)
 	failed = sum(c.status != "Done" for c in chunks)
 	print(
-		f"{workers} workers, {n} orders, {len(chunks)} chunks: {elapsed:.1f}s, {log.status}; deadlocks retried "
-		f"{_innodb_deadlocks() - deadlocks}, chunks re-run {rerun}, failed chunks {failed}, failed records "
-		f"{log.failed}; read {log.records_read} of {log.total_records}"
+		f"{workers} workers, {n} orders, {len(chunks)} chunks: {elapsed:.1f}s, {log.status}; groups retried after "
+		f"a deadlock or lock wait {sum(c.lock_retries or 0 for c in chunks)} (InnoDB deadlocks on the server "
+		f"meanwhile, any database: {_innodb_deadlocks() - deadlocks}), chunks re-run {rerun}, failed chunks "
+		f"{failed}, failed records {log.failed}; read {log.records_read} of {log.total_records}; load average "
+		f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min, the higher of start and end)"
 	)
 
 
