@@ -159,10 +159,10 @@ class TestParallelRun(VTigerSyncTestCase):
 			order_chunks = {
 				row.name for row in self.chunk_rows(log, module="SalesOrder", stage="Own", status="Running")
 			}
-			for worker in Worker.all(connection=get_redis_conn()):
-				current = worker.get_current_job()
-				if current and current.kwargs.get("kwargs", {}).get("chunk") in order_chunks:
-					return worker.pid, current
+			running = workers_running(workers, {chunk_job_id(chunk) for chunk in order_chunks})
+			if running:  # this bench's workers only: Redis may be shared with other benches
+				chunk_job, pid = next(iter(running.items()))
+				return pid, get_job(chunk_job)
 
 		pid, job = self.wait_for("a worker running an order chunk", a_worker_on_an_order_chunk)
 		kill_worker(next(worker for worker in workers if worker.pid == pid))
