@@ -23,8 +23,9 @@ resync, Rebuild All (which reads and plans every record, as a full resync did be
 each with the records it read and left unread.
 
 ``--parallel W`` instead runs one first sync of N orders on W workers (chunks of ``--chunk-records``) and prints its
-duration, the deadlocks InnoDB counted meanwhile (each one a group the run wrote again), the chunks that ran more
-than once (target 0) and the failures (target 0), e.g. ``--parallel 4 --n 2000 --chunk-records 25``.
+duration, the groups of records its chunks wrote again after a deadlock or a lock wait (the run's own count, with
+the deadlocks InnoDB counted on the whole server meanwhile beside it), the chunks that ran more than once (target 0),
+the failures (target 0) and the machine's load average, e.g. ``--parallel 4 --n 2000 --chunk-records 25``.
 """
 
 from __future__ import annotations
@@ -418,19 +419,21 @@ def resyncs(n: int, k: int, company: str) -> None:
 
 
 def parallel(n: int, workers: int, company: str) -> None:
-	"""One first sync of n orders on ``workers`` workers: duration, deadlocks retried, chunks re-run, failures."""
+	"""One first sync of n orders on ``workers`` workers: duration, groups written again after a deadlock or a lock
+	wait (the run's own count, and InnoDB's deadlocks on the whole server meanwhile), chunks re-run, failures."""
 	(connection,) = fresh_data(n, company, f"{workers} workers")
 	deadlocks = _innodb_deadlocks()
 	run = first_sync(connection, workers)
 	elapsed, log = run.seconds, run.log
-	chunks = chunks_of(log.name, ["status", "attempts", "enqueued"])
-	rerun = sum(max(c.attempts - 1, 0) + (c.enqueued or 0) for c in chunks)
+	chunks = chunks_of(log.name, ["status", "attempts", "enqueued", "lock_retries"])
+	rerun = sum(max(c.attempts - 1, c.enqueued or 0, 0) for c in chunks)
 	failed = sum(c.status != "Done" for c in chunks)
 	print(
-		f"{workers} workers, {n} orders, {len(chunks)} chunks: {elapsed:.1f}s, {log.status}; deadlocks retried "
-		f"{_innodb_deadlocks() - deadlocks}, chunks re-run {rerun}, failed chunks {failed}, failed records "
-		f"{log.failed}; read {log.records_read} of {log.total_records}; created {log.created}, updated "
-		f"{log.updated}; CPU {run.cpu_per_order():.3f} s/order, load {run.load:.1f}"
+		f"{workers} workers, {n} orders, {len(chunks)} chunks: {elapsed:.1f}s, {log.status}; groups retried after "
+		f"a deadlock or lock wait {sum(c.lock_retries or 0 for c in chunks)} (InnoDB deadlocks on the server "
+		f"meanwhile, any database: {_innodb_deadlocks() - deadlocks}), chunks re-run {rerun}, failed chunks "
+		f"{failed}, failed records {log.failed}; read {log.records_read} of {log.total_records}; created "
+		f"{log.created}, updated {log.updated}; CPU {run.cpu_per_order():.3f} s/order, load {run.load:.1f}"
 	)
 	for row in frappe.get_all(
 		LOG_LINE_DOCTYPE,

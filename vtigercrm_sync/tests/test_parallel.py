@@ -7,13 +7,15 @@ would, and both must end with the same documents and totals.
 
 The run's state machine (``state.py``) under what production does to it: three workers with the scheduler
 ticking every half second, chunks waiting behind other jobs for longer than the heartbeat, a retry and a CLI run
-started while the run writes. When nothing died, every chunk ran once, each stage was cut once, the log's counts
+started while the run writes, the job that was to cut the next stage killed and then Sync Now pressed over HTTP,
+and a real InnoDB deadlock through two chunks' group commits. When nothing died, every chunk ran once, each stage was cut once, the log's counts
 are its chunks' sum and what landed, the connection's last log is the run, and every log ends final.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -21,27 +23,41 @@ import time
 from pathlib import Path
 
 import frappe
+import pymysql
+import requests
 from frappe.installer import update_site_config
-from frappe.utils.background_jobs import get_queues_timeout, get_redis_conn
+from frappe.utils.background_jobs import get_job, get_queues_timeout, get_redis_conn
 from rq import Worker
-from rq.exceptions import NoSuchJobError
 
 from vtigercrm_sync.constants import CHUNK_DOCTYPE, LOG_DOCTYPE, SETTING_DOCTYPE, STATUS_QUEUED, job_id
 from vtigercrm_sync.syncer.observer.frappe import COUNT_FIELDS, chunk_totals
 from vtigercrm_sync.syncer.run.job import retry_records
 from vtigercrm_sync.syncer.run.stages import QUEUE
-from vtigercrm_sync.syncer.run.state import RunRefused, is_alive, prefix_holder
+from vtigercrm_sync.syncer.run.state import (
+	RunRefused,
+	advance_job_id,
+	chunk_job_id,
+	is_alive,
+	prefix_holder,
+)
 from vtigercrm_sync.syncer.services.query import Watermark
 from vtigercrm_sync.tasks import start_due_syncs
 from vtigercrm_sync.tests.utils import (
 	DATABASE,
+	Held,
 	Session,
 	VTigerSyncTestCase,
+	api_token,
 	chunks_of,
 	kill_worker,
+	lines_of,
+	start_web_server,
 	start_worker,
+	start_workers,
+	workers_running,
 )
 
+SYNC_NOW = "vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync.vtigercrm_sync.form_start_sync"
 BENCH = (sys.executable, "-m", "frappe.utils.bench_helper", "frappe")
 ORDERS = 60
 ACCOUNTS = 4
@@ -143,14 +159,10 @@ class TestParallelRun(VTigerSyncTestCase):
 			order_chunks = {
 				row.name for row in self.chunk_rows(log, module="SalesOrder", stage="Own", status="Running")
 			}
-			mine = {worker.pid for worker in workers}  # Redis may hold other benches' workers too
-			for worker in Worker.all(connection=get_redis_conn()):
-				try:
-					current = worker.get_current_job() if worker.pid in mine else None
-				except NoSuchJobError:  # it ended between the two reads
-					continue
-				if current and current.kwargs.get("kwargs", {}).get("chunk") in order_chunks:
-					return worker.pid, current
+			running = workers_running(workers, {chunk_job_id(chunk) for chunk in order_chunks})
+			if running:  # this bench's workers only: Redis may be shared with other benches
+				chunk_job, pid = next(iter(running.items()))
+				return pid, get_job(chunk_job)
 
 		pid, job = self.wait_for("a worker running an order chunk", a_worker_on_an_order_chunk)
 		kill_worker(next(worker for worker in workers if worker.pid == pid))
@@ -398,6 +410,229 @@ class TestParallelRun(VTigerSyncTestCase):
 			timeout=600,
 		)
 
+	def wait_stage_cut(self, log: str, stage: str) -> list:
+		"""The chunks of the run's first stage, once the coordinator has cut it (its workers not yet on them)."""
+		self.wait_for("the first stage cut", lambda: frappe.db.get_value(LOG_DOCTYPE, log, "stage"))
+		self.assertEqual(frappe.db.get_value(LOG_DOCTYPE, log, "stage"), stage)
+		chunks = chunks_of(log)
+		self.assertEqual(
+			[(c.module, c.stage, c.status) for c in chunks],
+			[("Accounts", "Own", "Queued")] * 2,
+			"the accounts' stage is two chunks, waiting for a worker of the app's queue",
+		)
+		return chunks
+
+	def waiting_or_started(self, rq_job_id: str):
+		"""The RQ job of that id when it is queued or running (a finished one may be left from an earlier site of
+		the same name: RQ keeps results a while)."""
+		job = get_job(rq_job_id)
+		return job if job and job.get_status() in ("queued", "started") else None
+
+	def vtiger_waits_for_a_lock(self) -> bool:
+		"""Whether a VTiger session waits for the table a test locked (a job reading VTiger is held there)."""
+		return bool(
+			self.vtiger_value(
+				"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE db = :db AND state LIKE :state",
+				db=self.url.database,
+				state="Waiting for table%lock",
+			)
+		)
+
+	def test_the_job_that_was_to_cut_the_next_stage_killed_then_sync_now_resumes_it_on_a_worker(self):
+		"""The job that ends a stage's last chunk is killed while it cuts the next stage (held reading VTiger,
+		with the log's row lock taken). Sync Now, pressed in the Desk, resumes the run: it only queues the job
+		that goes on, which a worker runs; the next stage is cut once, nothing runs twice, the log adds up."""
+		self.configure("vtigercrm_sync_chunk_records", 3)
+		connection = self.make_connection(title=f"Cut killed {self.run_id}", batch_size=5)
+		start_worker(self, "long")  # the coordinator's; the chunks' queue has no worker yet
+		log = self.start_run(connection)
+		chunks = self.wait_stage_cut(log, "Accounts/Own")
+		names = {chunk_job_id(c.name) for c in chunks}
+
+		log_row, vtiger = Held(), Held(self.url)
+		self.addCleanup(log_row.close)
+		self.addCleanup(vtiger.close)
+		log_row.sql(f"SELECT name FROM `tab{LOG_DOCTYPE}` WHERE name = %s FOR UPDATE", log)
+		workers = start_workers(self, f"long,{QUEUE}", 3)  # at once: the two chunks start together
+		self.wait_for(
+			"both chunks written and waiting to end",
+			lambda: all(c.done_key == c.until_key for c in chunks_of(log)),
+		)
+		self.assertEqual(
+			{c.status for c in chunks_of(log)}, {"Running"}, "their ends wait for the log's lock"
+		)
+		vtiger.sql("LOCK TABLES vtiger_crmentity WRITE")  # an administrator's, as a dump takes it
+		log_row.db.rollback()  # the chunks end; the last one goes on to cut the next stage, and waits there
+
+		def cutter():
+			if {c.status for c in chunks_of(log)} != {"Done"} or not self.vtiger_waits_for_a_lock():
+				return None
+			running = workers_running(workers, names)
+			return len(running) == 1 and next(iter(running.values()))
+
+		pid = self.wait_for("the job that goes on held while it cuts the next stage", cutter)
+		self.assertEqual(frappe.db.get_value(LOG_DOCTYPE, log, "stage"), "Accounts/Own", "not cut yet")
+		kill_worker(next(w for w in workers if w.pid == pid))
+		workers.append(start_worker(self, f"long,{QUEUE}"))  # three workers for the rest of the run
+		self.wait_for("the run to look dead", lambda: not is_alive(connection))
+		self.assertEqual(frappe.db.get_value(LOG_DOCTYPE, log, "stage"), "Accounts/Own", "nothing cut it")
+		self.assertFalse(self.waiting_or_started(advance_job_id(log)), "no job goes on from the stage")
+
+		url, token = start_web_server(self), api_token()
+		response = requests.post(  # Sync Now, as the form calls it
+			f"{url}/api/method/{SYNC_NOW}",
+			json={"name": connection},
+			headers={"Authorization": token, "Accept": "application/json"},
+			timeout=120,  # VTiger is still locked: a request that cut the stage itself would hang on it
+		)
+		self.assertEqual(response.status_code, 200, response.text)
+		answer = response.json()["message"]
+		self.assertEqual((answer["status"], answer["log"]), ("resumed", log), answer)
+		self.assertIn("Resumed the run", answer["message"])
+		self.assertIn(log, answer["message"])
+		self.assertIn(f"{answer['left']} record(s) left", answer["message"])
+		self.assertEqual(
+			answer["left"], ORDERS + ACCOUNTS, "the accounts were written; contacts, orders left"
+		)
+		frappe.db.rollback()
+		resumed = self.waiting_or_started(advance_job_id(log))
+		self.assertTrue(resumed, "Sync Now queued the job that goes on; it waits for VTiger on a worker")
+		self.assertEqual(
+			frappe.db.get_value(LOG_DOCTYPE, log, "stage"), "Accounts/Own", "the request cut nothing"
+		)
+		self.assertEqual(len(chunks_of(log)), 2, "and wrote no chunk")
+		self.assertEqual(frappe.db.get_value(SETTING_DOCTYPE, connection, "last_log"), log)
+
+		vtiger.sql("UNLOCK TABLES")
+		self.wait_final(log)
+		resumed.refresh()
+		self.assertIn(
+			resumed.worker_name,
+			{w.name for w in Worker.all(connection=get_redis_conn()) if w.pid in {p.pid for p in workers}},
+			"a bench worker cut the next stage",
+		)
+		self.assert_ran_once(connection, log)
+
+	def lock_waits(self, thread: int, side: str = "blocking") -> int:
+		"""How many lock waits the MariaDB session ``thread`` is on the ``blocking`` (or ``requesting``) side of,
+		as the server's administrator sees them."""
+		return self.vtiger_value(
+			"SELECT COUNT(*) FROM information_schema.INNODB_LOCK_WAITS w "
+			f"JOIN information_schema.INNODB_TRX t ON t.trx_id = w.{side}_trx_id "
+			"WHERE t.trx_mysql_thread_id = :thread",
+			thread=thread,
+		)
+
+	def chunks_waiting(self, holders: list[Held]) -> int:
+		"""How many transactions on the site's database, other than the holders', wait for a lock."""
+		return self.vtiger_value(
+			"SELECT COUNT(*) FROM information_schema.INNODB_TRX t "
+			"JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id "
+			"WHERE t.trx_state = 'LOCK WAIT' AND p.DB = :db AND p.ID NOT IN (:first, :second)",
+			db=frappe.conf.db_name,
+			first=holders[0].thread_id,
+			second=holders[1].thread_id,
+		)
+
+	def latest_deadlock(self) -> tuple[list[int], int, str]:
+		"""InnoDB's latest detected deadlock: the MariaDB thread of each transaction in it, the thread it rolled
+		back, and that transaction's text."""
+		with self.engine.connect() as conn:
+			status = conn.exec_driver_sql("SHOW ENGINE INNODB STATUS").one()[2]
+		report = status.split("LATEST DETECTED DEADLOCK", 1)[1].split("\nTRANSACTIONS\n", 1)[0]
+		transactions = re.split(r"\*\*\* \(\d+\) TRANSACTION:", report)[1:]
+		threads = [int(re.search(r"MariaDB thread id (\d+)", t).group(1)) for t in transactions]
+		victim = int(re.search(r"WE ROLL BACK TRANSACTION \((\d+)\)", report).group(1)) - 1
+		return threads, threads[victim], transactions[victim]
+
+	def test_a_deadlock_between_two_chunks_commits_is_retried_and_the_run_succeeds(self):
+		"""Two chunks' group commits in one deadlock cycle, for real: two other sessions lock, in crossed order,
+		rows the chunks must update (each session a chunk's own row, then the customers the other chunk has just
+		created). InnoDB rolls back a chunk's group (error 1213); the chunk writes the group again in the same
+		job, and the run ends Success with every record once."""
+		self.configure("vtigercrm_sync_chunk_records", 2)
+		connection = self.make_connection(title=f"Deadlock {self.run_id}", batch_size=5)
+		prefix = frappe.db.get_value(SETTING_DOCTYPE, connection, "id_prefix")
+		start_worker(self, "long")  # the coordinator's; the chunks' queue has no worker yet
+		log = self.start_run(connection)
+		chunks = self.wait_stage_cut(log, "Accounts/Own")
+		self.assertEqual(
+			[Watermark.parse(c.until_key).crmid for c in chunks], [self.accounts[1], self.accounts[3]]
+		)
+		accounts = {chunks[0].name: self.accounts[:2], chunks[1].name: self.accounts[2:]}
+
+		vtiger = Held(self.url)
+		self.addCleanup(vtiger.close)
+		vtiger.sql("LOCK TABLES vtiger_crmentity WRITE")  # the chunks wait to read their records
+		start_workers(self, f"long,{QUEUE}", 3)
+		self.wait_for("both chunks claimed", lambda: {c.status for c in chunks_of(log)} == {"Running"})
+		holders = []
+		for chunk in chunks:  # each holds a chunk's row, in a transaction heavier than a chunk's group
+			holder = Held()
+			self.addCleanup(holder.close)
+			holder.sql("SET SESSION innodb_lock_wait_timeout = 30")
+			holder.ballast()
+			holder.sql(f"SELECT name FROM `tab{CHUNK_DOCTYPE}` WHERE name = %s FOR UPDATE", chunk.name)
+			holders.append(holder)
+		vtiger.sql("UNLOCK TABLES")
+		self.wait_for(  # each at its group's commit, or one behind the other (a name counter both take)
+			"a chunk's first group waiting to commit, and the other chunk waiting too",
+			lambda: any(self.lock_waits(h.thread_id) for h in holders) and self.chunks_waiting(holders) == 2,
+			timeout=60,
+		)
+
+		def lock_the_customers_of(holder: Held, chunk: str):
+			"""Lock the customers the other chunk created in its open group; then let everything go."""
+			try:
+				holder.sql(
+					"SELECT name FROM `tabCustomer` WHERE vtiger_id IN %s FOR UPDATE",
+					([f"{prefix}{account}" for account in accounts[chunk]],),
+				)
+				return "granted"
+			except pymysql.MySQLError as exc:
+				return exc.args[0]
+			finally:
+				holder.db.rollback()
+
+		crossed: list[threading.Thread] = []
+		outcomes: dict[int, object] = {}
+		for holder, other in zip(holders, reversed(chunks), strict=True):
+			thread = threading.Thread(
+				target=lambda h=holder, c=other.name: outcomes.update(
+					{h.thread_id: lock_the_customers_of(h, c)}
+				)
+			)
+			thread.start()
+			crossed.append(thread)
+			if len(crossed) == 1:  # the first waits for the other chunk (or closed a cycle already)
+				self.wait_for(
+					"the first session waiting for the other chunk",
+					lambda: self.lock_waits(holders[0].thread_id, "requesting") or not crossed[0].is_alive(),
+					timeout=10,
+				)
+		for thread in crossed:
+			thread.join(60)
+		threads, victim, _transaction = self.latest_deadlock()
+		self.assertEqual(
+			set(outcomes.values()), {"granted"}, "InnoDB rolled back a chunk, not one of the sessions"
+		)
+		self.assertTrue({h.thread_id for h in holders} & set(threads), "a session was in the cycle")
+		self.assertNotIn(victim, {h.thread_id for h in holders}, "the victim was a chunk's group")
+
+		self.wait_final(log)
+		self.assertEqual(
+			[
+				(l.action, l.message)
+				for l in lines_of(log)
+				if l.action == "Failed" or re.search(r"\block", l.message or "", re.I)
+			],
+			[],
+			"no record failed, and no line speaks of a lock",
+		)
+		self.assert_ran_once(connection, log)
+		retried = sum(c.lock_retries for c in chunks_of(log) if c.name in accounts)
+		self.assertGreaterEqual(retried, 1, "the rolled-back chunk counts the group it wrote again")
+
 
 class TestParallelFirstSyncAfterTheNaiveLoop(VTigerSyncTestCase):
 	"""Issue 20 saw a 2-worker first sync report 60 documents updated (910 created) where a 1-worker first sync of
@@ -479,7 +714,7 @@ class TestParallelFirstSyncAfterTheNaiveLoop(VTigerSyncTestCase):
 		run = frappe.get_doc(LOG_DOCTYPE, log)
 		self.assertEqual(run.status, "Success", run.error_summary)
 		self.assertGreater(
-			len({row.name for row in run.chunks if row.stage == "Own" and row.module == "SalesOrder"}),
+			len(chunks_of(log, stage="Own", module="SalesOrder")),
 			2,
 			"the orders were spread over the workers",
 		)

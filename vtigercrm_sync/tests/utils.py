@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -21,8 +22,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import frappe
+import pymysql
+import requests
 from frappe.tests.utils import FrappeTestCase
-from frappe.utils.background_jobs import get_redis_conn
+from frappe.utils.background_jobs import create_job_id, get_redis_conn
 from rq import Worker
 from sqlalchemy import create_engine, text
 
@@ -75,21 +78,139 @@ def start_worker(test: FrappeTestCase, queues: str) -> subprocess.Popen:
 
 	It runs without ``CI`` in its environment: Frappe's job runner turns ``in_test`` on when ``CI`` is set, and
 	the jobs a worker enqueues would then run inline in that worker instead of going to the queue."""
-	worker = subprocess.Popen(
-		[sys.executable, "-m", "frappe.utils.bench_helper", "frappe", "worker", "--queue", queues],
+	return start_workers(test, queues, 1)[0]
+
+
+def start_workers(test: FrappeTestCase, queues: str, count: int) -> list[subprocess.Popen]:
+	"""``count`` real ``bench worker`` processes started at once (:func:`start_worker`), each registered with
+	Redis before this returns."""
+	workers = [
+		subprocess.Popen(
+			[sys.executable, "-m", "frappe.utils.bench_helper", "frappe", "worker", "--queue", queues],
+			cwd=frappe.local.sites_path,
+			env={key: value for key, value in os.environ.items() if key != "CI"},
+			start_new_session=True,
+			stdout=subprocess.DEVNULL,
+			stderr=subprocess.DEVNULL,
+		)
+		for _ in range(count)
+	]
+	for worker in workers:
+		test.addCleanup(lambda worker=worker: worker.poll() is None and kill_worker(worker))
+	deadline = time.monotonic() + 60
+	while not {w.pid for w in workers} <= {w.pid for w in Worker.all(connection=get_redis_conn())}:
+		for worker in workers:
+			test.assertIsNone(worker.poll(), f"a worker for {queues} exited (are its queues configured?)")
+		test.assertLess(time.monotonic(), deadline, "the workers did not register with Redis")
+		time.sleep(0.2)
+	return workers
+
+
+def workers_running(workers: list[subprocess.Popen], job_ids: set[str]) -> dict[str, int]:
+	"""Job id (as given to ``frappe.enqueue``) -> the pid of the worker of ``workers`` running it now, for the
+	jobs of ``job_ids``. Redis may be shared with other benches: their workers are not looked at."""
+	pids, running = {w.pid for w in workers}, {}
+	ids = {create_job_id(job_id): job_id for job_id in job_ids}
+	for worker in Worker.all(connection=get_redis_conn()):
+		current = worker.pid in pids and worker.get_current_job_id()
+		if current in ids:
+			running[ids[current]] = worker.pid
+	return running
+
+
+class Held:
+	"""A MariaDB session of its own for a test: another user's transaction holding row locks, or an
+	administrator's ``LOCK TABLES``. ``site`` connects to the site's database (with its own credentials),
+	``url`` to another database of the server (VTiger's)."""
+
+	def __init__(self, url=None):
+		if url is None:
+			conf = frappe.conf
+			url = frappe._dict(
+				host=conf.db_host or "127.0.0.1",
+				port=conf.db_port,
+				username=conf.db_name,
+				password=conf.db_password,
+				database=conf.db_name,
+			)
+		self.db = pymysql.connect(
+			host=url.host,
+			port=int(url.port or 3306),
+			user=url.username,
+			password=url.password or "",
+			database=url.database,
+			autocommit=False,
+		)
+
+	def sql(self, query: str, args=None) -> tuple:
+		with self.db.cursor() as cursor:
+			cursor.execute(query, args)
+			return cursor.fetchall()
+
+	@property
+	def thread_id(self) -> int:
+		return self.db.thread_id()
+
+	def ballast(self, rows: int = 5000) -> None:
+		"""Make this transaction heavy (undo log entries in a temporary table of its own), so InnoDB rolls back
+		the other, lighter side of a deadlock it is part of."""
+		self.sql(
+			"CREATE TEMPORARY TABLE IF NOT EXISTS ballast (id INT PRIMARY KEY, pad CHAR(50)) ENGINE=InnoDB"
+		)
+		with self.db.cursor() as cursor:
+			cursor.executemany("INSERT INTO ballast VALUES (%s, 'ballast')", [(n,) for n in range(rows)])
+
+	def close(self) -> None:
+		try:
+			self.db.rollback()
+			self.sql("UNLOCK TABLES")
+		finally:
+			self.db.close()
+
+
+def start_web_server(test: FrappeTestCase) -> str:
+	"""The site served over HTTP on 127.0.0.1 by a process of its own (werkzeug, as ``bench serve`` runs Frappe's
+	WSGI application), stopped when the test ends; its URL. Requests to it run as a Desk user's do: in a web
+	worker's thread, not in the test's process."""
+	with socket.socket() as probe:
+		probe.bind(("127.0.0.1", 0))
+		port = probe.getsockname()[1]
+	serve = (
+		"import sys, frappe.app; from werkzeug.serving import run_simple; "
+		"frappe.app._site = sys.argv[1]; "
+		"run_simple('127.0.0.1', int(sys.argv[2]), frappe.app.application, threaded=True)"
+	)
+	server = subprocess.Popen(
+		[sys.executable, "-c", serve, frappe.local.site, str(port)],
 		cwd=frappe.local.sites_path,
 		env={key: value for key, value in os.environ.items() if key != "CI"},
 		start_new_session=True,
 		stdout=subprocess.DEVNULL,
 		stderr=subprocess.DEVNULL,
 	)
-	test.addCleanup(lambda: worker.poll() is None and kill_worker(worker))
+	test.addCleanup(lambda: server.poll() is None and (os.killpg(server.pid, signal.SIGTERM), server.wait()))
+	url = f"http://127.0.0.1:{port}"
 	deadline = time.monotonic() + 60
-	while not any(w.pid == worker.pid for w in Worker.all(connection=get_redis_conn())):
-		test.assertIsNone(worker.poll(), f"the worker for {queues} exited (are its queues configured?)")
-		test.assertLess(time.monotonic(), deadline, "the worker did not register with Redis")
-		time.sleep(0.2)
-	return worker
+	while True:
+		test.assertIsNone(server.poll(), "the web server exited")
+		try:
+			if requests.get(f"{url}/api/method/ping", timeout=5).ok:
+				return url
+		except requests.ConnectionError:
+			pass
+		test.assertLess(time.monotonic(), deadline, "the web server did not answer")
+		time.sleep(0.3)
+
+
+def api_token(user: str = "Administrator") -> str:
+	"""An ``Authorization`` header value for ``user``'s (new) API key and secret."""
+	doc = frappe.get_doc("User", user)
+	doc.api_key = doc.api_key or frappe.generate_hash(length=15)
+	secret = frappe.generate_hash(length=15)
+	doc.api_secret = secret
+	doc.save(ignore_permissions=True)
+	frappe.db.commit()
+	return f"token {doc.api_key}:{secret}"
 
 
 class Session(threading.Thread):

@@ -61,10 +61,14 @@ class FrappeObserver:
 		self.throttle = ProgressThrottle(started=time.monotonic())
 		self._pending_lines: list[dict] = []
 		self._lines = 0
+		self.lock_retries = 0
 		if chunk:
-			row = frappe.db.get_value(CHUNK_DOCTYPE, chunk, ["lines", *COUNT_FIELDS], as_dict=True)
+			row = frappe.db.get_value(
+				CHUNK_DOCTYPE, chunk, ["lines", "lock_retries", *COUNT_FIELDS], as_dict=True
+			)
 			self.counts = Counts(**{field: row[field] or 0 for field in COUNT_FIELDS})
 			self._lines = row.lines or 0
+			self.lock_retries = row.lock_retries or 0
 		self._committed: tuple[Counts, int] = (replace(self.counts), 0)
 
 	@classmethod
@@ -181,6 +185,11 @@ class FrappeObserver:
 		self.counts, self.done = replace(self._committed[0]), self._committed[1]
 		self._pending_lines.clear()
 
+	def lock_retried(self) -> None:
+		"""The group met a deadlock or a lock wait and is written again: a chunk counts it on its row with its next
+		commit, so a run says how often its writers met a lock (the benchmark prints it)."""
+		self.lock_retries += 1
+
 	def flush(self) -> None:
 		"""Write the pending log lines in bulk, and the log's counts and watermarks (a chunk: its own row's)."""
 		insert_lines(self.log.name, self._pending_lines, self.chunk)
@@ -195,7 +204,11 @@ class FrappeObserver:
 			)
 			return
 		# its own row only: the log's totals are summed when read, or under the log's lock (write_log_totals)
-		frappe.db.set_value(CHUNK_DOCTYPE, self.chunk, {**self.counts.as_dict(), "lines": self._lines})
+		frappe.db.set_value(
+			CHUNK_DOCTYPE,
+			self.chunk,
+			{**self.counts.as_dict(), "lines": self._lines, "lock_retries": self.lock_retries},
+		)
 
 	def finish(
 		self, end: Callable[[str, str, dict], bool], error: str | None = None, timed_out: bool = False

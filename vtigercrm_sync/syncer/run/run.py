@@ -140,6 +140,7 @@ class SyncRun:
 						retrying = None
 			except LOCK_ERRORS:
 				self._rollback_group(observer)
+				observer.lock_retried()
 				redo = group if change is None or (group and group[-1] is change) else [*group, change]
 				retrying = (change or redo[-1]).key
 				attempts[retrying] = attempts.get(retrying, 0) + 1

@@ -22,6 +22,7 @@ class VTigerCRMSyncChunk(Document):
 		failed: DF.Int
 		filtered: DF.Int
 		lines: DF.Int
+		lock_retries: DF.Int
 		log: DF.Link
 		module: DF.Data | None
 		records: DF.Int
