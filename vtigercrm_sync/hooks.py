@@ -69,7 +69,7 @@ doc_events = {
 		"autoname": "vtigercrm_sync.syncer.handler.naming.name_inbound_order",
 		"on_update": _CAPTURE,
 		"on_submit": _CAPTURE,
-		"on_cancel": _CAPTURE,
+		"on_cancel": [_CAPTURE, "vtigercrm_sync.syncer.run.fingerprint.forget_offered_order"],
 		"on_update_after_submit": _CAPTURE,
 		"on_trash": _FORGET,
 	},

@@ -6,6 +6,7 @@ from __future__ import annotations
 import frappe
 
 from vtigercrm_sync.constants import LOG_DOCTYPE, OUTBOX_DOCTYPE, WAITING_DOCTYPE
+from vtigercrm_sync.syncer.observer.log_lines import insert_lines
 from vtigercrm_sync.tests.utils import DATABASE, VTigerSyncTestCase
 from vtigercrm_sync.vtigercrm_sync.number_cards import (
 	GREEN,
@@ -139,16 +140,18 @@ class TestWorkspaceCues(VTigerSyncTestCase):
 	def add_conflict(self, so) -> None:
 		"""A pull's Conflict line, as a pull that met a waiting edit writes it."""
 		log = self.sync()
-		log.append(
-			"lines",
-			{
-				"direction": "VTiger → ERPNext",
-				"action": "Conflict",
-				"vtiger_module": "SalesOrder",
-				"vtiger_record": int(so.vtiger_id.split("/")[-1]),
-				"target_doctype": "Sales Order",
-				"target_name": so.name,
-				"message": "po_no: VTiger wins",
-			},
+		insert_lines(
+			log.name,
+			[
+				{
+					"direction": "VTiger → ERPNext",
+					"action": "Conflict",
+					"vtiger_module": "SalesOrder",
+					"vtiger_record": int(so.vtiger_id.split("/")[-1]),
+					"target_doctype": "Sales Order",
+					"target_name": so.name,
+					"message": "po_no: VTiger wins",
+				},
+			],
 		)
-		log.save(ignore_permissions=True)
+		frappe.db.commit()

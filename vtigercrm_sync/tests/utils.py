@@ -361,11 +361,14 @@ class VTigerSyncTestCase(FrappeTestCase):
 			return conn.execute(text(sql), params).scalar()
 
 	@classmethod
-	def sync(cls, full: bool = False, connection: str | None = None):
-		"""Run a sync inline, as the job does, and return its log."""
+	def sync(cls, full: bool = False, connection: str | None = None, rebuild: bool = False):
+		"""Run a sync inline, as the job does, and return its log (``rebuild``: Rebuild All, which reads the
+		records whose fingerprint did not move too, failures waiting on a reason included)."""
 		from vtigercrm_sync.syncer.run.job import run_sync
 
-		run_sync(connection or cls.connection, trigger="CLI", full=full, user="Administrator")
+		run_sync(
+			connection or cls.connection, trigger="CLI", full=full, user="Administrator", rebuild=rebuild
+		)
 		log_name = frappe.db.get_value(SETTING_DOCTYPE, connection or cls.connection, "last_log")
 		return frappe.get_doc(LOG_DOCTYPE, log_name)
 

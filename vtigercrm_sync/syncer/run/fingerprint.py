@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from vtigercrm_sync.config.config import read_json
 from vtigercrm_sync.config.spec import HANDLER_CONFIG, PRESETS
-from vtigercrm_sync.constants import FINGERPRINT_DOCTYPE, VTIGER_ID_FIELD
+from vtigercrm_sync.constants import CANCELLED_FIELD, CHANGED_FIELD, FINGERPRINT_DOCTYPE, VTIGER_ID_FIELD
 from vtigercrm_sync.syncer.handler.base import stable
 from vtigercrm_sync.syncer.plan import RecordRef, VTigerId
 from vtigercrm_sync.syncer.run.waiting import Failure, clear_waiting, row_name, store_waiting
@@ -217,3 +217,11 @@ def forget_document(doc, method=None) -> None:
 	except ValueError:
 		return
 	frappe.db.delete(FINGERPRINT_DOCTYPE, {"record": record})
+
+
+def forget_offered_order(doc, method=None) -> None:
+	"""``on_cancel`` of a Sales Order marked changed or cancelled in VTiger after submit: ERPNext moved, not its
+	sources, so the next run reads the record again and settles the offer (a cancel on both sides is
+	acknowledged, never amended)."""
+	if doc.get(CHANGED_FIELD) or doc.get(CANCELLED_FIELD):
+		forget_document(doc)
