@@ -52,7 +52,7 @@ from rq import Worker
 from sqlalchemy import create_engine, text
 from vtiger_schema import connect_server, read_settings
 
-from vtigercrm_sync.constants import LOG_DOCTYPE, LOG_LINE_DOCTYPE, SETTING_DOCTYPE, STATUS_QUEUED, job_id
+from vtigercrm_sync.constants import LOG_DOCTYPE, LOG_LINE_DOCTYPE, SETTING_DOCTYPE
 from vtigercrm_sync.syncer.observer.log_lines import chunks_of
 from vtigercrm_sync.syncer.run.job import run_sync
 from vtigercrm_sync.syncer.run.stages import QUEUE

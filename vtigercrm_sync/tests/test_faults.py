@@ -9,13 +9,8 @@ re-run completes with no duplicate and no missing document.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -25,7 +20,7 @@ from frappe.installer import update_site_config
 from rq.timeouts import JobTimeoutException, UnixSignalDeathPenalty
 from sqlalchemy import text
 
-from vtigercrm_sync.constants import CHUNK_DOCTYPE, LOG_DOCTYPE, SETTING_DOCTYPE, STATUS_QUEUED, job_id
+from vtigercrm_sync.constants import CHUNK_DOCTYPE, LOG_DOCTYPE, SETTING_DOCTYPE
 from vtigercrm_sync.syncer.run.job import retry_records
 from vtigercrm_sync.syncer.run.state import RunRefused, prefix_lock
 from vtigercrm_sync.syncer.services.query import Watermark

@@ -13,7 +13,7 @@ from collections import Counter
 
 import frappe
 
-from vtigercrm_sync.constants import CHUNK_DOCTYPE, LOG_DOCTYPE, LOG_LINE_DOCTYPE, SETTING_DOCTYPE
+from vtigercrm_sync.constants import CHUNK_DOCTYPE, LOG_DOCTYPE, LOG_LINE_DOCTYPE
 from vtigercrm_sync.patches import move_log_rows_to_doctypes, set_aside_child_log_rows
 from vtigercrm_sync.syncer.observer.base import reason_of
 from vtigercrm_sync.syncer.run.stages import QUEUE

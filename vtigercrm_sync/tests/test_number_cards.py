@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import frappe
 
-from vtigercrm_sync.constants import LOG_DOCTYPE, OUTBOX_DOCTYPE, WAITING_DOCTYPE
+from vtigercrm_sync.constants import OUTBOX_DOCTYPE, WAITING_DOCTYPE
 from vtigercrm_sync.syncer.observer.log_lines import insert_lines
 from vtigercrm_sync.tests.utils import DATABASE, VTigerSyncTestCase
 from vtigercrm_sync.vtigercrm_sync.number_cards import (

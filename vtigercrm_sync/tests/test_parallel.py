@@ -29,7 +29,7 @@ from frappe.installer import update_site_config
 from frappe.utils.background_jobs import get_job, get_queues_timeout, get_redis_conn
 from rq import Worker
 
-from vtigercrm_sync.constants import CHUNK_DOCTYPE, LOG_DOCTYPE, SETTING_DOCTYPE, STATUS_QUEUED, job_id
+from vtigercrm_sync.constants import CHUNK_DOCTYPE, LOG_DOCTYPE, SETTING_DOCTYPE
 from vtigercrm_sync.syncer.observer.frappe import COUNT_FIELDS, chunk_totals
 from vtigercrm_sync.syncer.run.job import retry_records
 from vtigercrm_sync.syncer.run.stages import QUEUE

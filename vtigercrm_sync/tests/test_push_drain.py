@@ -23,12 +23,9 @@ from vtigercrm_sync.constants import (
 from vtigercrm_sync.syncer.push.outbox import DRAIN_BATCH, MAX_ATTEMPTS, queue_drain_job
 from vtigercrm_sync.syncer.push.pusher import drain, queue_landed_writebacks
 from vtigercrm_sync.tests.twoway import (
-	HOUSEHOLD_LABELS,
 	HouseholdTestCase,
 	TwoWayTestCase,
 	only_creator,
-	ws_order,
-	ws_product,
 )
 from vtigercrm_sync.tests.utils import CHECKOUT_TESTS, kill_worker, lines_of, start_worker
 

@@ -10,7 +10,6 @@ import frappe
 from erpnext.selling.doctype.sales_order.sales_order import make_delivery_note, make_sales_invoice
 from frappe.utils import now_datetime
 from frappe.utils.background_jobs import get_queue
-from sqlalchemy import text
 
 from vtigercrm_sync.config.config import read_json
 from vtigercrm_sync.constants import (
@@ -23,7 +22,6 @@ from vtigercrm_sync.constants import (
 )
 from vtigercrm_sync.syncer.push.pusher import drain, drain_all, pending_count
 from vtigercrm_sync.tests.twoway import (
-	HOUSEHOLD_LABELS,
 	WRITEBACK_LABELS,
 	HouseholdTestCase,
 	TwoWayTestCase,

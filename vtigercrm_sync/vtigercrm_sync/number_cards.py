@@ -18,7 +18,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from vtigercrm_sync.constants import (
 	ACTION_CONFLICT,
-	ACTION_FAILED,
 	CHANGED_FIELD,
 	CONNECTION_FIELD,
 	LOG_DOCTYPE,

@@ -18,7 +18,6 @@ from frappe import _
 from frappe.utils import get_datetime, get_system_timezone
 
 from vtigercrm_sync.constants import (
-	ACTION_CONFLICT,
 	KIND_EDIT,
 	OUTBOX_DOCTYPE,
 	OUTBOX_PENDING,

@@ -20,8 +20,9 @@ import frappe
 from frappe import _
 from frappe.utils import now_datetime
 
-from vtigercrm_sync.constants import JOB_TIMEOUT, SETTING_DOCTYPE, WAITING_DOCTYPE
+from vtigercrm_sync.constants import SETTING_DOCTYPE, WAITING_DOCTYPE
 from vtigercrm_sync.syncer.handler.base import LinkNotFound, SettingMissing
+from vtigercrm_sync.syncer.run.retry import queue_retry
 from vtigercrm_sync.syncer.run.state import is_alive, prefix_holder
 
 MISSING_RECORD = "Record needed is missing"
@@ -156,17 +157,4 @@ def retry_waiting(connection: str, kind: str | None = None) -> dict:
 	records = waiting_records(doc.name, kind)
 	if not records:
 		frappe.throw(_("No record of {0} is waiting on that reason").format(frappe.bold(doc.name)))
-	frappe.enqueue(
-		"vtigercrm_sync.syncer.run.job.retry_records",
-		queue="long",
-		timeout=JOB_TIMEOUT,
-		job_id=waiting_job_id(doc.name, kind),
-		deduplicate=True,
-		enqueue_after_commit=True,
-		now=frappe.flags.in_test,
-		connection=doc.name,
-		records=records,
-		retry_of=None,
-		user=frappe.session.user,
-	)
-	return {"status": "queued", "count": len(records)}
+	return queue_retry(doc.name, records, waiting_job_id(doc.name, kind))

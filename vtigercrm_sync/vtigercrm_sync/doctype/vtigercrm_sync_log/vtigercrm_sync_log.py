@@ -9,8 +9,9 @@ from frappe.model.document import Document
 from frappe.query_builder import Interval
 from frappe.query_builder.functions import Now
 
-from vtigercrm_sync.constants import JOB_TIMEOUT, LOG_DOCTYPE, SETTING_DOCTYPE, retry_job_id
+from vtigercrm_sync.constants import LOG_DOCTYPE, SETTING_DOCTYPE, retry_job_id
 from vtigercrm_sync.syncer.observer import log_lines
+from vtigercrm_sync.syncer.run.retry import queue_retry
 from vtigercrm_sync.syncer.run.state import is_alive, prefix_holder
 from vtigercrm_sync.vtigercrm_sync.doctype.vtigercrm_sync.vtigercrm_sync import vtiger_record_url
 
@@ -137,17 +138,4 @@ def retry_failed(log: str, module: str | None = None, record: int | str | None =
 		frappe.throw(_("That record did not fail in log {0}").format(frappe.bold(log)))
 	if not records:
 		frappe.throw(_("Log {0} has no failed records to retry").format(frappe.bold(log)))
-	frappe.enqueue(
-		"vtigercrm_sync.syncer.run.job.retry_records",
-		queue="long",
-		timeout=JOB_TIMEOUT,
-		job_id=retry_job_id(log),
-		deduplicate=True,
-		enqueue_after_commit=True,
-		now=frappe.flags.in_test,
-		connection=connection.name,
-		records=records,
-		retry_of=log,
-		user=frappe.session.user,
-	)
-	return {"status": "queued", "count": len(records)}
+	return queue_retry(connection.name, records, retry_job_id(log), retry_of=log)
