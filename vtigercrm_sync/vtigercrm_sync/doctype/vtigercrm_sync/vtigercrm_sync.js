@@ -61,17 +61,20 @@ frappe.ui.form.on("VTigerCRM Sync", {
 				() => start_sync(frm, 1)
 			)
 		);
-		const rebuild = frm.add_custom_button(
-			__("Rebuild All"),
-			() =>
-				frappe.confirm(
-					__(
-						"Read and plan every record in VTiger again, also those whose VTiger data and settings did not change, and rewrite every document that differs. A large database takes a while."
+		if (!running) {
+			// a Setup group item: Frappe returns no button to disable, so it is offered only when no run is on
+			frm.add_custom_button(
+				__("Rebuild All"),
+				() =>
+					frappe.confirm(
+						__(
+							"Read and plan every record in VTiger again, also those whose VTiger data and settings did not change, and rewrite every document that differs. A large database takes a while."
+						),
+						() => start_sync(frm, 1, 1)
 					),
-					() => start_sync(frm, 1, 1)
-				),
-			__("Setup")
-		);
+				__("Setup")
+			);
+		}
 		show_waiting(frm, running);
 		frm.add_custom_button(__("Reconcile Now"), () =>
 			frappe.confirm(
@@ -84,7 +87,7 @@ frappe.ui.form.on("VTigerCRM Sync", {
 		);
 		const now = frm.add_custom_button(__("Sync Now"), () => start_sync(frm, 0));
 		now.removeClass("btn-default").addClass("btn-primary");
-		for (const button of [full, rebuild, now]) {
+		for (const button of [full, now]) {
 			button.prop("disabled", running);
 			if (running) button.attr("title", __("A sync is queued or running"));
 		}
@@ -179,12 +182,12 @@ function show_waiting(frm, running) {
 			"yellow",
 			true
 		);
-		const button = frm.add_custom_button(
+		if (running) continue; // a group item has no button to disable: offered only when no run is on
+		frm.add_custom_button(
 			__("Retry waiting: {0}", [frappe.utils.escape_html(label)]),
 			() => retry_waiting(frm, reason.reason_kind),
 			__("Waiting")
 		);
-		button.prop("disabled", running);
 	}
 }
 
