@@ -97,50 +97,55 @@ def fill(n: int, seed: int = 7, first_crmid: int = 100, database: str = DEFAULT_
 		(entity("SalesOrder", f"Order {i}"), rng.choice(accounts), rng.choice(contacts)[0]) for i in range(n)
 	]
 
-	def many(sql: str, rows: list[tuple]) -> None:
-		insert_many(cur, sql, rows)
-
-	many(
+	insert_many(
+		cur,
 		ENTITY_INSERT,
 		entity_rows,
 	)
-	many(
+	insert_many(
+		cur,
 		"INSERT INTO vtiger_products (productid, product_no, productname, productcode, unit_price, discontinued,"
 		" usageunit, currency_id) VALUES (%s,%s,%s,%s,10,1,'Each',1)",
 		products,
 	)
-	many(
+	insert_many(
+		cur,
 		"INSERT INTO vtiger_service (serviceid, service_no, servicename, unit_price, discontinued, service_usageunit,"
 		" currency_id) VALUES (%s,%s,%s,20,1,'Hours',1)",
 		services,
 	)
-	many(
+	insert_many(
+		cur,
 		"INSERT INTO vtiger_account (accountid, account_no, accountname, parentid, website, email1, employees)"
 		" VALUES (%s,%s,%s,0,'','',0)",
 		[(a, f"ACC{a}", f"Account Łódź {a}") for a in accounts],
 	)
 	for table, prefix in (("vtiger_accountbillads", "bill"), ("vtiger_accountshipads", "ship")):
-		many(
+		insert_many(
+			cur,
 			f"INSERT INTO {table} (accountaddressid, {prefix}_street, {prefix}_city, {prefix}_code, {prefix}_country,"
 			f" {prefix}_state, {prefix}_pobox) VALUES (%s,%s,%s,'10001','USA','NY','')",
 			[(a, f"{a} Main St", "New York") for a in accounts],
 		)
-	many("INSERT INTO vtiger_accountscf (accountid) VALUES (%s)", [(a,) for a in accounts])
-	many(
+	insert_many(cur, "INSERT INTO vtiger_accountscf (accountid) VALUES (%s)", [(a,) for a in accounts])
+	insert_many(
+		cur,
 		"INSERT INTO vtiger_contactdetails (contactid, contact_no, accountid, salutation, firstname, lastname, email,"
 		" phone, mobile, reportsto) VALUES (%s,%s,%s,'Mr.','Jürgen',%s,%s,'555-0100','','0')",
 		[(c, f"CON{c}", a, f"Müller {c}", f"c{c}@example.org") for c, a in contacts],
 	)
-	many(
+	insert_many(
+		cur,
 		"INSERT INTO vtiger_contactaddress (contactaddressid, mailingstreet, mailingcity, mailingzip, mailingcountry)"
 		" VALUES (%s,'1 Elm St','Boston','02101','USA')",
 		[(c,) for c, _ in contacts],
 	)
-	many(
+	insert_many(
+		cur,
 		"INSERT INTO vtiger_contactsubdetails (contactsubscriptionid) VALUES (%s)",
 		[(c,) for c, _ in contacts],
 	)
-	many("INSERT INTO vtiger_contactscf (contactid) VALUES (%s)", [(c,) for c, _ in contacts])
+	insert_many(cur, "INSERT INTO vtiger_contactscf (contactid) VALUES (%s)", [(c,) for c, _ in contacts])
 	order_rows, bill, ship, cf, lines, charges = [], [], [], [], [], []
 	for so, account, contact in orders:
 		count = rng.randint(1, 4)
@@ -208,7 +213,8 @@ def fill(n: int, seed: int = 7, first_crmid: int = 100, database: str = DEFAULT_
 		)
 		cf.append((so, *[values[c] for c in columns]))
 		charges.append((so, '{"1":{"value":null,"taxes":{"1":0,"2":0,"3":0}}}'))
-	many(
+	insert_many(
+		cur,
 		"INSERT INTO vtiger_salesorder (salesorderid, subject, potentialid, customerno, salesorder_no, quoteid,"
 		" contactid, carrier, pending, adjustment, salescommission, exciseduty, total, subtotal, taxtype,"
 		" discount_percent, discount_amount, s_h_amount, accountid, terms_conditions, purchaseorder, sostatus,"
@@ -220,12 +226,14 @@ def fill(n: int, seed: int = 7, first_crmid: int = 100, database: str = DEFAULT_
 		("vtiger_sobillads", "sobilladdressid", "bill", bill),
 		("vtiger_soshipads", "soshipaddressid", "ship", ship),
 	):
-		many(
+		insert_many(
+			cur,
 			f"INSERT INTO {table} ({key}, {prefix}_city, {prefix}_code, {prefix}_country, {prefix}_state,"
 			f" {prefix}_street, {prefix}_pobox) VALUES (%s,%s,%s,%s,%s,%s,%s)",
 			rows,
 		)
-	many(
+	insert_many(
+		cur,
 		"INSERT INTO vtiger_salesordercf (salesorderid, "
 		+ ", ".join(f"`{c}`" for c in columns)
 		+ ") VALUES ("
@@ -233,13 +241,14 @@ def fill(n: int, seed: int = 7, first_crmid: int = 100, database: str = DEFAULT_
 		+ ")",
 		cf,
 	)
-	many(
+	insert_many(
+		cur,
 		"INSERT INTO vtiger_inventoryproductrel (id, productid, sequence_no, quantity, listprice, discount_percent,"
 		" discount_amount, comment, description, incrementondel, tax1, tax2, tax3, image, purchase_cost, margin)"
 		" VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
 		lines,
 	)
-	many("INSERT INTO vtiger_inventorychargesrel (recordid, charges) VALUES (%s,%s)", charges)
+	insert_many(cur, "INSERT INTO vtiger_inventorychargesrel (recordid, charges) VALUES (%s,%s)", charges)
 	conn.commit()
 	conn.close()
 

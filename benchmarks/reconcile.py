@@ -49,19 +49,19 @@ def fill(accounts: int, contacts: int, orders: int, database: str, rng: random.R
 			)
 			made[module].append(crmid)
 
-	def many(sql: str, rows: list[tuple]) -> None:
-		insert_many(cur, sql, rows)
-
-	many(
+	insert_many(
+		cur,
 		ENTITY_INSERT,
 		entity_rows,
 	)
-	many(
+	insert_many(
+		cur,
 		"INSERT INTO vtiger_account (accountid, account_no, accountname) VALUES (%s,%s,%s)",
 		[(a, f"ACC{a}", f"Account {a}") for a in made["Accounts"]],
 	)
 	contact_rows = [(c, f"CON{c}", f"Contact {c}", rng.choice(made["Accounts"])) for c in made["Contacts"]]
-	many(
+	insert_many(
+		cur,
 		"INSERT INTO vtiger_contactdetails (contactid, contact_no, lastname, accountid) VALUES (%s,%s,%s,%s)",
 		contact_rows,
 	)
@@ -69,7 +69,8 @@ def fill(accounts: int, contacts: int, orders: int, database: str, rng: random.R
 		(o, f"SO{o}", f"Order {o}", rng.choice(made["Accounts"]), rng.choice(made["Contacts"]))
 		for o in made["SalesOrder"]
 	]
-	many(
+	insert_many(
+		cur,
 		"INSERT INTO vtiger_salesorder (salesorderid, salesorder_no, subject, accountid, contactid)"
 		" VALUES (%s,%s,%s,%s,%s)",
 		order_rows,
