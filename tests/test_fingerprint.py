@@ -9,6 +9,7 @@ from support import make_reader
 from vtiger_writer import VTigerWriter
 
 from vtigercrm_sync.database.unit_of_work import SqlAlchemyUnitOfWork
+from vtigercrm_sync.syncer.chunks import Range, cut
 from vtigercrm_sync.syncer.services.fingerprint import (
 	bundle_sources,
 	deleted_fingerprint,
@@ -121,3 +122,36 @@ def test_a_deleted_record_s_fingerprint_moves_with_its_time_of_deletion_and_the_
 	assert deleted_fingerprint(seconds(1), "Disable") == deleted_fingerprint(seconds(1), "Disable")
 	assert deleted_fingerprint(seconds(1), "Disable") != deleted_fingerprint(seconds(2), "Disable")
 	assert deleted_fingerprint(seconds(1), "Disable") != deleted_fingerprint(seconds(1), "Ignore")
+
+
+def test_keys_say_which_records_moved_and_cut_settles_the_unchanged(
+	vtiger: VTigerWriter, vtiger_engine: Engine
+):
+	"""Where a run cuts a stage: the page's keys with their fingerprints compared in the page's session."""
+	w = order_world(vtiger)
+	other = vtiger.create_sales_order(
+		"Other",
+		account_id=w["account"],
+		lines=[{"productid": w["product"], "quantity": 1, "listprice": 5}],
+		at=seconds(6),
+	)
+	stored = stored_now(vtiger_engine, "SalesOrder", [w["order"], other])
+	reader = make_reader(vtiger_engine)
+
+	def compare(session, keys):
+		return unchanged_records(
+			session, {k.crmid: stored[k.crmid] for k in keys if k.crmid in stored}, SHAPING
+		)
+
+	keys = list(reader.iter_keys("SalesOrder", None, seconds(100), compare))
+	assert [(key.crmid, moved) for key, moved in keys] == [(w["order"], False), (other, False)]
+	assert cut(keys, None, 1) == [Range(None, keys[1][0], 2, settled=True)]
+
+	vtiger.update(w["service"], at=seconds(7), servicename="Inking renamed")  # only the first order reads it
+	keys = list(reader.iter_keys("SalesOrder", None, seconds(100), compare))
+	assert [(key.crmid, moved) for key, moved in keys] == [(w["order"], True), (other, False)]
+	assert cut(keys, None, 1) == [Range(None, keys[0][0], 1), Range(keys[0][0], keys[1][0], 1, settled=True)]
+	assert [key.crmid for key, _moved in reader.iter_keys("SalesOrder", None, seconds(100))] == [
+		w["order"],
+		other,
+	]

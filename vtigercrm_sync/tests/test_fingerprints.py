@@ -12,9 +12,11 @@ from __future__ import annotations
 import threading
 
 import frappe
+from frappe.installer import update_site_config
 
 from vtigercrm_sync.constants import SETTING_DOCTYPE, WAITING_DOCTYPE
 from vtigercrm_sync.syncer.handler.document import SalesOrderHandler
+from vtigercrm_sync.syncer.observer.log_lines import chunks_of
 from vtigercrm_sync.syncer.run.waiting import retry_waiting
 from vtigercrm_sync.tests.utils import DATABASE, Session, VTigerSyncTestCase, lines_of
 from vtigercrm_sync.vtigercrm_sync.number_cards import waiting_count
@@ -122,6 +124,30 @@ class TestFingerprints(VTigerSyncTestCase):
 		self.assertEqual(log.unchanged, log.total_records)
 		self.assertGreaterEqual(log.unchanged, 5)
 		self.assertEqual((log.created, log.updated, log.failed), (0, 0, 0))
+
+	def test_unchanged_records_get_no_chunk_job(self):
+		"""An unchanged Full Resync cuts no range a job reads: every stage is settled where it is cut, its
+		records counted unchanged; a changed order gets the only jobs, over it alone."""
+		update_site_config("vtigercrm_sync_chunk_records", 2)
+		self.addCleanup(update_site_config, "vtigercrm_sync_chunk_records", "None")
+		self.settle()
+		log = self.sync(full=True)
+		chunks = chunks_of(log.name)
+		self.assertTrue(chunks)
+		self.assertEqual(
+			{(c.stage, c.status, c.attempts or 0) for c in chunks}, {("Own", "Done", 0)}, "a job ran a chunk"
+		)
+		self.assertEqual(sum(c.unchanged for c in chunks), log.total_records)
+		self.assertEqual((log.records_read, log.unchanged), (0, log.total_records))
+
+		self.writer.update(self.order, at=self.tick(), subject=self.name("Prints renamed"))
+		log = self.sync(full=True)
+		chunks = chunks_of(log.name, stage=("in", ("Linked", "Own")))  # not the change feed's
+		ran = [(c.module, c.stage) for c in chunks if c.attempts]
+		self.assertEqual(ran, [("SalesOrder", "Linked"), ("SalesOrder", "Own")])
+		self.assertEqual(sum(c.records_read for c in chunks), 1)
+		self.assert_reads(log, 1)
+		self.assertEqual(log.unchanged, log.total_records - 1)
 
 	def test_a_change_to_a_related_record_only_re_plans_the_records_that_read_it(self):
 		self.settle()

@@ -2,7 +2,9 @@
 ``state.py``.
 
 A run reads its window (the watermarks, or everything, up to the signpost) once and cuts each stream into chunks of
-about :data:`CHUNK_RECORDS` records, in keyset order. Streams run one after another, in dependency order (Accounts,
+about :data:`CHUNK_RECORDS` records whose fingerprint moved, in keyset order (``syncer/chunks.py``); long stretches
+of unchanged records are *settled* where the stage is cut (Done, counted unchanged, no job), so an unchanged stage
+costs one scan of its keys and fingerprints. Streams run one after another, in dependency order (Accounts,
 Contacts, SalesOrder). A stream whose records bring other records along (an order its account, contact and
 products) first writes their documents in one job (the ``Linked`` stage: two orders of one customer never race to
 create it), then each record's own documents (``Own``). The chunks of one stage run in parallel, one job each, on
@@ -42,6 +44,7 @@ from vtigercrm_sync.constants import (
 	STATUS_RUNNING,
 	job_id,
 )
+from vtigercrm_sync.syncer.chunks import Range, cut
 from vtigercrm_sync.syncer.handler.base import error_text, rollback_or_reconnect
 from vtigercrm_sync.syncer.observer.frappe import FrappeObserver, chunk_totals, write_log_totals
 from vtigercrm_sync.syncer.redact import redact
@@ -134,11 +137,18 @@ def advance(log: str, run: SyncRun | None = None) -> None:
 		finish_run(log)
 		return
 	module, part = following.split("/")
-	names = [add_chunk(log, part, module, *bound) for bound in bounds]
+	names = [add_chunk(log, part, module, *_keys(bound), bound.records, bound.settled) for bound in bounds]
+	if any(bound.settled for bound in bounds):
+		_advance_watermark(log, module, _stage_chunks(log, following))
+		write_log_totals(log)
+	names = [name for name, bound in zip(names, bounds, strict=True) if not bound.settled]
 	if len(names) == 1:
 		start_chunk(names[0])  # a stage of one chunk: this job runs it, claimed before anyone can see it
 		beat(names[0], log)
 	frappe.db.commit()
+	if not names:
+		advance(log, run)  # every record of the stage is unchanged: no job, on to the next stage
+		return
 	if len(names) == 1:
 		_run_claimed(log, names[0], run)
 		return
@@ -146,8 +156,13 @@ def advance(log: str, run: SyncRun | None = None) -> None:
 		_enqueue(log, name)
 
 
-def _next_stage(run: SyncRun, log: str, stage: str) -> tuple[str, list[tuple[str, str, int]]]:
-	"""The first stage after ``stage`` with records, and its chunks' bounds; :data:`LAST_STAGE` when none."""
+def _keys(bound: Range) -> tuple[str, str]:
+	return (str(bound.after) if bound.after else "", str(bound.upto))
+
+
+def _next_stage(run: SyncRun, log: str, stage: str) -> tuple[str, list[Range]]:
+	"""The first stage after ``stage`` with records to read or count, and its chunks' bounds;
+	:data:`LAST_STAGE` when none."""
 	window = json.loads(frappe.db.get_value(LOG_DOCTYPE, log, "run_window"))
 	stages = stages_of(run, [m for m in STREAM_ORDER if m in window["since"]])
 	names = [f"{module}/{part}" for module, part in stages]
@@ -174,24 +189,18 @@ def _stage_chunks(log: str, stage: str) -> list[Any]:
 
 def chunk_bounds(
 	run: SyncRun, module: str, since: Watermark | None, until: Any, whole: bool = False
-) -> list[tuple[str, str, int]]:
-	"""(after, up to, records) of each chunk of a stream's window, in keyset order. A stage of fewer than
-	:data:`CHUNK_RECORDS` records per worker is cut into one chunk per worker (of at least
+) -> list[Range]:
+	"""The ranges of a stream's window (``chunks.cut``): a job's of at most :data:`CHUNK_RECORDS` records
+	whose fingerprint moved, settled ones for long stretches of unchanged records. A stage of fewer moved
+	records than :data:`CHUNK_RECORDS` per worker is cut into one chunk per worker (of at least
 	:data:`MIN_SPLIT_RECORDS`): 200 accounts on two workers are two chunks, not one that leaves a worker idle."""
 	size = cint(frappe.conf.get("vtigercrm_sync_chunk_records")) or CHUNK_RECORDS
 	workers = 1 if whole or frappe.flags.in_test else len(get_workers(get_queue(chunk_queue())))
+	keys = list(run.reader.iter_keys(module, since, until, run.fingerprints.unchanged(module)))
 	if workers > 1:
-		records = run.reader.count_changes(module, since, until)
-		size = min(size, max(MIN_SPLIT_RECORDS, -(-records // workers)))
-	bounds, start, count, last = [], since, 0, None
-	for key in run.reader.iter_keys(module, since, until):
-		count, last = count + 1, key
-		if count == size and not whole:
-			bounds.append((str(start) if start else "", str(key), count))
-			start, count = key, 0
-	if count:
-		bounds.append((str(start) if start else "", str(last), count))
-	return bounds
+		moved = sum(changed for _key, changed in keys)
+		size = min(size, max(MIN_SPLIT_RECORDS, -(-moved // workers)))
+	return cut(keys, since, size, whole)
 
 
 def run_chunk(log: str, chunk: str) -> None:
@@ -404,7 +413,11 @@ def resume_run(log: str) -> int:
 	return left
 
 
-def add_chunk(log: str, stage: str, module: str, since: str, until: str, records: int) -> str:
+def add_chunk(
+	log: str, stage: str, module: str, since: str, until: str, records: int, settled: bool = False
+) -> str:
+	"""A chunk of the log, Queued for its job; ``settled`` (every record unchanged) Done already, its records
+	counted as unchanged and never read."""
 	row = frappe.get_doc(
 		{
 			"doctype": CHUNK_DOCTYPE,
@@ -415,7 +428,8 @@ def add_chunk(log: str, stage: str, module: str, since: str, until: str, records
 			"since_key": since,
 			"until_key": until,
 			"records": records,
-			"status": QUEUED,
+			"status": DONE if settled else QUEUED,
+			**({"done_key": until, "unchanged": records} if settled else {}),
 		}
 	)
 	row.db_insert()

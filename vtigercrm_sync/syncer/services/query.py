@@ -301,14 +301,22 @@ class VTigerReader:
 			if len(keys) < self.batch_size:
 				return
 
-	def iter_keys(self, module: str, since: Watermark | None, until: datetime) -> Iterator[Watermark]:
-		"""The key of every change in (modifiedtime, crmid) order, without the records: where a run cuts its
-		chunks."""
+	def iter_keys(
+		self,
+		module: str,
+		since: Watermark | None,
+		until: datetime,
+		unchanged: Callable[[Session, list[Any]], set[int]] | None = None,
+	) -> Iterator[tuple[Watermark, bool]]:
+		"""The key of every change in (modifiedtime, crmid) order, without the records, each with whether it
+		moved (False for a record ``unchanged`` finds unchanged, as in :meth:`iter_changes`): where a run cuts
+		its chunks."""
 		cursor = since
 		while True:
 			with self._uow_factory() as uow:
 				keys = self._read_keys(uow.session, module, cursor, until, KEY_PAGE)
-			yield from (Watermark(row.modifiedtime, row.crmid) for row in keys)
+				skipped = unchanged(uow.session, keys) if unchanged and keys else set()
+			yield from ((Watermark(row.modifiedtime, row.crmid), row.crmid not in skipped) for row in keys)
 			if len(keys) < KEY_PAGE:
 				return
 			cursor = Watermark(keys[-1].modifiedtime, keys[-1].crmid)
