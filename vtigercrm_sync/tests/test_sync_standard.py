@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from unittest.mock import patch
 
 import frappe
@@ -86,6 +87,32 @@ class TestStandardSync(VTigerSyncTestCase):
 		prefix = frappe.db.get_value(SETTING_DOCTYPE, self.connection, "id_prefix")
 		for doctype, crmid in (("Customer", self.account), ("Contact", self.contact)):
 			self.assertEqual(frappe.db.count(doctype, {"vtiger_id": f"{prefix}{crmid}"}), 1)
+
+	def test_addresses_are_named_as_erpnext_names_them(self):
+		"""A synced Address is named by the sync (its number taken outside the run's transaction), with ERPNext's
+		own name and series: ``<title>-<type>``, then ``<title>-<type>-N`` counted with the Addresses ERPNext
+		names."""
+		billing = self.find("Address", f"{self.account}:billing")
+		title = frappe.db.get_value("Address", billing, "address_title")
+		self.assertEqual(billing, f"{title}-Billing")
+		snapshot = self.find("Address", f"{self.order}:billing")
+		self.assertEqual(frappe.db.get_value("Address", snapshot, "address_title"), title)
+		number = re.fullmatch(rf"{re.escape(title)}-Billing-(\d+)", snapshot)
+		self.assertTrue(number, snapshot)
+		(current,) = frappe.db.sql("SELECT current FROM `tabSeries` WHERE name = %s", f"{title}-Billing-")[0]
+		self.assertGreaterEqual(current, int(number.group(1)))
+		own = frappe.get_doc(
+			{
+				"doctype": "Address",
+				"address_title": title,
+				"address_type": "Billing",
+				"address_line1": "2 Main St",
+				"city": "Łódź",
+				"country": "Poland",
+			}
+		).insert(ignore_permissions=True)
+		self.addCleanup(frappe.delete_doc, "Address", own.name, force=True)
+		self.assertEqual(own.name, f"{title}-Billing-{current + 1}")
 
 	def test_sales_order_links_items_and_totals(self):
 		so = frappe.get_doc("Sales Order", self.find("Sales Order", self.order))

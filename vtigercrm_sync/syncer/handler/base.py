@@ -67,6 +67,9 @@ class Outcome:
 	"""The same document was already handled earlier in this run (an order's customer, say): not counted again."""
 	warnings: tuple[str, ...] = ()
 	"""What the document lacks that VTiger has: a refused value, a link left empty."""
+	commit_soon: bool = False
+	"""The save locked rows that records of other workers need too (a submitted order's stock reservation in
+	``tabBin``): the run commits right after the record when workers share the stage."""
 
 
 MADE_BY_THE_SAVE = frozenset({"Bin"})
@@ -281,7 +284,11 @@ class DocumentHandler:
 		doc.flags.vtiger_inbound = True  # what came from VTiger is never pushed back (syncer/push/pusher.py)
 		is_new = doc.is_new()
 		try:
-			doc.save(ignore_version=False)  # the timeline credits the sync, tests included
+			name = is_new and self.new_name(doc)
+			if name:
+				doc.insert(set_name=name)
+			else:
+				doc.save(ignore_version=False)  # the timeline credits the sync, tests included
 		except (frappe.UniqueValidationError, frappe.DuplicateEntryError) as exc:
 			if is_new and self.created_concurrently(doc, plan):
 				raise CreatedConcurrently(
@@ -299,7 +306,13 @@ class DocumentHandler:
 		message = self.after_save(doc, plan, resolver)
 		self.apply_primary_links(doc, plan, resolver)
 		resolver.remember(plan.doctype, plan.vtiger_id, doc.name, content_hash)
-		return Outcome("Created" if is_new else "Updated", doc.name, message, warnings=tuple(warnings))
+		return Outcome(
+			"Created" if is_new else "Updated",
+			doc.name,
+			message,
+			warnings=tuple(warnings),
+			commit_soon=self.locks_shared_rows(doc),
+		)
 
 	def submitted(
 		self, doc: Document, plan: DocumentPlan, resolver: Resolver, content_hash: str
@@ -458,6 +471,14 @@ class DocumentHandler:
 	def after_save(self, doc: Document, plan: DocumentPlan, resolver: Resolver) -> str | None:
 		"""Work that needs the saved document; may return a note for the log line."""
 		return None
+
+	def new_name(self, doc: Document) -> str | None:
+		"""The name of a new document, when the handler names it rather than Frappe's naming."""
+		return None
+
+	def locks_shared_rows(self, doc: Document) -> bool:
+		"""Whether the save locked rows that other records' saves need too (:attr:`Outcome.commit_soon`)."""
+		return False
 
 
 def pulled_json(pulled: dict[str, Any]) -> str:

@@ -22,6 +22,7 @@ from vtigercrm_sync.syncer.handler.base import (
 	TaxNotMapped,
 )
 from vtigercrm_sync.syncer.handler.guard import Refusal
+from vtigercrm_sync.syncer.handler.naming import inbound_address_name
 from vtigercrm_sync.syncer.plan import DocumentPlan
 from vtigercrm_sync.syncer.setup.countries import erpnext_country
 
@@ -69,6 +70,9 @@ class AddressHandler(DocumentHandler):
 		if outcome.action in ("Created", "Updated"):
 			resolver.forget()  # a customer's addresses changed
 		return outcome
+
+	def new_name(self, doc: Document) -> str | None:
+		return inbound_address_name(doc)
 
 	def same_address_of_customer(self, plan: DocumentPlan, resolver: Resolver) -> str | None:
 		customer = next((link for link in plan.links if link.doctype == "Customer"), None)
@@ -224,6 +228,11 @@ class SalesOrderHandler(DocumentHandler):
 
 	def submitted(self, doc: Document, plan: DocumentPlan, resolver: Resolver, content_hash: str):
 		return offer(self, doc, plan, resolver, content_hash)
+
+	def locks_shared_rows(self, doc: Document) -> bool:
+		"""A submitted order reserved its items' stock: their ``tabBin`` rows, which every order of the same
+		items updates, stay locked until the group commits."""
+		return doc.docstatus == 1
 
 	def shaping(self, plan: DocumentPlan) -> dict[str, Any]:
 		"""Only the tax accounts and units this order uses, so mapping a tax or a unit rewrites just the orders

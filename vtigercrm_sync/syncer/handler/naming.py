@@ -1,4 +1,4 @@
-"""Names of the Sales Orders a sync writes, numbered outside the run's transaction.
+"""Names of the Sales Orders and Addresses a sync writes, numbered outside the run's transaction.
 
 Frappe numbers a naming series by updating its row in ``tabSeries`` inside the transaction that inserts the
 document, so the row stays locked until that transaction commits. A run commits its orders in groups of about a
@@ -8,6 +8,12 @@ series, with Frappe's own parsing of it (prefix, date parts, digits), in a conne
 once, so the counter is locked for one statement. The price: an order whose insert is rolled back (it failed, or
 its group met a lock and was written again) leaves a gap in the series, as a deleted order does. Orders saved by
 anything but a sync, and amendments (named after the order they amend), are named by Frappe as always.
+
+An Address is named after its title and type, and numbered in a series of that name (``<title>-Billing-1``) once
+the plain name is taken: every order's address snapshot of one customer numbers the same row, which two workers
+writing orders of that customer took in turn (and, inserting a new row, locked the gap beside it). A synced
+Address takes its name from :func:`inbound_address_name`, ERPNext's ``Address.autoname`` with the number taken
+by :func:`next_number`.
 """
 
 from __future__ import annotations
@@ -15,8 +21,10 @@ from __future__ import annotations
 from typing import Any
 
 import frappe
+from frappe import _
 from frappe.database import get_db
 from frappe.model.naming import NamingSeries, get_default_naming_series, parse_naming_series
+from frappe.utils import cstr
 
 _counters: dict[str, Any] = {}
 """site -> this process's connection for series numbers."""
@@ -33,6 +41,22 @@ def name_inbound_order(doc: Any, method: str | None = None) -> None:
 	series = NamingSeries(doc.naming_series + ".#####")
 	series.validate()
 	doc.name = parse_naming_series(series.series.split("."), doc=doc, number_generator=next_number)
+
+
+def inbound_address_name(doc: Any) -> str | None:
+	"""The name ``Address.autoname`` gives a new Address (its title, from its first link when it has none),
+	numbered by :func:`next_number` when the plain name is taken; None when it has no title (Frappe's naming
+	says so)."""
+	if not doc.address_title and doc.links:
+		doc.address_title = doc.links[0].link_title or doc.links[0].link_name
+	title = cstr(doc.address_title).strip()
+	if not title:
+		return None
+	name = f"{title}-{cstr(_(doc.address_type)).strip()}"
+	if not frappe.db.exists("Address", name):
+		return name
+	series = NamingSeries(f"{title}-{cstr(doc.address_type).strip()}-.#")
+	return parse_naming_series(series.series.split("."), doc=doc, number_generator=next_number)
 
 
 def next_number(prefix: str, digits: int) -> str:

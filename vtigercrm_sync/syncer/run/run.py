@@ -90,6 +90,8 @@ class SyncRun:
 		self.fingerprints = Fingerprints(self)
 		self._failures: list[Failure] = []
 		"""Why the record being written failed, document by document (nothing when it landed)."""
+		self._commit_soon = False
+		"""A document of the group locked rows that other workers' records need (:attr:`Outcome.commit_soon`)."""
 		frappe.db.sql("SET SESSION innodb_lock_wait_timeout = %s", LOCK_WAIT_SECONDS)
 
 	def write(
@@ -99,11 +101,15 @@ class SyncRun:
 		*,
 		chunk: str | None = None,
 		part: str | None = None,
+		shared: bool = False,
 	) -> None:
 		"""Apply changes in order, committing every :data:`COMMIT_SECONDS`; with ``chunk``, each commit records
 		how far the chunk got (its watermark moves the stream's only once the chunks before it ended). With a
 		``part`` (:data:`LINKED` or :data:`OWN`), just the documents of that part are written. The changes are
-		planned first, so the documents they touch are looked up in one query per doctype."""
+		planned first, so the documents they touch are looked up in one query per doctype. ``shared``: other
+		workers write the stage's records meanwhile, so a record that locked rows their records need too (a
+		submitted order's stock reservation) commits at once rather than holding them for the rest of its
+		group."""
 		changes = list(changes)
 		if self.pending is not None:
 			self.pending.load(waiting_edits(self.doc.name))
@@ -133,7 +139,13 @@ class SyncRun:
 					if part != LINKED and not change.unchanged:
 						self._note(change)
 						observer.record_read()
-				if change is None or retrying is not None or time.monotonic() - started >= COMMIT_SECONDS:
+				soon = shared and self._commit_soon
+				if (
+					change is None
+					or retrying is not None
+					or soon
+					or time.monotonic() - started >= COMMIT_SECONDS
+				):
 					self.commit(group, observer, chunk)  # inside the retry: a lock met here redoes the group
 					started = time.monotonic()
 					if change is None or change.key == retrying:
@@ -197,6 +209,7 @@ class SyncRun:
 		self.resolver.commit()
 		observer.committed()
 		group.clear()
+		self._commit_soon = False
 
 	def _rollback_group(self, observer: FrappeObserver) -> None:
 		rollback_or_reconnect()
@@ -259,6 +272,7 @@ class SyncRun:
 			outcome = self._apply_plan(plan, module, crmid, secrets, observer)
 			if outcome is None:
 				continue
+			self._commit_soon = self._commit_soon or outcome.commit_soon
 			for warning in outcome.warnings:
 				observer.line(
 					"Warning",

@@ -167,9 +167,14 @@ def _next_stage(run: SyncRun, log: str, stage: str) -> tuple[str, list[Range]]:
 	stages = stages_of(run, [m for m in STREAM_ORDER if m in window["since"]])
 	names = [f"{module}/{part}" for module, part in stages]
 	until = datetime.fromisoformat(window["until"])
+	keys: dict[str, list[tuple[Watermark, bool]]] = {}  # a Linked stage with nothing to write wrote nothing
 	for module, part in stages[names.index(stage) + 1 if stage else 0 :]:
 		since = Watermark.parse(window["since"][module])
-		bounds = chunk_bounds(run, module, since, until, whole=part == LINKED)
+		if module not in keys:
+			keys[module] = list(
+				run.reader.iter_keys(module, since, until, run.fingerprints.unchanged(module))
+			)
+		bounds = chunk_bounds(keys[module], since, whole=part == LINKED)
 		if bounds:
 			return f"{module}/{part}", bounds
 	return LAST_STAGE, []
@@ -188,15 +193,15 @@ def _stage_chunks(log: str, stage: str) -> list[Any]:
 
 
 def chunk_bounds(
-	run: SyncRun, module: str, since: Watermark | None, until: Any, whole: bool = False
+	keys: list[tuple[Watermark, bool]], since: Watermark | None, whole: bool = False
 ) -> list[Range]:
-	"""The ranges of a stream's window (``chunks.cut``): a job's of at most :data:`CHUNK_RECORDS` records
-	whose fingerprint moved, settled ones for long stretches of unchanged records. A stage of fewer moved
-	records than :data:`CHUNK_RECORDS` per worker is cut into one chunk per worker (of at least
-	:data:`MIN_SPLIT_RECORDS`): 200 accounts on two workers are two chunks, not one that leaves a worker idle."""
+	"""The ranges of a stream's window from its keys (each with whether its fingerprint moved; ``chunks.cut``):
+	a job's of at most :data:`CHUNK_RECORDS` moved records, settled ones for long stretches of unchanged records.
+	A stage of fewer moved records than :data:`CHUNK_RECORDS` per worker is cut into one chunk per worker (of at
+	least :data:`MIN_SPLIT_RECORDS`): 200 accounts on two workers are two chunks, not one that leaves a worker
+	idle."""
 	size = cint(frappe.conf.get("vtigercrm_sync_chunk_records")) or CHUNK_RECORDS
 	workers = 1 if whole or frappe.flags.in_test else len(get_workers(get_queue(chunk_queue())))
-	keys = list(run.reader.iter_keys(module, since, until, run.fingerprints.unchanged(module)))
 	if workers > 1:
 		moved = sum(changed for _key, changed in keys)
 		size = min(size, max(MIN_SPLIT_RECORDS, -(-moved // workers)))
@@ -258,11 +263,13 @@ def _write_chunk(run: SyncRun, observer: FrappeObserver, row: Any) -> None:
 	until = datetime.fromisoformat(window["until"])
 	linked = row.stage == LINKED
 	unchanged = run.fingerprints.unchanged(row.module)
+	shared = not frappe.flags.in_test and len(get_workers(get_queue(chunk_queue()))) > 1
+	part = row.stage if run.has_linked(row.module) else None
 	for batch in run.reader.iter_changes(row.module, since, until, unchanged, upto=upto):
 		changes = batch.changes
 		if linked:
 			changes = [change for change in changes if change.bundle is not None]
-		run.write(changes, observer, part=row.stage if run.has_linked(row.module) else None, chunk=row.name)
+		run.write(changes, observer, part=part, chunk=row.name, shared=shared)
 		if batch.last >= upto:
 			return
 
