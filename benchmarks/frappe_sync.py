@@ -68,13 +68,17 @@ KINDS = ("Customer", "Contact", "Address", "Item", "Sales Order", "Sales Order, 
 SUBMITTED = "Approved"
 """The VTiger status of every other generated order, which the benchmark's connections submit."""
 TICKS = os.sysconf("SC_CLK_TCK")
+NOT_PRODUCTION = ("CI", "PYTHONDONTWRITEBYTECODE")
+"""Left out of the workers' environment. Without bytecode written, each job's work horse (a fresh fork) compiled
+every module of Frappe and ERPNext it imports from source, about 0.3 s a job, which a production bench (and this
+benchmark's own naive loop, in one process) does not pay."""
 
 
 class Workers:
 	"""Real ``bench worker`` processes on the long and the app's queue, and the peak RSS of them and their horses."""
 
 	def __init__(self, count: int, times: str | None = None):
-		env = {key: value for key, value in os.environ.items() if key != "CI"}
+		env = {key: value for key, value in os.environ.items() if key not in NOT_PRODUCTION}
 		command = [sys.executable, "-m", "frappe.utils.bench_helper", "frappe", "worker"]
 		if times:  # time each document the workers write (timed_worker.py)
 			env["VTIGERCRM_SYNC_BENCH_TIMES"] = times
