@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from vtigercrm_sync.syncer.chunks import Range, cut
+from vtigercrm_sync.syncer.services.chunks import Range, cut
 from vtigercrm_sync.syncer.services.query import Watermark
 
 START = datetime(2024, 1, 1)

@@ -9,7 +9,7 @@ from support import make_reader
 from vtiger_writer import VTigerWriter
 
 from vtigercrm_sync.database.unit_of_work import SqlAlchemyUnitOfWork
-from vtigercrm_sync.syncer.chunks import Range, cut
+from vtigercrm_sync.syncer.services.chunks import Range, cut
 from vtigercrm_sync.syncer.services.fingerprint import (
 	bundle_sources,
 	deleted_fingerprint,

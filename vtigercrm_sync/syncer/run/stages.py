@@ -2,10 +2,10 @@
 ``state.py``.
 
 A run reads its window (the watermarks, or everything, up to the signpost) once and cuts each stream into chunks of
-about :data:`CHUNK_RECORDS` records whose fingerprint moved, in keyset order (``syncer/chunks.py``); long stretches
-of unchanged records are *settled* where the stage is cut (Done, counted unchanged, no job), so an unchanged stage
-costs one scan of its keys and fingerprints. Streams run one after another, in dependency order (Accounts,
-Contacts, SalesOrder). A stream whose records bring other records along (an order its account, contact and
+about :data:`CHUNK_RECORDS` records whose fingerprint moved, in keyset order (``syncer/services/chunks.py``); long
+stretches of unchanged records are *settled* where the stage is cut (Done, counted unchanged, no job), so an
+unchanged stage costs one scan of its keys and fingerprints. Streams run one after another, in dependency order
+(Accounts, Contacts, SalesOrder). A stream whose records bring other records along (an order its account, contact and
 products) first writes their documents in one job (the ``Linked`` stage: two orders of one customer never race to
 create it), then each record's own documents (``Own``). The chunks of one stage run in parallel, one job each, on
 the app's queue (``vtigercrm_sync`` when the bench has workers for it, else ``long``), and the chunk that ends its
@@ -44,7 +44,6 @@ from vtigercrm_sync.constants import (
 	STATUS_RUNNING,
 	job_id,
 )
-from vtigercrm_sync.syncer.chunks import Range, cut
 from vtigercrm_sync.syncer.handler.base import error_text, rollback_or_reconnect
 from vtigercrm_sync.syncer.observer.frappe import FrappeObserver, chunk_totals, write_log_totals
 from vtigercrm_sync.syncer.redact import redact
@@ -76,6 +75,7 @@ from vtigercrm_sync.syncer.run.state import (
 	start_chunk,
 	stop_beating,
 )
+from vtigercrm_sync.syncer.services.chunks import Range, cut
 from vtigercrm_sync.syncer.services.query import ConnectionFailed, Watermark, reason
 
 CHUNK_RECORDS = 250
