@@ -132,7 +132,7 @@ def _admin_ui(server: VTigerServer):
 	opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
 	index = server.url.rstrip("/") + "/index.php"
 
-	def post(data: dict[str, str], query: str = "") -> tuple[str, str]:
+	def post(data: dict[str, str] | list[tuple[str, str]], query: str = "") -> tuple[str, str]:
 		with opener.open(index + query, urllib.parse.urlencode(data).encode(), timeout=60) as response:
 			return response.geturl(), response.read().decode("utf-8", "replace")
 
@@ -228,6 +228,30 @@ def layout_editor(server: VTigerServer) -> Callable[..., str]:
 		return result["result"]["name"]
 
 	return add
+
+
+def duplicate_prevention(server: VTigerServer, module: str, on: bool, field_ids: list[int]) -> None:
+	"""Turn ``module``'s duplicate prevention on or off the way an admin does (Layout Editor, *Duplicate
+	Prevention* tab), checking the fields ``field_ids`` (VTiger takes at most 3; none clears them)."""
+	post, token = _admin_ui(server)
+	data = [
+		("__vtrftk", token),
+		("module", "LayoutEditor"),
+		("parent", "Settings"),
+		("action", "Field"),
+		("mode", "updateDuplicateHandling"),
+		("sourceModule", module),
+		("rule", "0" if on else "1"),  # vtiger_tab.allowduplicates
+		("syncActionId", "1"),
+		*(("fieldIdsList[]", str(field_id)) for field_id in field_ids),
+	]
+	_, answer = post(data)
+	try:
+		result = json.loads(answer)
+	except ValueError:
+		raise VTigerServerError(f"the Layout Editor did not answer JSON: {answer[:300]}") from None
+	if not result.get("success"):
+		raise VTigerServerError(f"the Layout Editor refused the duplicate handling: {result.get('error')}")
 
 
 class VTigerUI:
