@@ -142,6 +142,27 @@ class DrainTestCase(TwoWayTestCase):
 		doc.save()
 		frappe.db.commit()
 
+	def kill_once_written(self, doctype: str, name: str, written):
+		"""Hold the lock of a document the drain writes right after its web service call, start a worker's drain,
+		and SIGKILL the worker once ``written()`` (VTiger has what the call wrote) answers; returns that answer.
+		The killed drain's outcome never commits."""
+		frappe.db.sql(f"SELECT name FROM `tab{doctype}` WHERE name = %s FOR UPDATE", name)
+		get_queue("short").empty()
+		worker = start_worker(self, "short")
+		frappe.enqueue(
+			DRAIN_METHOD,
+			queue="short",
+			job_id=f"test-killed-{self.run_id}-{name}",
+			connection=self.connection,
+		)
+		deadline = time.monotonic() + 60
+		while not (found := written()):
+			self.assertLess(time.monotonic(), deadline, f"VTiger was not written before {doctype} {name}")
+			time.sleep(0.2)
+		kill_worker(worker)
+		frappe.db.rollback()  # the lock goes
+		return found
+
 	def release_stale_claims(self):
 		"""A drain after the claim timeout (made 1 s) releases the claims of drains that died."""
 		update_site_config("vtigercrm_sync_push_claim_seconds", 1)
@@ -377,26 +398,12 @@ class TestCreateSentAgain(DrainTestCase):
 		).insert()
 		frappe.db.commit()
 		name = doc.name if held == "Customer" else doc.customer_primary_contact
-		frappe.db.sql(f"SELECT name FROM `tab{held}` WHERE name = %s FOR UPDATE", name)
-		get_queue("short").empty()
-		worker = start_worker(self, "short")
-		frappe.enqueue(
-			DRAIN_METHOD,
-			queue="short",
-			job_id=f"test-killed-create-{self.run_id}-{held}",
-			connection=self.connection,
-		)
 
-		deadline = time.monotonic() + 60
-		while not (accounts := self.accounts_named(doc.customer_name)) or (
-			held == "Contact" and not self.contacts_of(accounts[0])
-		):
-			self.assertLess(
-				time.monotonic(), deadline, f"VTiger never had the record before {held} was written"
-			)
-			time.sleep(0.2)
-		kill_worker(worker)
-		frappe.db.rollback()  # the lock goes; the killed drain's link never committed
+		def made() -> list[int]:
+			accounts = self.accounts_named(doc.customer_name)
+			return accounts if held == "Customer" or (accounts and self.contacts_of(accounts[0])) else []
+
+		accounts = self.kill_once_written(held, name, made)
 		[row] = self.outbox(kind="Create", reference_name=doc.name)
 		self.assertEqual(row.status, "Sending", "killed while it held the claim")
 		self.assertFalse(frappe.db.get_value("Customer", doc.name, "vtiger_id"))
@@ -452,6 +459,56 @@ class TestCreateSentAgain(DrainTestCase):
 				id=account,
 			)
 		]
+
+
+class TestEditSentAgain(DrainTestCase):
+	"""A worker SIGKILLed after VTiger took an edit, before ERPNext recorded it: the edit sent again finds VTiger
+	already holding ERPNext's value, which is no conflict under any rule, and the next pulls write nothing."""
+
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		frappe.db.set_value(
+			SETTING_DOCTYPE, cls.connection, {"push_edits": 1, "conflict_rule": "VTiger wins"}
+		)
+		frappe.db.commit()
+
+	def test_an_edit_killed_after_vtiger_took_it_is_sent_again_without_a_conflict(self):
+		[(crmid, customer)] = self.accounts("Resent Co")
+		doc = frappe.get_doc("Customer", customer)
+		doc.website = "resent.example.org"
+		doc.save()
+		frappe.db.commit()
+
+		self.kill_once_written("Customer", customer, lambda: self.website(crmid) == "resent.example.org")
+		[row] = self.outbox(kind="Edit", reference_name=customer)
+		self.assertEqual(row.status, "Sending", "killed while it held the claim")
+		self.release_stale_claims()
+		self.make_due(row.name)
+		log = drain(self.connection)
+
+		self.assertEqual(
+			[(line.action, line.message) for line in lines_of(log)],
+			[("Pushed", "VTiger already had ERPNext's values")],
+		)
+		self.assertEqual(frappe.db.get_value(OUTBOX_DOCTYPE, row.name, ["status", "attempts"]), ("Sent", 1))
+		self.assertEqual(self.website(crmid), "resent.example.org")
+		for run in range(2):
+			pulled = self.sync()
+			self.assertFalse(
+				pulled.updated or pulled.failed, (run, [(l.action, l.message) for l in lines_of(pulled)])
+			)
+		self.assertEqual(frappe.db.get_value("Customer", customer, "website"), "resent.example.org")
+
+		doc = frappe.get_doc("Customer", customer)  # the next edit is judged against the value sent
+		doc.website = "resent-2.example.org"
+		doc.save()
+		frappe.db.commit()
+		self.assertEqual([line.action for line in lines_of(drain(self.connection))], ["Pushed"])
+		self.assertEqual(self.website(crmid), "resent-2.example.org")
+
+	def website(self, crmid: int) -> str:
+		return self.vtiger_value("SELECT website FROM vtiger_account WHERE accountid = :id", id=crmid)
 
 
 class PoisonTestCase(DrainTestCase):

@@ -485,8 +485,9 @@ class Pusher:
 			fields = ", ".join(d.target for d in written)
 			lines.append((ACTION_PUSHED, _("Written to VTiger: {0}").format(fields)))
 			self.echo.record(doc, entity.module)
-		elif not result.conflicts:
+		elif not result.conflicts:  # an earlier attempt wrote them (its drain died), or a VTiger user did
 			lines.append((ACTION_PUSHED, _("VTiger already had ERPNext's values")))
+			self.echo.record(doc, entity.module)
 		for decision in result.conflicts:
 			if decision.outcome == CONFLICT_VTIGER:  # a pull that met the edit may have kept ERPNext's value
 				row.read_again = 1
