@@ -132,7 +132,7 @@ def _admin_ui(server: VTigerServer):
 	opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
 	index = server.url.rstrip("/") + "/index.php"
 
-	def post(data: dict[str, str] | list[tuple[str, str]], query: str = "") -> tuple[str, str]:
+	def post(data: dict[str, str], query: str = "") -> tuple[str, str]:
 		with opener.open(index + query, urllib.parse.urlencode(data).encode(), timeout=60) as response:
 			return response.geturl(), response.read().decode("utf-8", "replace")
 
@@ -230,30 +230,6 @@ def layout_editor(server: VTigerServer) -> Callable[..., str]:
 	return add
 
 
-def duplicate_prevention(server: VTigerServer, module: str, on: bool, field_ids: list[int]) -> None:
-	"""Turn ``module``'s duplicate prevention on or off the way an admin does (Layout Editor, *Duplicate
-	Prevention* tab), checking the fields ``field_ids`` (VTiger takes at most 3; none clears them)."""
-	post, token = _admin_ui(server)
-	data = [
-		("__vtrftk", token),
-		("module", "LayoutEditor"),
-		("parent", "Settings"),
-		("action", "Field"),
-		("mode", "updateDuplicateHandling"),
-		("sourceModule", module),
-		("rule", "0" if on else "1"),  # vtiger_tab.allowduplicates
-		("syncActionId", "1"),
-		*(("fieldIdsList[]", str(field_id)) for field_id in field_ids),
-	]
-	_, answer = post(data)
-	try:
-		result = json.loads(answer)
-	except ValueError:
-		raise VTigerServerError(f"the Layout Editor did not answer JSON: {answer[:300]}") from None
-	if not result.get("success"):
-		raise VTigerServerError(f"the Layout Editor refused the duplicate handling: {result.get('error')}")
-
-
 class VTigerUI:
 	"""An admin's clicks in VTiger's web UI (session cookie and CSRF token): delete a record, restore or purge
 	it from the Recycle Bin, empty the Recycle Bin, unlink records in a related list. VTiger's own code writes
@@ -271,6 +247,22 @@ class VTigerUI:
 		if not result.get("success"):
 			raise VTigerServerError(f"VTiger refused {data}: {result.get('error')}")
 		return result.get("result")
+
+	def duplicate_prevention(self, module: str, on: bool, field_ids: list[int]) -> None:
+		"""Turn ``module``'s duplicate prevention on or off (Layout Editor, *Duplicate Prevention* tab), checking
+		the fields ``field_ids`` (VTiger takes at most 3; none clears them)."""
+		self._ajax(
+			{
+				"module": "LayoutEditor",
+				"parent": "Settings",
+				"action": "Field",
+				"mode": "updateDuplicateHandling",
+				"sourceModule": module,
+				"rule": "0" if on else "1",  # vtiger_tab.allowduplicates
+				"syncActionId": "1",
+				**{f"fieldIdsList[{n}]": str(field_id) for n, field_id in enumerate(field_ids)},
+			}
+		)
 
 	def delete(self, module: str, crmid: int) -> None:
 		"""The record's Delete action (to the Recycle Bin)."""

@@ -31,7 +31,7 @@ from vtigercrm_sync.tests.utils import CHECKOUT_TESTS, kill_worker, lines_of, st
 
 assert CHECKOUT_TESTS.is_dir()  # importing utils put the checkout's tests/ on sys.path
 
-from vtiger_server import duplicate_prevention
+from vtiger_server import VTigerUI
 from vtiger_writer import VTigerWriter
 
 WAIT_SECONDS = 150
@@ -363,8 +363,9 @@ class TestCreateSentAgain(DrainTestCase):
 				"WHERE t.name = 'Accounts' AND f.isunique = 1"
 			)
 		]
-		duplicate_prevention(self.server, "Accounts", False, unique)
-		self.addCleanup(duplicate_prevention, self.server, "Accounts", True, unique)
+		ui = VTigerUI(self.server)
+		ui.duplicate_prevention("Accounts", False, unique)
+		self.addCleanup(ui.duplicate_prevention, "Accounts", True, unique)
 
 	def test_a_create_killed_after_vtiger_made_the_account_links_it_when_sent_again(self):
 		customer, crmid = self.kill_after_vtiger_made("Customer")
