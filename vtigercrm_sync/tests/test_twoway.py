@@ -24,6 +24,7 @@ from vtigercrm_sync.constants import (
 )
 from vtigercrm_sync.syncer.push.outbox import DRAIN_METHOD
 from vtigercrm_sync.syncer.push.pusher import drain, drain_all, pending_count
+from vtigercrm_sync.syncer.run.feed import changes_waiting
 from vtigercrm_sync.tests.twoway import (
 	WRITEBACK_LABELS,
 	HouseholdTestCase,
@@ -784,6 +785,7 @@ class TestPullWhileSending(EditPushTestCase):
 		)
 		self.assertEqual(self.website(self.client.crmid_of(account["id"])), "vtiger.example.org")
 		self.assertEqual(row.read_again, 1)
+		self.assertIn("Outbox", changes_waiting(frappe.get_doc(SETTING_DOCTYPE, self.connection)))
 		self.sync()
 		self.assertEqual(frappe.db.get_value("Customer", customer, "website"), "vtiger.example.org")
 		self.assertEqual(frappe.db.get_value(OUTBOX_DOCTYPE, row.name, "read_again"), 0)

@@ -8,8 +8,8 @@ documents then get their VTiger ids and are synced like any other from the next 
 
 A row is sent again when its drain died or failed after VTiger created the Account: before calling VTiger, each
 attempt commits on the row the first id a create may get (the first attempt's is kept) and the name it sends, and
-a resend first looks above that id for an Account of that name and its Contact, made by the web service user and
-not linked yet (``services/created.py``), and links them instead of creating.
+a resend first looks from that id on for an Account of that name and its Contact, made by the web service user
+and not linked yet (``services/created.py``), and links them instead of creating.
 """
 
 from __future__ import annotations
@@ -159,8 +159,8 @@ def create_account(pusher: Any, row: Any, customer: Any) -> list[tuple[str, str]
 
 def _earlier_attempt(pusher: Any, row: Any, name: str) -> tuple[int, str]:
 	"""Note on ``row``, committed before VTiger is called, the Account name sent and (on the first attempt) the
-	first id a create may get. Returns that id and the name as an earlier attempt noted them, (0, "") on the
-	first: whatever that attempt created, VTiger numbered from there."""
+	first id a create may get. Returns that id and the name as an earlier attempt noted them (0 and ``name`` on
+	the first): whatever that attempt created, VTiger numbered from there."""
 	noted = frappe.db.get_value(OUTBOX_DOCTYPE, row.name, ["vtiger_ids_from", "sent_name"], as_dict=True)
 	first = cint(noted.vtiger_ids_from)
 	if not first:
