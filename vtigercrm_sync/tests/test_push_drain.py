@@ -328,6 +328,35 @@ class TestDeadDrain(DrainTestCase):
 		self.assertFalse(self.outbox(status=("in", ("Pending", "Sending"))))
 		self.assert_push_logs_ended()
 
+	def test_a_drain_killed_between_two_rows_has_its_log_ended_by_the_next_release(self):
+		self.accounts("Between A", "Between B")  # their names' write-backs are queued as they land
+		first, second = self.outbox(status="Pending")[:2]  # in the order a drain sends them
+
+		def claiming_the_second() -> bool:  # the drain sent the first and waits for the lock this test holds
+			return bool(
+				self.vtiger_value(
+					"SELECT COUNT(*) FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT' "
+					"AND trx_query LIKE '%Sync Outbox%'"
+				)
+			)
+
+		self.kill_once_written(OUTBOX_DOCTYPE, second.name, claiming_the_second)
+		self.assertEqual(
+			[row.status for row in self.outbox(name=("in", (first.name, second.name)))], ["Sent", "Pending"]
+		)
+		dead = frappe.db.get_value(OUTBOX_DOCTYPE, first.name, "log")
+		self.assertEqual(
+			frappe.db.get_value(LOG_DOCTYPE, dead, "status"), STATUS_RUNNING, "no claim to release"
+		)
+
+		self.release_stale_claims()
+
+		dead = frappe.get_doc(LOG_DOCTYPE, dead)
+		self.assertEqual(dead.status, "Failed")
+		self.assertIn("stopped before it ended", dead.error_summary)
+		self.assertEqual(frappe.db.get_value(OUTBOX_DOCTYPE, second.name, "status"), "Sent")
+		self.assert_push_logs_ended()
+
 	def kill_while_sending(self, worker) -> dict:
 		"""SIGKILL the worker while it holds a claim; returns the row. A kill that lands between two rows (the
 		worker spends most of its time in web service calls) is tried again with a new worker."""

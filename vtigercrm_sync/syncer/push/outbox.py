@@ -34,6 +34,7 @@ from vtigercrm_sync.constants import (
 	OUTBOX_SENDING,
 	STATUS_FAILED,
 	STATUS_RUNNING,
+	TRIGGER_PUSH,
 	WRITEBACK_MODULES,
 	push_job_id,
 )
@@ -209,7 +210,21 @@ def release_stale_claims(connection: str | None = None) -> int:
 		end_dead_log(row.log)
 		frappe.db.commit()
 		released += 1
+	end_logs_without_claims(connection, filters["claimed_at"][1])
 	return released
+
+
+def end_logs_without_claims(connection: str | None, before: datetime) -> None:
+	"""A drain killed between two rows holds no claim to release: its Push log, Running since before ``before``
+	with no row Sending under it, ends Failed too. A live drain caught between two rows is ended with it, and
+	writes its own final status when it finishes."""
+	filters = {"trigger": TRIGGER_PUSH, "status": STATUS_RUNNING, "started_at": ("<", before)}
+	if connection:
+		filters["connection"] = connection
+	for log in frappe.get_all(LOG_DOCTYPE, filters=filters, pluck="name"):
+		if not frappe.db.exists(OUTBOX_DOCTYPE, {"status": OUTBOX_SENDING, "log": log}):
+			end_dead_log(log)
+	frappe.db.commit()
 
 
 def end_dead_log(log: str) -> None:

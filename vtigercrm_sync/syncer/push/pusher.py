@@ -559,6 +559,7 @@ class Pusher:
 			self.log.name,
 			{
 				"status": status,
+				"error_summary": None,  # a release that took this drain for a dead one (between two rows) said so
 				"ended_at": ended,
 				"duration": (ended - self.log.started_at).total_seconds(),
 				"updated": sent,
