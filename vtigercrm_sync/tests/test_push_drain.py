@@ -624,6 +624,11 @@ class TestPoisonEdit(PoisonTestCase):
 
 		self.assert_fails_alone(poison.name, "The mapping no longer pushes website", logs)
 		self.assertEqual(frappe.db.get_value(OUTBOX_DOCTYPE, edit.name, "status"), "Sent")
+		# given up, the edit no longer holds: the next pull reads the record again, though VTiger did not change it
+		self.assertEqual(frappe.db.get_value(OUTBOX_DOCTYPE, poison.name, "read_again"), 1)
+		self.sync()
+		self.assertFalse(frappe.db.get_value("Customer", first, "website"), "VTiger's (empty) website")
+		self.assertEqual(frappe.db.get_value(OUTBOX_DOCTYPE, poison.name, "read_again"), 0)
 		self.assertEqual(
 			self.vtiger_value(
 				"SELECT accountname FROM vtiger_account WHERE accountid = :id", id=second_crmid
