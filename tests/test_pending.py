@@ -125,6 +125,29 @@ def test_a_field_changed_on_both_sides_follows_the_rule(
 	)
 
 
+def test_a_field_being_sent_keeps_erpnext_s_value_and_is_left_to_the_push(
+	vtiger_engine: Engine, account: int
+):
+	"""A drain is sending the website (VTiger changed it too, so the push will find a conflict): the pull keeps
+	ERPNext's value, keeps it as VTiger's too (what the push leaves there unless it loses), and decides nothing,
+	for that row or a later one of the same field; another field of a waiting row is decided as usual."""
+	sending = replace(website_edit(account, "www.before.example", "www.erpnext-side.example"), sending=True)
+	later = WaitingEdit(
+		"Customer",
+		str(account),
+		EDITED_AT,
+		(
+			FieldChange("website", "www.erpnext-side.example", "www.later.example"),
+			FieldChange("customer_name", "Müller & Söhne GmbH", "Müller und Söhne GmbH"),
+		),
+	)
+	customer = plan_with(vtiger_engine, "Accounts", account, waiting(VTIGER_WINS, sending, later))["customer"]
+	assert customer.values["website"] == "www.later.example"
+	assert customer.pulled["website"] == "www.later.example"
+	assert customer.values["customer_name"] == "Müller und Söhne GmbH"
+	assert [(d.target, d.outcome) for d in customer.pending] == [("customer_name", WRITE)]
+
+
 def test_a_kept_e_mail_becomes_the_contact_s_primary_row(vtiger: VTigerWriter, vtiger_engine: Engine):
 	contact = vtiger.create_contact("Ñúñez", firstname="Zoë", email="zoe@vtiger.example", phone="+34 600 1")
 	edit = WaitingEdit(
@@ -170,7 +193,7 @@ def test_settling_drops_what_vtiger_won_and_pushes_what_erpnext_won_from_vtiger_
 		WaitingEdit("Contact", "7", EDITED_AT, (FieldChange("first_name", "Ana", "Anna"),)),
 	)
 	values = {"first_name": "Ána", "last_name": "Pérez"}
-	decisions = {d.target: d for d in pending.reconcile("Contact", "7", values, None)}
+	decisions = {d.target: d for d in pending.reconcile("Contact", "7", values, None, {})}
 	assert values["first_name"] == "Anna"
 	first = set(decisions)
 	rows = [
@@ -187,7 +210,7 @@ def test_settling_drops_what_vtiger_won_and_pushes_what_erpnext_won_from_vtiger_
 		d.target: d
 		for d in waiting(
 			VTIGER_WINS, WaitingEdit("Contact", "7", EDITED_AT, (FieldChange("first_name", "Ana", "Anna"),))
-		).reconcile("Contact", "7", {"first_name": "Ána"}, None)
+		).reconcile("Contact", "7", {"first_name": "Ána"}, None, {})
 	}
 	assert settle_changes(rows[0], vtiger_won, set(vtiger_won)) == [["last_name", "Perez", "Pérez"]]
 	assert settle_changes(rows[1], vtiger_won, set()) == []

@@ -248,6 +248,22 @@ class VTigerUI:
 			raise VTigerServerError(f"VTiger refused {data}: {result.get('error')}")
 		return result.get("result")
 
+	def duplicate_prevention(self, module: str, on: bool, field_ids: list[int]) -> None:
+		"""Turn ``module``'s duplicate prevention on or off (Layout Editor, *Duplicate Prevention* tab), checking
+		the fields ``field_ids`` (VTiger takes at most 3; none clears them)."""
+		self._ajax(
+			{
+				"module": "LayoutEditor",
+				"parent": "Settings",
+				"action": "Field",
+				"mode": "updateDuplicateHandling",
+				"sourceModule": module,
+				"rule": "0" if on else "1",  # vtiger_tab.allowduplicates
+				"syncActionId": "1",
+				**{f"fieldIdsList[{n}]": str(field_id) for n, field_id in enumerate(field_ids)},
+			}
+		)
+
 	def delete(self, module: str, crmid: int) -> None:
 		"""The record's Delete action (to the Recycle Bin)."""
 		self._ajax({"module": module, "action": "Delete", "record": str(crmid), "ajaxDelete": "true"})

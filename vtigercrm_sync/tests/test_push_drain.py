@@ -20,7 +20,7 @@ from vtigercrm_sync.constants import (
 	SETTING_DOCTYPE,
 	STATUS_RUNNING,
 )
-from vtigercrm_sync.syncer.push.outbox import DRAIN_BATCH, MAX_ATTEMPTS, queue_drain_job
+from vtigercrm_sync.syncer.push.outbox import DRAIN_BATCH, DRAIN_METHOD, MAX_ATTEMPTS, queue_drain_job
 from vtigercrm_sync.syncer.push.pusher import drain, queue_landed_writebacks
 from vtigercrm_sync.tests.twoway import (
 	HouseholdTestCase,
@@ -31,6 +31,7 @@ from vtigercrm_sync.tests.utils import CHECKOUT_TESTS, kill_worker, lines_of, st
 
 assert CHECKOUT_TESTS.is_dir()  # importing utils put the checkout's tests/ on sys.path
 
+from vtiger_server import VTigerUI
 from vtiger_writer import VTigerWriter
 
 WAIT_SECONDS = 150
@@ -139,6 +140,39 @@ class DrainTestCase(TwoWayTestCase):
 		doc = frappe.get_doc("Customer", customer)
 		doc.website = website
 		doc.save()
+		frappe.db.commit()
+
+	def kill_once_written(self, doctype: str, name: str, written):
+		"""Hold the lock of a document the drain writes right after its web service call, start a worker's drain,
+		and SIGKILL the worker once ``written()`` (VTiger has what the call wrote) answers; returns that answer.
+		The killed drain's outcome never commits."""
+		frappe.db.sql(f"SELECT name FROM `tab{doctype}` WHERE name = %s FOR UPDATE", name)
+		get_queue("short").empty()
+		worker = start_worker(self, "short")
+		frappe.enqueue(
+			DRAIN_METHOD,
+			queue="short",
+			job_id=f"test-killed-{self.run_id}-{name}",
+			connection=self.connection,
+		)
+		deadline = time.monotonic() + 60
+		while not (found := written()):
+			self.assertLess(time.monotonic(), deadline, f"VTiger was not written before {doctype} {name}")
+			time.sleep(0.2)
+		kill_worker(worker)
+		frappe.db.rollback()  # the lock goes
+		return found
+
+	def release_stale_claims(self):
+		"""A drain after the claim timeout (made 1 s) releases the claims of drains that died."""
+		update_site_config("vtigercrm_sync_push_claim_seconds", 1)
+		self.addCleanup(update_site_config, "vtigercrm_sync_push_claim_seconds", "None")
+		time.sleep(1.1)
+		return drain(self.connection)
+
+	def make_due(self, row: str):
+		"""The row's next attempt is now rather than after its wait."""
+		frappe.db.set_value(OUTBOX_DOCTYPE, row, "next_attempt_at", now_datetime())
 		frappe.db.commit()
 
 	def assert_push_logs_ended(self):
@@ -280,10 +314,7 @@ class TestDeadDrain(DrainTestCase):
 		drain(self.connection)  # the rest of the backlog; the claim is young, so its row is left alone
 		self.assertEqual(frappe.db.get_value(OUTBOX_DOCTYPE, stuck.name, "status"), "Sending")
 
-		update_site_config("vtigercrm_sync_push_claim_seconds", 1)
-		self.addCleanup(update_site_config, "vtigercrm_sync_push_claim_seconds", "None")
-		time.sleep(1.1)
-		drain(self.connection)
+		self.release_stale_claims()
 
 		row = frappe.get_doc(OUTBOX_DOCTYPE, stuck.name)
 		self.assertEqual((row.status, row.attempts), ("Pending", 1), "released as a failed attempt")
@@ -291,11 +322,39 @@ class TestDeadDrain(DrainTestCase):
 		dead = frappe.get_doc(LOG_DOCTYPE, dead_log)
 		self.assertEqual(dead.status, "Failed")
 		self.assertIn(("Retrying", stuck.reference_name), [(l.action, l.target_name) for l in lines_of(dead)])
-		frappe.db.set_value(OUTBOX_DOCTYPE, stuck.name, "next_attempt_at", now_datetime())
-		frappe.db.commit()
+		self.make_due(stuck.name)
 		drain(self.connection)
 		self.assertEqual(frappe.db.get_value(OUTBOX_DOCTYPE, stuck.name, "status"), "Sent")
 		self.assertFalse(self.outbox(status=("in", ("Pending", "Sending"))))
+		self.assert_push_logs_ended()
+
+	def test_a_drain_killed_between_two_rows_has_its_log_ended_by_the_next_release(self):
+		self.accounts("Between A", "Between B")  # their names' write-backs are queued as they land
+		first, second = self.outbox(status="Pending")[:2]  # in the order a drain sends them
+
+		def claiming_the_second() -> bool:  # the drain sent the first and waits for the lock this test holds
+			return bool(
+				self.vtiger_value(
+					"SELECT COUNT(*) FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT' "
+					"AND trx_query LIKE '%Sync Outbox%'"
+				)
+			)
+
+		self.kill_once_written(OUTBOX_DOCTYPE, second.name, claiming_the_second)
+		self.assertEqual(
+			[row.status for row in self.outbox(name=("in", (first.name, second.name)))], ["Sent", "Pending"]
+		)
+		dead = frappe.db.get_value(OUTBOX_DOCTYPE, first.name, "log")
+		self.assertEqual(
+			frappe.db.get_value(LOG_DOCTYPE, dead, "status"), STATUS_RUNNING, "no claim to release"
+		)
+
+		self.release_stale_claims()
+
+		dead = frappe.get_doc(LOG_DOCTYPE, dead)
+		self.assertEqual(dead.status, "Failed")
+		self.assertIn("stopped before it ended", dead.error_summary)
+		self.assertEqual(frappe.db.get_value(OUTBOX_DOCTYPE, second.name, "status"), "Sent")
 		self.assert_push_logs_ended()
 
 	def kill_while_sending(self, worker) -> dict:
@@ -311,6 +370,175 @@ class TestDeadDrain(DrainTestCase):
 			worker = start_worker(self, "short")
 			queue_drain_job(self.connection)
 		self.fail("no kill landed while a row was being sent")
+
+
+class TestCreateSentAgain(DrainTestCase):
+	"""A worker SIGKILLed after VTiger created a new Customer's Account (or its Contact), before ERPNext linked it:
+	the row is sent again and links what the killed attempt made. VTiger's duplicate prevention is off for
+	Accounts, as an install may have it (Contacts have none in the kit), so nothing in VTiger refuses a second."""
+
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		frappe.db.set_value(SETTING_DOCTYPE, cls.connection, "push_edits", 1)
+		frappe.db.commit()
+
+	def setUp(self):
+		only_creator(self, self.connection)
+		unique = [
+			row["fieldid"]
+			for row in self.vtiger_rows(
+				"SELECT f.fieldid FROM vtiger_field f JOIN vtiger_tab t ON t.tabid = f.tabid "
+				"WHERE t.name = 'Accounts' AND f.isunique = 1"
+			)
+		]
+		ui = VTigerUI(self.server)
+		ui.duplicate_prevention("Accounts", False, unique)
+		self.addCleanup(ui.duplicate_prevention, "Accounts", True, unique)
+
+	def test_a_create_killed_after_vtiger_made_the_account_links_it_when_sent_again(self):
+		customer, crmid = self.kill_after_vtiger_made("Customer")
+		self.assertFalse(self.contacts_of(crmid), "killed before the Contact was made")
+		lines = self.send_again(customer)
+		self.assert_linked_once(customer)
+		self.assertIn("made by an earlier attempt", lines[0])
+		self.assertTrue(lines[1].startswith("Created VTiger Contact"), lines)
+
+	def test_a_create_killed_after_vtiger_made_the_contact_links_both_when_sent_again(self):
+		customer, crmid = self.kill_after_vtiger_made("Contact")
+		self.assertEqual(len(self.contacts_of(crmid)), 1)
+		lines = self.send_again(customer)
+		self.assert_linked_once(customer)
+		self.assertEqual(["made by an earlier attempt" in line for line in lines], [True, True], lines)
+
+	def kill_after_vtiger_made(self, held: str) -> tuple[str, int]:
+		"""A new Customer whose drain runs in a worker while this test holds the lock of the ``held`` document
+		(the Customer, or its Contact), which the drain writes right after VTiger's create returns: the worker
+		is SIGKILLed once VTiger has the record. Returns the Customer and the Account's crmid."""
+		doc = frappe.get_doc(
+			{
+				"doctype": "Customer",
+				"customer_name": self.name(f"Zabity {held} Sp"),
+				"customer_type": "Company",
+				"website": "zabity.example.org",
+				"first_name": "Kasia",
+				"last_name": "Zabita",
+				"email_id": f"kasia.{held.lower()}.{self.run_id}@example.org",
+			}
+		).insert()
+		frappe.db.commit()
+		name = doc.name if held == "Customer" else doc.customer_primary_contact
+
+		def made() -> list[int]:
+			accounts = self.accounts_named(doc.customer_name)
+			return accounts if held == "Customer" or (accounts and self.contacts_of(accounts[0])) else []
+
+		accounts = self.kill_once_written(held, name, made)
+		[row] = self.outbox(kind="Create", reference_name=doc.name)
+		self.assertEqual(row.status, "Sending", "killed while it held the claim")
+		self.assertFalse(frappe.db.get_value("Customer", doc.name, "vtiger_id"))
+		return doc.name, accounts[0]
+
+	def send_again(self, customer: str) -> list[str]:
+		"""The Customer is edited meanwhile (which queues nothing: it is not linked yet); the claim is released and
+		the row sent again. Returns the resend's log messages."""
+		doc = frappe.get_doc("Customer", customer)
+		doc.website = "zabity-2.example.org"
+		doc.save()
+		frappe.db.commit()
+		self.release_stale_claims()
+		[row] = self.outbox(kind="Create", reference_name=customer)
+		self.assertEqual((row.status, row.attempts), ("Pending", 1), "released as a failed attempt")
+		self.make_due(row.name)
+		log = drain(self.connection)
+		row = frappe.get_doc(OUTBOX_DOCTYPE, row.name)
+		self.assertEqual(row.status, "Sent", row.last_error)
+		return [line.message for line in lines_of(log)]
+
+	def assert_linked_once(self, customer: str):
+		doc = frappe.get_doc("Customer", customer)
+		accounts = self.accounts_named(doc.customer_name)
+		self.assertEqual(len(accounts), 1, "one VTiger Account for the Customer")
+		self.assertEqual(int(doc.vtiger_id.rpartition("/")[2]), accounts[0])
+		self.assertEqual(
+			self.vtiger_value("SELECT website FROM vtiger_account WHERE accountid = :id", id=accounts[0]),
+			"zabity-2.example.org",
+			"the Account has what the Customer was edited to since",
+		)
+		contacts = self.contacts_of(accounts[0])
+		self.assertEqual(len(contacts), 1, "one VTiger Contact for the Customer")
+		contact = frappe.db.get_value("Contact", doc.customer_primary_contact, "vtiger_id")
+		self.assertEqual(int(contact.rpartition("/")[2]), contacts[0])
+
+	def accounts_named(self, name: str) -> list[int]:
+		return [
+			row["accountid"]
+			for row in self.vtiger_rows(
+				"SELECT a.accountid FROM vtiger_account a JOIN vtiger_crmentity e ON e.crmid = a.accountid "
+				"WHERE a.accountname = :name AND e.deleted = 0 ORDER BY a.accountid",
+				name=name,
+			)
+		]
+
+	def contacts_of(self, account: int) -> list[int]:
+		return [
+			row["contactid"]
+			for row in self.vtiger_rows(
+				"SELECT c.contactid FROM vtiger_contactdetails c JOIN vtiger_crmentity e ON e.crmid = c.contactid "
+				"WHERE c.accountid = :id AND e.deleted = 0 ORDER BY c.contactid",
+				id=account,
+			)
+		]
+
+
+class TestEditSentAgain(DrainTestCase):
+	"""A worker SIGKILLed after VTiger took an edit, before ERPNext recorded it: the edit sent again finds VTiger
+	already holding ERPNext's value, which is no conflict under any rule, and the next pulls write nothing."""
+
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		frappe.db.set_value(
+			SETTING_DOCTYPE, cls.connection, {"push_edits": 1, "conflict_rule": "VTiger wins"}
+		)
+		frappe.db.commit()
+
+	def test_an_edit_killed_after_vtiger_took_it_is_sent_again_without_a_conflict(self):
+		[(crmid, customer)] = self.accounts("Resent Co")
+		doc = frappe.get_doc("Customer", customer)
+		doc.website = "resent.example.org"
+		doc.save()
+		frappe.db.commit()
+
+		self.kill_once_written("Customer", customer, lambda: self.website(crmid) == "resent.example.org")
+		[row] = self.outbox(kind="Edit", reference_name=customer)
+		self.assertEqual(row.status, "Sending", "killed while it held the claim")
+		self.release_stale_claims()
+		self.make_due(row.name)
+		log = drain(self.connection)
+
+		self.assertEqual(
+			[(line.action, line.message) for line in lines_of(log)],
+			[("Pushed", "VTiger already had ERPNext's values")],
+		)
+		self.assertEqual(frappe.db.get_value(OUTBOX_DOCTYPE, row.name, ["status", "attempts"]), ("Sent", 1))
+		self.assertEqual(self.website(crmid), "resent.example.org")
+		for run in range(2):
+			pulled = self.sync()
+			self.assertFalse(
+				pulled.updated or pulled.failed, (run, [(l.action, l.message) for l in lines_of(pulled)])
+			)
+		self.assertEqual(frappe.db.get_value("Customer", customer, "website"), "resent.example.org")
+
+		doc = frappe.get_doc("Customer", customer)  # the next edit is judged against the value sent
+		doc.website = "resent-2.example.org"
+		doc.save()
+		frappe.db.commit()
+		self.assertEqual([line.action for line in lines_of(drain(self.connection))], ["Pushed"])
+		self.assertEqual(self.website(crmid), "resent-2.example.org")
+
+	def website(self, crmid: int) -> str:
+		return self.vtiger_value("SELECT website FROM vtiger_account WHERE accountid = :id", id=crmid)
 
 
 class PoisonTestCase(DrainTestCase):
@@ -396,6 +624,11 @@ class TestPoisonEdit(PoisonTestCase):
 
 		self.assert_fails_alone(poison.name, "The mapping no longer pushes website", logs)
 		self.assertEqual(frappe.db.get_value(OUTBOX_DOCTYPE, edit.name, "status"), "Sent")
+		# given up, the edit no longer holds: the next pull reads the record again, though VTiger did not change it
+		self.assertEqual(frappe.db.get_value(OUTBOX_DOCTYPE, poison.name, "read_again"), 1)
+		self.sync()
+		self.assertFalse(frappe.db.get_value("Customer", first, "website"), "VTiger's (empty) website")
+		self.assertEqual(frappe.db.get_value(OUTBOX_DOCTYPE, poison.name, "read_again"), 0)
 		self.assertEqual(
 			self.vtiger_value(
 				"SELECT accountname FROM vtiger_account WHERE accountid = :id", id=second_crmid

@@ -5,11 +5,13 @@ from __future__ import annotations
 import html
 import json
 import time
+from contextlib import contextmanager
 
 import frappe
 from erpnext.selling.doctype.sales_order.sales_order import make_delivery_note, make_sales_invoice
 from frappe.utils import now_datetime
 from frappe.utils.background_jobs import get_queue
+from sqlalchemy import text
 
 from vtigercrm_sync.config.config import read_json
 from vtigercrm_sync.constants import (
@@ -20,7 +22,9 @@ from vtigercrm_sync.constants import (
 	SETTING_DOCTYPE,
 	push_job_id,
 )
+from vtigercrm_sync.syncer.push.outbox import DRAIN_METHOD
 from vtigercrm_sync.syncer.push.pusher import drain, drain_all, pending_count
+from vtigercrm_sync.syncer.run.feed import changes_waiting
 from vtigercrm_sync.tests.twoway import (
 	WRITEBACK_LABELS,
 	HouseholdTestCase,
@@ -356,8 +360,8 @@ CONFLICT_CASES = (
 """Each conflict rule, and whose website it keeps when both sides edit it."""
 
 
-class TestEditPush(TwoWayTestCase):
-	"""ERPNext edits of the fields the mapping pushes land in VTiger's own columns, written by VTiger."""
+class EditPushTestCase(TwoWayTestCase):
+	"""A connection that pushes edits, with synced accounts made in VTiger."""
 
 	@classmethod
 	def setUpClass(cls):
@@ -376,6 +380,13 @@ class TestEditPush(TwoWayTestCase):
 		)
 		self.sync()
 		return account, self.find("Customer", self.client.crmid_of(account["id"]))
+
+	def website(self, crmid: int) -> str:
+		return self.vtiger_value("SELECT website FROM vtiger_account WHERE accountid = :id", id=crmid)
+
+
+class TestEditPush(EditPushTestCase):
+	"""ERPNext edits of the fields the mapping pushes land in VTiger's own columns, written by VTiger."""
 
 	def tracked(self, crmid: int) -> dict[str, str]:
 		"""fieldname -> last value ModTracker recorded for the web service user's changes of a record."""
@@ -671,9 +682,6 @@ class TestEditPush(TwoWayTestCase):
 			frappe.db.rollback()  # a fresh snapshot, with the worker's commits
 		self.assertEqual(self.website(crmid), "worker.example.org")
 
-	def website(self, crmid: int) -> str:
-		return self.vtiger_value("SELECT website FROM vtiger_account WHERE accountid = :id", id=crmid)
-
 	def test_a_pull_keeps_an_edit_still_waiting_to_be_pushed(self):
 		"""VTiger is down for the push but its database is read: a pull of the record, changed in VTiger on
 		another field, must not undo ERPNext's edit, and the push that follows still writes it."""
@@ -730,6 +738,108 @@ class TestEditPush(TwoWayTestCase):
 				log = self.sync()
 				self.assertFalse(log.updated or log.failed, [(l.action, l.message) for l in lines_of(log)])
 				self.assertEqual(frappe.db.get_value("Customer", customer_name, "website"), winner)
+
+
+class TestPullWhileSending(EditPushTestCase):
+	"""A pull of a record while a real worker's drain is sending an edit of it. The drain is held in VTiger's web
+	service login (a VTiger made slow): this test locks the table VTiger writes a login's challenge to, so the
+	worker waits after it claimed the row and before it reads VTiger's record."""
+
+	def test_a_field_being_sent_survives_a_pull_and_vtiger_ends_with_erpnext_s_value(self):
+		self.set_rule("VTiger wins")
+		account, customer = self.make_account("Sending Co", website="base.example.org")
+		self.edit_website(customer, "erpnext.example.org")
+		self.client.revise({"id": account["id"], "description": "Geändert in VTiger"})
+
+		with self.drain_held_in_login(customer):
+			log = self.sync()  # reads VTiger's older website, and the new description
+			self.assertEqual(
+				frappe.db.get_value("Customer", customer, ["website", "customer_details"]),
+				("erpnext.example.org", "Geändert in VTiger"),
+				[(l.action, l.message) for l in lines_of(log)],
+			)
+			self.assertFalse([line for line in lines_of(log) if line.action == "Conflict"])
+
+		self.assertEqual(self.website(self.client.crmid_of(account["id"])), "erpnext.example.org")
+		for run in range(2):
+			log = self.sync()
+			self.assertFalse(log.failed, (run, [(l.action, l.message) for l in lines_of(log)]))
+			self.assertEqual(frappe.db.get_value("Customer", customer, "website"), "erpnext.example.org")
+
+	def test_a_field_being_sent_that_vtiger_won_reaches_erpnext_at_the_next_pull(self):
+		self.set_rule("VTiger wins")
+		account, customer = self.make_account("Sending Lost Co", website="base.example.org")
+		self.edit_website(customer, "erpnext.example.org")
+		self.client.revise({"id": account["id"], "website": "vtiger.example.org"})
+
+		with self.drain_held_in_login(customer):
+			log = self.sync()
+			self.assertEqual(frappe.db.get_value("Customer", customer, "website"), "erpnext.example.org")
+			self.assertFalse(
+				[line for line in lines_of(log) if line.action == "Conflict"], "the push decides"
+			)
+
+		row = frappe.get_doc(OUTBOX_DOCTYPE, {"reference_name": customer, "kind": "Edit"})
+		self.assertEqual(
+			[line.action for line in lines_of(row.log)], ["Conflict"], "VTiger's value won at the push"
+		)
+		self.assertEqual(self.website(self.client.crmid_of(account["id"])), "vtiger.example.org")
+		self.assertEqual(row.read_again, 1)
+		self.assertIn("Outbox", changes_waiting(frappe.get_doc(SETTING_DOCTYPE, self.connection)))
+		self.sync()
+		self.assertEqual(frappe.db.get_value("Customer", customer, "website"), "vtiger.example.org")
+		self.assertEqual(frappe.db.get_value(OUTBOX_DOCTYPE, row.name, "read_again"), 0)
+		log = self.sync()
+		self.assertFalse(log.updated or log.failed, [(l.action, l.message) for l in lines_of(log)])
+
+	def edit_website(self, customer: str, website: str):
+		doc = frappe.get_doc("Customer", customer)
+		doc.website = website
+		doc.save()
+		frappe.db.commit()
+
+	@contextmanager
+	def drain_held_in_login(self, customer: str):
+		"""A worker drains the connection while VTiger cannot answer its login; inside the block the customer's
+		edit is being sent. After it, the drain has sent it."""
+		with self.engine.connect() as lock:
+			lock.execute(text("LOCK TABLES vtiger_ws_userauthtoken WRITE"))
+			try:
+				get_queue("short").empty()
+				start_worker(self, "short")
+				frappe.enqueue(
+					DRAIN_METHOD,
+					queue="short",
+					job_id=f"test-held-drain-{self.run_id}-{customer}",
+					connection=self.connection,
+				)
+				self.wait_until(
+					"the drain to wait for VTiger's login",
+					lambda: self.status(customer) == "Sending" and self.login_waiting(),
+				)
+				yield
+				self.assertEqual(self.status(customer), "Sending", "the pull left the row to the drain")
+			finally:
+				lock.execute(text("UNLOCK TABLES"))
+		self.wait_until("the drain to send the edit", lambda: self.status(customer) == "Sent")
+
+	def status(self, customer: str) -> str:
+		frappe.db.rollback()  # a fresh snapshot, with the worker's commits
+		return frappe.db.get_value(OUTBOX_DOCTYPE, {"reference_name": customer, "kind": "Edit"}, "status")
+
+	def login_waiting(self) -> bool:
+		return bool(
+			self.vtiger_value(
+				"SELECT COUNT(*) FROM information_schema.processlist WHERE id != CONNECTION_ID() "
+				"AND state LIKE 'Waiting for table%' AND info LIKE '%vtiger_ws_userauthtoken%'"
+			)
+		)
+
+	def wait_until(self, what: str, condition, timeout: float = 60):
+		deadline = time.monotonic() + timeout
+		while not condition():
+			self.assertLess(time.monotonic(), deadline, f"timed out waiting for {what}")
+			time.sleep(0.3)
 
 
 class TestNewCustomer(TwoWayTestCase):

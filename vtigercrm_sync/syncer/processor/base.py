@@ -280,7 +280,9 @@ class EntityProcessor:
 		pulled = {spec.target: values.get(spec.target) for spec in self.spec.pushed if spec.target in values}
 		pending = self.context.pending
 		decided = (
-			pending.reconcile(self.spec.doctype, vtiger_id, values, bundle.modifiedtime) if pending else ()
+			pending.reconcile(self.spec.doctype, vtiger_id, values, bundle.modifiedtime, pulled)
+			if pending
+			else ()
 		)
 		draft = Draft(
 			self.spec,

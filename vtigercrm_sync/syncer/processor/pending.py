@@ -10,6 +10,10 @@ waiting field by the push's own rule (:func:`~vtigercrm_sync.syncer.services.rev
 - both sides changed it: the connection's rule keeps ERPNext's value (the push writes it over VTiger's) or writes
   VTiger's (the push forgets the field), and the value that lost goes on a Conflict line.
 
+A field whose push is being sent (its row *Sending*) is not decided here: the push in flight judges it against
+VTiger's value as it is then, so the document keeps ERPNext's value, kept also as VTiger's (what the push leaves
+there unless it loses; a push that loses or gives up has the record read again).
+
 Plain Python: the Frappe side loads the waiting edits before a run plans, and settles the outbox rows once the
 document is written (``syncer/run/pending.py``).
 """
@@ -35,12 +39,14 @@ from vtigercrm_sync.syncer.services.reverse import (
 
 @dataclass(frozen=True)
 class WaitingEdit:
-	"""One outbox row of edits to one document: ``changes`` as captured, ``changed_at`` in UTC."""
+	"""One outbox row of edits to one document: ``changes`` as captured, ``changed_at`` in UTC; ``sending`` when a
+	drain is sending it."""
 
 	doctype: str
 	vtiger_id: str
 	changed_at: datetime | None
 	changes: tuple[FieldChange, ...]
+	sending: bool = False
 
 
 class PendingEdits:
@@ -50,7 +56,7 @@ class PendingEdits:
 	def __init__(self, rule: str, vtiger_time_zone: str | None = None):
 		self.rule = rule
 		self.vtiger_time_zone = vtiger_time_zone
-		self._fields: dict[tuple[str, str], dict[str, tuple[FieldChange, datetime | None]]] = {}
+		self._fields: dict[tuple[str, str], dict[str, tuple[FieldChange, datetime | None, bool]]] = {}
 
 	def load(self, edits: Iterable[WaitingEdit]) -> None:
 		"""Replace what is known with ``edits``, oldest first."""
@@ -60,7 +66,12 @@ class PendingEdits:
 			for change in edit.changes:
 				first = fields.get(change.target)
 				old = first[0].old if first else change.old
-				fields[change.target] = (FieldChange(change.target, old, change.new), edit.changed_at)
+				sending = edit.sending or bool(first and first[2])
+				fields[change.target] = (
+					FieldChange(change.target, old, change.new),
+					edit.changed_at,
+					sending,
+				)
 
 	def __bool__(self) -> bool:
 		"""Whether any edit waits: with none, planning asks nothing per row."""
@@ -70,17 +81,28 @@ class PendingEdits:
 		return (doctype, vtiger_id) in self._fields
 
 	def reconcile(
-		self, doctype: str, vtiger_id: str, values: dict[str, Any], vtiger_modified: datetime | None
+		self,
+		doctype: str,
+		vtiger_id: str,
+		values: dict[str, Any],
+		vtiger_modified: datetime | None,
+		pulled: dict[str, Any],
 	) -> tuple[Decision, ...]:
 		"""Decide the document's waiting fields against VTiger's ``values`` (as the pull planned them), putting
-		ERPNext's value back into ``values`` wherever it stays; returns the decisions the outbox must follow."""
+		ERPNext's value back into ``values`` wherever it stays (and into ``pulled``, VTiger's values as kept, for
+		a field being sent); returns the decisions the outbox must follow."""
 		fields = self._fields.get((doctype, vtiger_id))
 		if not fields:
 			return ()
 		modified = vtiger_utc(vtiger_modified, self.vtiger_time_zone)
 		decisions = []
-		for target, (change, changed_at) in fields.items():
+		for target, (change, changed_at, sending) in fields.items():
 			if target not in values:
+				continue
+			if sending:  # the push in flight decides
+				values[target] = change.new
+				if target in pulled:
+					pulled[target] = change.new
 				continue
 			vtiger_now = values[target]
 			outcome = field_outcome(vtiger_now, change, self.rule, modified, changed_at)

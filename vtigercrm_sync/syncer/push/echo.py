@@ -46,6 +46,8 @@ class EchoGuard:
 			return False
 
 	def _record(self, doc: Any, module: str) -> bool:
+		# as committed now, not as the push read it: a pull may have written it since (a locking read sees that)
+		doc = frappe.get_doc(doc.doctype, doc.name, for_update=True)
 		run = self.run()
 		if module not in run.streams:
 			return False

@@ -25,6 +25,7 @@ from vtigercrm_sync.constants import (
 	ACTION_FAILED,
 	ACTION_RETRYING,
 	DIRECTION_PUSH,
+	KIND_EDIT,
 	KIND_STATUS,
 	LOG_DOCTYPE,
 	OUTBOX_DOCTYPE,
@@ -33,6 +34,7 @@ from vtigercrm_sync.constants import (
 	OUTBOX_SENDING,
 	STATUS_FAILED,
 	STATUS_RUNNING,
+	TRIGGER_PUSH,
 	WRITEBACK_MODULES,
 	push_job_id,
 )
@@ -141,15 +143,17 @@ def claim(row: Any, log: str) -> bool:
 
 def record_failure(row: Any, reason: str, log: str) -> str | None:
 	"""Count a failed attempt of a row claimed for ``log``: Pending again after a wait, or Failed after
-	:data:`MAX_ATTEMPTS`. Returns the log line's action, or None when ``log`` no longer holds the claim."""
+	:data:`MAX_ATTEMPTS` (an edit given up has its record read again at the next pull: one that met it while it
+	waited kept ERPNext's value). Returns the log line's action, or None when ``log`` no longer holds the claim."""
 	attempts = (row.attempts or 0) + 1
 	gave_up = attempts >= MAX_ATTEMPTS
 	now = now_datetime()
 	frappe.db.sql(
 		f"""UPDATE `tab{OUTBOX_DOCTYPE}` SET status = %(status)s, attempts = %(attempts)s,
-		next_attempt_at = %(next)s, last_error = %(reason)s, claimed_at = NULL, modified = %(now)s
-		WHERE name = %(name)s AND status = %(sending)s AND log = %(log)s""",
+		next_attempt_at = %(next)s, last_error = %(reason)s, claimed_at = NULL, read_again = %(again)s,
+		modified = %(now)s WHERE name = %(name)s AND status = %(sending)s AND log = %(log)s""",
 		{
+			"again": int(gave_up and row.kind == KIND_EDIT),
 			"status": OUTBOX_FAILED if gave_up else OUTBOX_PENDING,
 			"attempts": attempts,
 			"next": None if gave_up else next_attempt(attempts, now),
@@ -206,7 +210,21 @@ def release_stale_claims(connection: str | None = None) -> int:
 		end_dead_log(row.log)
 		frappe.db.commit()
 		released += 1
+	end_logs_without_claims(connection, filters["claimed_at"][1])
 	return released
+
+
+def end_logs_without_claims(connection: str | None, before: datetime) -> None:
+	"""A drain killed between two rows holds no claim to release: its Push log, Running since before ``before``
+	with no row Sending under it, ends Failed too. A live drain caught between two rows is ended with it, and
+	writes its own final status when it finishes."""
+	filters = {"trigger": TRIGGER_PUSH, "status": STATUS_RUNNING, "started_at": ("<", before)}
+	if connection:
+		filters["connection"] = connection
+	for log in frappe.get_all(LOG_DOCTYPE, filters=filters, pluck="name"):
+		if not frappe.db.exists(OUTBOX_DOCTYPE, {"status": OUTBOX_SENDING, "log": log}):
+			end_dead_log(log)
+	frappe.db.commit()
 
 
 def end_dead_log(log: str) -> None:

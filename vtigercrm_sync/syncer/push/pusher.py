@@ -69,6 +69,7 @@ from vtigercrm_sync.syncer.redact import redact
 from vtigercrm_sync.syncer.run.pending import conflict_message, utc
 from vtigercrm_sync.syncer.services.query import ConnectionFailed, read_catalog
 from vtigercrm_sync.syncer.services.reverse import (
+	CONFLICT_VTIGER,
 	SAME,
 	Decision,
 	FieldChange,
@@ -418,10 +419,11 @@ class Pusher:
 		now = now_datetime()
 		frappe.db.sql(
 			f"""UPDATE `tab{OUTBOX_DOCTYPE}` SET status = %(sent)s, sent_at = %(now)s, log = %(log)s,
-			last_error = NULL, claimed_at = NULL, modified = %(now)s
+			last_error = NULL, claimed_at = NULL, read_again = %(again)s, modified = %(now)s
 			WHERE name = %(name)s AND status IN %(open)s""",
 			# Pending too: a claim released meanwhile (a drain slower than the claim timeout) was sent all the same
 			{
+				"again": cint(row.get("read_again")),
 				"sent": OUTBOX_SENT,
 				"now": now,
 				"log": self.log.name,
@@ -437,7 +439,7 @@ class Pusher:
 	def _push(self, row: Any) -> list[tuple[str, str]]:
 		doc = frappe.get_doc(row.reference_doctype, row.reference_name)
 		if row.kind == KIND_CREATE:
-			return create_account(self, doc)
+			return create_account(self, row, doc)
 		vtiger_id = VTigerId.parse(row.vtiger_id or doc.get(VTIGER_ID_FIELD))
 		if row.kind == KIND_STATUS:
 			return self._push_status(doc, vtiger_id)
@@ -483,9 +485,12 @@ class Pusher:
 			fields = ", ".join(d.target for d in written)
 			lines.append((ACTION_PUSHED, _("Written to VTiger: {0}").format(fields)))
 			self.echo.record(doc, entity.module)
-		elif not result.conflicts:
+		elif not result.conflicts:  # an earlier attempt wrote them (its drain died), or a VTiger user did
 			lines.append((ACTION_PUSHED, _("VTiger already had ERPNext's values")))
+			self.echo.record(doc, entity.module)
 		for decision in result.conflicts:
+			if decision.outcome == CONFLICT_VTIGER:  # a pull that met the edit may have kept ERPNext's value
+				row.read_again = 1
 			self.counts["conflicts"] += 1
 			lines.append((ACTION_CONFLICT, conflict_message(decision, self.connection.conflict_rule)))
 		return lines
@@ -518,8 +523,12 @@ class Pusher:
 
 	def catalog(self) -> Any:
 		if self._catalog is None:
-			self._catalog = read_catalog(get_engine(self.connection.connection_settings()))
+			self._catalog = read_catalog(self.engine())
 		return self._catalog
+
+	def engine(self) -> Any:
+		"""The connection's SQL reader of VTiger."""
+		return get_engine(self.connection.connection_settings())
 
 	def _retry(self, row: Any, exc: Exception) -> None:
 		reason = redact(str(exc) or type(exc).__name__)
@@ -550,6 +559,7 @@ class Pusher:
 			self.log.name,
 			{
 				"status": status,
+				"error_summary": None,  # a release that took this drain for a dead one (between two rows) said so
 				"ended_at": ended,
 				"duration": (ended - self.log.started_at).total_seconds(),
 				"updated": sent,

@@ -1,4 +1,5 @@
-"""Follow VTiger's change feed in a run: write again every record ModTracker logged since the last run.
+"""Follow VTiger's change feed in a run: write again every record ModTracker logged since the last run, and every
+record whose push asked for it (:func:`read_pushed_again`).
 
 A run reads what ``modifiedtime`` says changed (the keyset); this adds what it misses (``services/changes.py``):
 dependents a delete unlinked, the contact of a related-list unlink, restores. Each record named is read as it is
@@ -18,7 +19,7 @@ from frappe import _
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from vtigercrm_sync.config.spec import STREAM_ORDER
-from vtigercrm_sync.constants import CHUNK_DOCTYPE, FEED_FIELD
+from vtigercrm_sync.constants import CHUNK_DOCTYPE, FEED_FIELD, MODULE_FIELD, OUTBOX_DOCTYPE
 from vtigercrm_sync.database.engine import get_engine
 from vtigercrm_sync.database.unit_of_work import SqlAlchemyUnitOfWork
 from vtigercrm_sync.syncer.handler.deletion import documents_of
@@ -31,8 +32,8 @@ from vtigercrm_sync.syncer.services.query import Change, Watermark, reason
 
 UNREADABLE = (1142, 1146)
 """MySQL's "SELECT command denied" and "table doesn't exist": the run goes on without the feed, and says so."""
-FEED, FEED_MODULE = "Feed", "ModTracker"
-"""The stage and module of the chunk row a run's feed counts on."""
+FEED, FEED_MODULE, OUTBOX_MODULE = "Feed", "ModTracker", "Outbox"
+"""The stage and modules of the chunk rows a run's feed and the records its pushes name count on."""
 GONE = datetime.min
 """The key of a record no longer live: a feed's changes are not in keyset order, only the record matters."""
 
@@ -76,10 +77,37 @@ def follow_feed(run, coordinator, window: Mapping[str, Watermark | None]) -> Non
 		after = page.last
 
 
+def read_pushed_again(run, coordinator) -> None:
+	"""Write again the records of the edits whose push kept VTiger's value (a conflict VTiger won) or gave up. A
+	pull that met such an edit while it waited or was being sent kept ERPNext's value, and nothing moves the
+	record's ``modifiedtime`` for the keyset to read it again."""
+	rows = frappe.get_all(
+		OUTBOX_DOCTYPE,
+		filters={"connection": run.doc.name, "read_again": 1},
+		fields=["name", "reference_doctype", "reference_name", "vtiger_id"],
+	)
+	if not rows:
+		return
+	records: dict[str, set[int]] = {}
+	for row in rows:
+		module = frappe.db.get_value(row.reference_doctype, row.reference_name, MODULE_FIELD)
+		if module in run.streams and row.vtiger_id:
+			records.setdefault(module, set()).add(VTigerId.parse(row.vtiger_id).crmid)
+	write_records(run, feed_observer(coordinator, OUTBOX_MODULE), records)
+	frappe.db.sql(
+		f"UPDATE `tab{OUTBOX_DOCTYPE}` SET read_again = 0 WHERE name IN %(names)s",
+		{"names": tuple(row.name for row in rows)},
+	)
+	frappe.db.commit()
+
+
 def changes_waiting(doc) -> list[str]:
 	"""What VTiger changed after the connection's watermarks (``changed_since``), without reading VTiger's
-	catalog: the every-minute schedule starts a run only when this is not empty. With *Only the Sync Uses This
-	User* the saves of the connection's web service user (its pushes) are not changes."""
+	catalog, or the outbox when a push asked for its record to be read again: the every-minute schedule starts a
+	run only when this is not empty. With *Only the Sync Uses This User* the saves of the connection's web service
+	user (its pushes) are not changes."""
+	if frappe.db.exists(OUTBOX_DOCTYPE, {"connection": doc.name, "read_again": 1}):
+		return [OUTBOX_MODULE]
 	streams = [module for module in STREAM_ORDER if module in doc.mapping_config().streams]
 	stored = doc.get(FEED_FIELD)
 	with SqlAlchemyUnitOfWork(get_engine(doc.connection_settings())) as uow:
@@ -94,10 +122,10 @@ def changes_waiting(doc) -> list[str]:
 		)
 
 
-def feed_observer(coordinator: FrappeObserver) -> FrappeObserver:
-	"""An observer counting on the run's Feed chunk row."""
+def feed_observer(coordinator: FrappeObserver, module: str = FEED_MODULE) -> FrappeObserver:
+	"""An observer counting on a Feed chunk row of the run."""
 	log = coordinator.log.name
-	chunk = add_chunk(log, FEED, FEED_MODULE, "", "", 0)
+	chunk = add_chunk(log, FEED, module, "", "", 0)
 	frappe.db.set_value(CHUNK_DOCTYPE, chunk, {"status": "Done", "attempts": 1})
 	return FrappeObserver(coordinator.connection, log, coordinator.watermarks, chunk)
 

@@ -30,7 +30,7 @@ from vtigercrm_sync.syncer.handler.base import error_text, rollback_or_reconnect
 from vtigercrm_sync.syncer.observer.frappe import FrappeObserver, new_log_name
 from vtigercrm_sync.syncer.plan import BundleResult
 from vtigercrm_sync.syncer.redact import redact
-from vtigercrm_sync.syncer.run.feed import follow_feed
+from vtigercrm_sync.syncer.run.feed import follow_feed, read_pushed_again
 from vtigercrm_sync.syncer.run.fingerprint import forget_all
 from vtigercrm_sync.syncer.run.run import SyncRun
 from vtigercrm_sync.syncer.run.stages import plan_run
@@ -77,6 +77,7 @@ def run_sync(
 		if rebuild:
 			forget_all(connection)
 		follow_feed(run, observer, since)
+		read_pushed_again(run, observer)
 		plan_run(run, observer, until, since)
 
 	def start(log: str) -> FrappeObserver:

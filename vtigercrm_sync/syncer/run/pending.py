@@ -3,7 +3,8 @@
 The decisions themselves are plain Python (``syncer/processor/pending.py``). Settling runs in the document's own
 savepoint, so the document and its outbox rows move together: a field VTiger won leaves the outbox (a row with
 nothing left becomes Superseded), a field ERPNext won is pushed from VTiger's value, and each conflict is a line of
-the pull's Sync Log naming the value that was not kept.
+the pull's Sync Log naming the value that was not kept. A row a drain is sending (*Sending*) is never settled: its
+fields keep ERPNext's value and the push in flight decides them.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from zoneinfo import ZoneInfo
 
 import frappe
 from frappe import _
-from frappe.utils import get_datetime, get_system_timezone
+from frappe.utils import get_datetime, get_system_timezone, now_datetime
 
 from vtigercrm_sync.constants import (
 	KIND_EDIT,
 	OUTBOX_DOCTYPE,
 	OUTBOX_PENDING,
+	OUTBOX_SENDING,
 	OUTBOX_SUPERSEDED,
 )
 from vtigercrm_sync.syncer.plan import DocumentPlan
@@ -30,11 +32,15 @@ from vtigercrm_sync.syncer.services.reverse import VTIGER_WINS, Decision, FieldC
 
 
 def waiting_edits(connection: str) -> list[WaitingEdit]:
-	"""The connection's edits not yet pushed, oldest first."""
+	"""The connection's edits not yet pushed (waiting, or being sent), oldest first."""
 	rows = frappe.get_all(
 		OUTBOX_DOCTYPE,
-		filters={"connection": connection, "status": OUTBOX_PENDING, "kind": KIND_EDIT},
-		fields=["reference_doctype", "vtiger_id", "changed_at", "changes"],
+		filters={
+			"connection": connection,
+			"status": ("in", (OUTBOX_PENDING, OUTBOX_SENDING)),
+			"kind": KIND_EDIT,
+		},
+		fields=["reference_doctype", "vtiger_id", "changed_at", "changes", "status"],
 		order_by="creation asc, name asc",
 	)
 	return [
@@ -43,6 +49,7 @@ def waiting_edits(connection: str) -> list[WaitingEdit]:
 			row.vtiger_id,
 			utc(row.changed_at),
 			tuple(FieldChange(*change) for change in json.loads(row.changes or "[]")),
+			row.status == OUTBOX_SENDING,
 		)
 		for row in rows
 		if row.vtiger_id
@@ -72,10 +79,9 @@ def settle(connection: str, plan: DocumentPlan, rule: str, log: str | None) -> l
 		if settled == changes:
 			continue
 		if settled:
-			frappe.db.set_value(OUTBOX_DOCTYPE, row.name, "changes", json.dumps(settled, default=str))
+			_update_waiting(row.name, {"changes": json.dumps(settled, default=str)})
 		else:
-			frappe.db.set_value(
-				OUTBOX_DOCTYPE,
+			_update_waiting(
 				row.name,
 				{
 					"status": OUTBOX_SUPERSEDED,
@@ -84,6 +90,17 @@ def settle(connection: str, plan: DocumentPlan, rule: str, log: str | None) -> l
 				},
 			)
 	return [conflict_message(d, rule) for d in plan.pending if d.conflict]
+
+
+def _update_waiting(name: str, values: dict[str, Any]) -> None:
+	"""Write a row still Pending: one a drain claimed since the pull read it is left to that push, which judges
+	it against VTiger's value by the same rule."""
+	assignments = ", ".join(f"`{field}` = %({field})s" for field in values)
+	frappe.db.sql(
+		f"""UPDATE `tab{OUTBOX_DOCTYPE}` SET {assignments}, modified = %(now)s
+		WHERE name = %(name)s AND status = %(pending)s""",
+		{**values, "now": now_datetime(), "name": name, "pending": OUTBOX_PENDING},
+	)
 
 
 def conflict_message(decision: Decision, rule: str) -> str:
