@@ -9,8 +9,10 @@ import copy
 import html
 import logging
 import socket
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
@@ -282,6 +284,21 @@ def test_wrong_access_key_is_an_auth_error(settings: WebServiceSettings) -> None
 		str(caught.value)
 		== "login admin: login refused (INVALID_USER_CREDENTIALS): Invalid username or password"
 	)
+
+
+def test_clients_logging_in_as_one_user_at_once_all_get_a_session(settings: WebServiceSettings) -> None:
+	"""VTiger's getchallenge replaces the user's token, so a login racing another one's challenge is refused:
+	several drains (one web service user) start together."""
+	clients = [VTigerWebService(settings) for _ in range(6)]
+	start = threading.Barrier(len(clients))
+
+	def login(client: VTigerWebService) -> str:
+		start.wait()
+		return client.login()
+
+	with ThreadPoolExecutor(len(clients)) as pool:
+		users = list(pool.map(login, clients))
+	assert len(set(users)) == 1 and users[0]
 
 
 def test_unknown_user_is_an_auth_error(settings: WebServiceSettings) -> None:

@@ -32,6 +32,8 @@ import hashlib
 import http.client
 import json
 import logging
+import random
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -42,6 +44,9 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 30.0
+LOGIN_ATTEMPTS = 6
+RACED_LOGIN_CODES = frozenset({"INVALID_USER_CREDENTIALS", "INVALID_TOKEN"})
+"""What VTiger answers a login whose challenge token another login of the same user replaced."""
 QUERY_ROW_LIMIT = 100
 """VTiger answers at most this many rows per ``query``; page with ``LIMIT offset, 100``."""
 
@@ -153,18 +158,24 @@ class VTigerWebService:
 	def login(self) -> str:
 		"""getchallenge, then login with md5(token + access key); keeps the session. Returns the user's ws id.
 
-		getchallenge replaces the user's previous token, so two clients logging in as one user at the same
-		instant can make one of them fail with INVALID_USER_CREDENTIALS.
+		getchallenge replaces the user's previous token, so a client whose challenge another client logging in
+		as the same user replaced (several drains starting at once) is refused with INVALID_USER_CREDENTIALS:
+		it asks for a new challenge, up to :data:`LOGIN_ATTEMPTS` times, after a short random pause. A wrong
+		access key is refused every time, and its error is raised.
 		"""
 		username = self.settings.username
-		try:
-			token = self._send("GET", "getchallenge", {"username": username}, username)["token"]
-			access = hashlib.md5((token + self.settings.access_key).encode()).hexdigest()
-			result = self._send("POST", "login", {"username": username, "accessKey": access}, username)
-		except WebServiceUnavailable:
-			raise
-		except WebServiceError as exc:  # getchallenge answers ACCESS_DENIED for an unknown user name
-			raise WebServiceAuthError("login", exc.detail, record=username, code=exc.code) from None
+		for attempt in range(1, LOGIN_ATTEMPTS + 1):
+			try:
+				token = self._send("GET", "getchallenge", {"username": username}, username)["token"]
+				access = hashlib.md5((token + self.settings.access_key).encode()).hexdigest()
+				result = self._send("POST", "login", {"username": username, "accessKey": access}, username)
+				break
+			except WebServiceUnavailable:
+				raise
+			except WebServiceError as exc:  # getchallenge answers ACCESS_DENIED for an unknown user name
+				if exc.code not in RACED_LOGIN_CODES or attempt == LOGIN_ATTEMPTS:
+					raise WebServiceAuthError("login", exc.detail, record=username, code=exc.code) from None
+				time.sleep(random.uniform(0.05, 0.25) * attempt)
 		self._session_name = result["sessionName"]
 		self.user_id = result["userId"]
 		return self.user_id
