@@ -201,7 +201,7 @@ def chunk_bounds(
 	least :data:`MIN_SPLIT_RECORDS`): 200 accounts on two workers are two chunks, not one that leaves a worker
 	idle."""
 	size = cint(frappe.conf.get("vtigercrm_sync_chunk_records")) or CHUNK_RECORDS
-	workers = 1 if whole or frappe.flags.in_test else len(get_workers(get_queue(chunk_queue())))
+	workers = 1 if whole else chunk_workers()
 	if workers > 1:
 		moved = sum(changed for _key, changed in keys)
 		size = min(size, max(MIN_SPLIT_RECORDS, -(-moved // workers)))
@@ -263,7 +263,7 @@ def _write_chunk(run: SyncRun, observer: FrappeObserver, row: Any) -> None:
 	until = datetime.fromisoformat(window["until"])
 	linked = row.stage == LINKED
 	unchanged = run.fingerprints.unchanged(row.module)
-	shared = not frappe.flags.in_test and len(get_workers(get_queue(chunk_queue()))) > 1
+	shared = chunk_workers() > 1
 	part = row.stage if run.has_linked(row.module) else None
 	for batch in run.reader.iter_changes(row.module, since, until, unchanged, upto=upto):
 		changes = batch.changes
@@ -461,6 +461,11 @@ def advance_job(log: str) -> None:
 	"""Job body: go on from a stage whose chunks all ended when the job that was to do it died."""
 	with beating(log, frappe.db.get_value(LOG_DOCTYPE, log, "connection"), advance_job_id(log)):
 		advance(log)
+
+
+def chunk_workers() -> int:
+	"""How many workers serve the chunks' queue (one under tests, which run chunks in this process)."""
+	return 1 if frappe.flags.in_test else len(get_workers(get_queue(chunk_queue())))
 
 
 def chunk_queue() -> str:
