@@ -9,6 +9,7 @@ re-run completes with no duplicate and no missing document.
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -26,6 +27,7 @@ from vtigercrm_sync.syncer.run.state import RunRefused, prefix_lock
 from vtigercrm_sync.syncer.services.query import Watermark
 from vtigercrm_sync.tests.utils import (
 	DATABASE,
+	Held,
 	Session,
 	VTigerSyncTestCase,
 	chunks_of,
@@ -105,6 +107,33 @@ class TestFaults(VTigerSyncTestCase):
 		self.assertEqual(behind, [], "the watermark passed orders that were not committed")
 		return watermark
 
+	def order_chunk_after_a_commit(self, holder: Held, connection: str, prefix: str) -> str | None:
+		"""The connection's running order chunk, row-locked in ``holder``'s transaction, once some of its orders
+		are committed; else None (and nothing held)."""
+		holder.db.rollback()
+		(landed,) = holder.sql("SELECT COUNT(*) FROM `tabSales Order` WHERE vtiger_id LIKE %s", f"{prefix}%")
+		if not landed[0]:
+			return None
+		rows = holder.sql(
+			f"SELECT c.name FROM `tab{CHUNK_DOCTYPE}` c JOIN `tab{LOG_DOCTYPE}` l ON l.name = c.log "
+			"WHERE l.connection = %s AND c.module = 'SalesOrder' AND c.status = 'Running' FOR UPDATE",
+			connection,
+		)
+		return rows[0][0] if rows else None
+
+	def waits_to_update(self, doctype: str, holder: Held) -> bool:
+		"""Whether another session of the site updates a row of ``doctype`` while ``holder`` holds it: the
+		statement stays in the server's process list until the lock is released."""
+		return bool(
+			self.vtiger_value(
+				"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = :db AND ID != :holder "
+				"AND STATE = 'Updating' AND INFO LIKE :statement",
+				db=holder.database,
+				holder=holder.thread_id,
+				statement=f"UPDATE `tab{doctype}` %",
+			)
+		)
+
 	def assert_complete(self, connection: str):
 		counts = self.order_counts(connection)
 		self.assertEqual(
@@ -112,9 +141,32 @@ class TestFaults(VTigerSyncTestCase):
 		)
 
 	def test_a_real_time_out_ends_the_run_timed_out_at_the_last_commit(self):
+		"""RQ's death penalty strikes while the run is held mid-stage: another session holds its order chunk's row
+		after the chunk's first group committed, so the next group waits there when the job's time is up."""
 		connection = self.fresh_connection("Time-out")
-		with UnixSignalDeathPenalty(4, JobTimeoutException, job_id="vtigercrm-sync-test"):
-			log = self.sync(connection=connection)
+		prefix = frappe.db.get_value(SETTING_DOCTYPE, connection, "id_prefix")
+		holder, job = Held(), threading.main_thread().ident
+		self.addCleanup(holder.close)
+
+		def strike_while_held():
+			deadline = time.monotonic() + 120
+			try:
+				while not (chunk := self.order_chunk_after_a_commit(holder, connection, prefix)):
+					self.assertLess(time.monotonic(), deadline, "no order chunk committed a group")
+					time.sleep(0.05)
+				while not self.waits_to_update(CHUNK_DOCTYPE, holder):
+					self.assertLess(time.monotonic(), deadline, f"the run's next group never needed {chunk}")
+					time.sleep(0.05)
+				signal.pthread_kill(job, signal.SIGALRM)  # the job's time is up: what RQ's timer sends
+			finally:
+				holder.db.rollback()
+
+		striker = Session(strike_while_held)
+		try:
+			with UnixSignalDeathPenalty(600, JobTimeoutException, job_id="vtigercrm-sync-test"):
+				log = self.sync(connection=connection)
+		finally:
+			striker.outcome()
 		self.assertEqual(log.status, "Timed Out", log.error_summary)
 		self.assertIn("time limit", log.error_summary)
 		self.assertFalse(log.ended_at is None)

@@ -369,6 +369,8 @@ class TestParallelRun(VTigerSyncTestCase):
 		self.assert_ran_once(connection, log)
 
 	def test_a_retry_and_a_cli_run_during_a_chunked_run_write_nothing_and_the_cli_waits(self):
+		"""While an order chunk is held between two of its groups (VTiger locked by an administrator, as a dump
+		locks it), a retry and a CLI run of the same connection are refused and write nothing."""
 		connection = self.make_connection(title=f"Competing {self.run_id}", batch_size=5)
 		for _ in range(2):
 			start_worker(self, f"long,{QUEUE}")
@@ -377,6 +379,11 @@ class TestParallelRun(VTigerSyncTestCase):
 			"an order chunk writing",
 			lambda: self.chunk_rows(log, module="SalesOrder", stage="Own", status="Running"),
 		)
+		vtiger = Held(self.url)
+		self.addCleanup(vtiger.close)
+		vtiger.sql("LOCK TABLES vtiger_crmentity WRITE")  # the chunk's next group waits to read its records
+		self.wait_for("the order chunk held between two groups", self.vtiger_waits_for_a_lock)
+		self.assertEqual(frappe.db.get_value(LOG_DOCTYPE, log, "status"), "Running")
 		retry = Session(
 			lambda: retry_records(connection, [["Accounts", self.accounts[0]]], log, "Administrator")
 		)
@@ -387,6 +394,10 @@ class TestParallelRun(VTigerSyncTestCase):
 			retry.outcome()
 		frappe.db.rollback()
 		self.assertEqual(frappe.db.get_value(SETTING_DOCTYPE, connection, "last_log"), log)
+		self.assertLess(
+			len(self.synced(connection)["Sales Order"]), ORDERS, "the run was still writing its orders"
+		)
+		vtiger.sql("UNLOCK TABLES")
 		self.wait_final(log)
 		self.assert_ran_once(connection, log)
 

@@ -133,6 +133,7 @@ class Held:
 				password=conf.db_password,
 				database=conf.db_name,
 			)
+		self.database = url.database
 		self.db = pymysql.connect(
 			host=url.host,
 			port=int(url.port or 3306),
