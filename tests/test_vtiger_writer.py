@@ -820,6 +820,23 @@ def test_add_currency_uses_the_counter(vtiger: VTigerWriter, vtiger_engine: Engi
 	assert row == ("EUR", "€", Decimal("0.92"), "0", 0)
 
 
+def test_a_counter_that_does_not_exist_yet_is_created_as_adodb_creates_it(
+	vtiger: VTigerWriter, vtiger_engine: Engine
+):
+	"""A fresh VTiger has no vtiger_modtracker_basic_seq until its first tracked save: ADOdb's GenID creates a
+	missing counter at 0 and hands out 1."""
+	seq = "vtiger_vtsync_fresh_seq"
+	try:
+		with vtiger_engine.begin() as conn:
+			conn.execute(text(f"DROP TABLE IF EXISTS {seq}"))
+			assert [vtiger._next_id(conn, seq), vtiger._next_id(conn, seq)] == [1, 2]
+		with vtiger_engine.connect() as conn:
+			assert conn.execute(text(f"SELECT id FROM {seq}")).all() == [(2,)]
+	finally:
+		with vtiger_engine.begin() as conn:
+			conn.execute(text(f"DROP TABLE IF EXISTS {seq}"))
+
+
 def test_split_sql_respects_quotes_and_comments():
 	script = (
 		"-- a comment; with a semicolon\n"

@@ -15,11 +15,14 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import ProgrammingError
 
 BASE_TIME = datetime(2025, 1, 15, 10, 0, 0)
 """createdtime of the first record a writer creates without `at`; each further record is one second later."""
 
 MULTISELECT_SEPARATOR = " |##| "
+NO_SUCH_TABLE = 1146
+"""MariaDB's ER_NO_SUCH_TABLE."""
 
 CF_TABLES = {
 	"Accounts": "vtiger_accountscf",
@@ -1069,8 +1072,19 @@ class VTigerWriter:
 		return at if at is not None else self.base_time + timedelta(seconds=self._created - 1)
 
 	def _next_id(self, conn: Connection, seq_table: str) -> int:
-		"""VTiger's (ADOdb) counter: the _seq row holds the last id used."""
-		result = conn.execute(text(f"UPDATE {_ident(seq_table)} SET id = LAST_INSERT_ID(id + 1)"))
+		"""VTiger's (ADOdb ``GenID``) counter: the _seq row holds the last id used. Like ADOdb, the first id asked
+		of a counter that does not exist yet creates it (a fresh install has no ``vtiger_modtracker_basic_seq``
+		until its first tracked save)."""
+		bump = text(f"UPDATE {_ident(seq_table)} SET id = LAST_INSERT_ID(id + 1)")
+		try:
+			result = conn.execute(bump)
+		except ProgrammingError as exc:
+			if exc.orig.args[0] != NO_SUCH_TABLE:
+				raise
+			conn.execute(text(f"CREATE TABLE IF NOT EXISTS {_ident(seq_table)} (id INT NOT NULL)"))
+			if not conn.execute(text(f"SELECT COUNT(*) FROM {_ident(seq_table)}")).scalar_one():
+				conn.execute(text(f"INSERT INTO {_ident(seq_table)} VALUES (0)"))
+			result = conn.execute(bump)
 		if result.rowcount != 1:
 			raise LookupError(f"{seq_table} must hold exactly one row")
 		return conn.execute(text("SELECT LAST_INSERT_ID()")).scalar_one()
