@@ -63,7 +63,12 @@ doc_events = {
 		"on_change": "vtigercrm_sync.vtigercrm_sync.privacy.forget_redacted_secrets",
 	},
 	"Customer": {"on_update": _CAPTURE, "on_trash": _FORGET},
-	"Contact": {"on_update": _CAPTURE, "on_trash": _FORGET},
+	"Contact": {
+		"before_validate": "vtigercrm_sync.syncer.handler.gravatar.hold_lookup",
+		"validate": "vtigercrm_sync.syncer.handler.gravatar.release_image",
+		"on_update": _CAPTURE,
+		"on_trash": _FORGET,
+	},
 	"Address": {"on_update": _CAPTURE, "on_trash": _FORGET},
 	"Sales Order": {
 		"autoname": "vtigercrm_sync.syncer.handler.naming.name_inbound_order",
