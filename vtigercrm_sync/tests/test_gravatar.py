@@ -11,12 +11,11 @@ from __future__ import annotations
 import os
 import socketserver
 import threading
-import time
 
 import frappe
 
 from vtigercrm_sync.constants import LOG_DOCTYPE, SETTING_DOCTYPE
-from vtigercrm_sync.tests.utils import DATABASE, VTigerSyncTestCase, start_worker
+from vtigercrm_sync.tests.utils import DATABASE, VTigerSyncTestCase, start_worker, wait_for
 
 GRAVATAR = "secure.gravatar.com"
 CONTACTS = 3
@@ -80,23 +79,17 @@ class TestGravatar(VTigerSyncTestCase):
 			os.environ[variable] = self.proxy.url
 		start_worker(self, "long")  # the chunks go to "long" where no worker serves the app's own queue
 
-	def wait_for(self, what: str, condition, timeout: float = 120):
-		deadline = time.monotonic() + timeout
-		while not (found := condition()):
-			self.assertLess(time.monotonic(), deadline, f"waited too long for {what}")
-			time.sleep(0.3)
-			frappe.db.rollback()
-		return found
-
 	def test_synced_contacts_ask_gravatar_nothing_and_others_still_do(self):
 		connection = self.make_connection(title=f"Avatars {self.run_id}")
 		self.assertTrue(
 			frappe.get_doc(SETTING_DOCTYPE, connection).queue_run("Button", False, "Administrator")
 		)
 		frappe.db.commit()  # the job is queued on commit, for the worker
-		self.wait_for(
+		wait_for(
+			self,
 			"the run to end",
 			lambda: frappe.db.get_value(SETTING_DOCTYPE, connection, "status") not in ("Queued", "Running"),
+			timeout=120,
 		)
 		log = frappe.get_doc(LOG_DOCTYPE, frappe.db.get_value(SETTING_DOCTYPE, connection, "last_log"))
 		self.assertEqual(log.status, "Success", log.error_summary)
@@ -119,6 +112,9 @@ class TestGravatar(VTigerSyncTestCase):
 			},
 		)
 		frappe.db.commit()
-		self.wait_for(
-			"the worker's Gravatar lookup for the other contact", lambda: GRAVATAR in self.proxy.hosts
+		wait_for(
+			self,
+			"the worker's Gravatar lookup for the other contact",
+			lambda: GRAVATAR in self.proxy.hosts,
+			timeout=120,
 		)

@@ -54,6 +54,7 @@ from vtigercrm_sync.tests.utils import (
 	start_web_server,
 	start_worker,
 	start_workers,
+	wait_for,
 	workers_running,
 )
 
@@ -137,14 +138,7 @@ class TestParallelRun(VTigerSyncTestCase):
 		)
 
 	def wait_for(self, what: str, condition, timeout: float = 180):
-		deadline = time.monotonic() + timeout
-		while True:
-			frappe.db.rollback()  # see the workers' commits
-			found = condition()
-			if found:
-				return found
-			self.assertLess(time.monotonic(), deadline, f"timed out waiting for {what}")
-			time.sleep(0.3)
+		return wait_for(self, what, condition, timeout)
 
 	def test_two_workers_write_what_a_serial_run_writes_and_a_killed_chunk_runs_again(self):
 		parallel = self.make_connection(title=f"Parallel {self.run_id}", batch_size=5)

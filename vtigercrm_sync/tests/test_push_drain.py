@@ -27,7 +27,7 @@ from vtigercrm_sync.tests.twoway import (
 	TwoWayTestCase,
 	only_creator,
 )
-from vtigercrm_sync.tests.utils import CHECKOUT_TESTS, kill_worker, lines_of, start_worker
+from vtigercrm_sync.tests.utils import CHECKOUT_TESTS, kill_worker, lines_of, start_worker, wait_for
 
 assert CHECKOUT_TESTS.is_dir()  # importing utils put the checkout's tests/ on sys.path
 
@@ -119,14 +119,7 @@ class DrainTestCase(TwoWayTestCase):
 		return [job for job in get_queue("short").get_job_ids() if job.startswith(prefix)]
 
 	def wait_for(self, what: str, condition, timeout: float = WAIT_SECONDS):
-		deadline = time.monotonic() + timeout
-		while True:
-			frappe.db.rollback()  # a fresh snapshot, with the workers' commits
-			found = condition()
-			if found:
-				return found
-			self.assertLess(time.monotonic(), deadline, f"timed out waiting for {what}")
-			time.sleep(0.3)
+		return wait_for(self, what, condition, timeout)
 
 	def outbox(self, **filters) -> list:
 		return frappe.get_all(

@@ -106,6 +106,19 @@ def start_workers(test: FrappeTestCase, queues: str, count: int) -> list[subproc
 	return workers
 
 
+def wait_for(test: FrappeTestCase, what: str, condition: Callable[[], object], timeout: float = 180):
+	"""What ``condition`` returns once it is true, asked every 0.3 s in a fresh snapshot (with the workers'
+	commits); fails ``test`` after ``timeout`` seconds."""
+	deadline = time.monotonic() + timeout
+	while True:
+		frappe.db.rollback()
+		found = condition()
+		if found:
+			return found
+		test.assertLess(time.monotonic(), deadline, f"timed out waiting for {what}")
+		time.sleep(0.3)
+
+
 def workers_running(workers: list[subprocess.Popen], job_ids: set[str]) -> dict[str, int]:
 	"""Job id (as given to ``frappe.enqueue``) -> the pid of the worker of ``workers`` running it now, for the
 	jobs of ``job_ids``. Redis may be shared with other benches: their workers are not looked at."""
